@@ -1,0 +1,189 @@
+//! The `tuopin` command end to end: exit codes of DESIGN §5 and outputs.
+
+use std::process::Command;
+
+fn tuopin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tuopin"))
+}
+
+fn generate(dir: &std::path::Path, faults: &str) {
+    let out = tuopin()
+        .args([
+            "generate",
+            "--households",
+            "800",
+            "--seed",
+            "3",
+            "--faults",
+            faults,
+            "--out",
+        ])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn validate_exit_codes() {
+    let clean = tempfile::tempdir().unwrap();
+    generate(clean.path(), "0");
+    let out = tuopin().arg("validate").arg(clean.path()).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("households"));
+
+    let faulty = tempfile::tempdir().unwrap();
+    generate(faulty.path(), "0.05");
+    let rejects = faulty.path().join("rejects.csv");
+    let out = tuopin()
+        .arg("validate")
+        .arg(faulty.path())
+        .arg("--out")
+        .arg(&rejects)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = std::fs::read_to_string(&rejects).unwrap();
+    assert!(text.starts_with("table,row,key,column,problem"), "{text}");
+    assert!(text.lines().count() > 10);
+
+    // A missing folder is an I/O error; a missing required column is data.
+    let out = tuopin()
+        .args(["validate", "/nonexistent/tuopin"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let broken = tempfile::tempdir().unwrap();
+    std::fs::write(broken.path().join("regions.csv"), "code\n130000000000\n").unwrap();
+    std::fs::write(broken.path().join("households.csv"), "household_id\nH1\n").unwrap();
+    let out = tuopin()
+        .arg("validate")
+        .arg(broken.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("column `name`"));
+}
+
+#[test]
+fn usage_and_rule_errors() {
+    let out = tuopin().arg("frobnicate").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), "0");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "name = \"x\"\nunit = \"household\"\n[[indicator]]\nkey = \"a\"\nwhen = \"safe_watr\"\n",
+    )
+    .unwrap();
+    let out = tuopin()
+        .arg("evaluate")
+        .arg(dir.path())
+        .arg("--rules")
+        .arg(&bad)
+        .args(["--year", "2016"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `safe_water`"));
+    let out = tuopin()
+        .args(["rules", "check"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let out = tuopin()
+        .arg("metrics")
+        .arg(dir.path())
+        .args(["--year", "2016", "--level", "district"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = tuopin()
+        .arg("sql")
+        .arg(dir.path())
+        .arg("SELEC nonsense")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn evaluate_writes_csv_with_lists_as_text() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), "0");
+    let out_file = dir.path().join("out.csv");
+    let out = tuopin()
+        .arg("evaluate")
+        .arg(dir.path())
+        .args(["--rules", "hebei-2016", "--year", "2016", "--out"])
+        .arg(&out_file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&out_file).unwrap();
+    let header = text.lines().next().unwrap();
+    assert!(
+        header.contains("pass_income") && header.contains("outcome") && header.contains("failed")
+    );
+    assert!(
+        text.contains("pension;") || text.contains(";safe_water") || text.contains(";electricity")
+    );
+    let summary = tuopin()
+        .arg("evaluate")
+        .arg(dir.path())
+        .args(["--rules", "hebei-2016", "--year", "2016"])
+        .output()
+        .unwrap();
+    let s = String::from_utf8_lossy(&summary.stdout);
+    assert!(
+        s.contains("exit") && s.contains("top failing indicators"),
+        "{s}"
+    );
+    for level in ["city", "all"] {
+        let m = tuopin()
+            .arg("metrics")
+            .arg(dir.path())
+            .args(["--year", "2017", "--level", level])
+            .output()
+            .unwrap();
+        assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
+    }
+    let rules = tuopin()
+        .args(["rules", "show", "hebei-2016"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&rules.stdout).contains("pass_score = 80"));
+}
+
+#[test]
+fn demo_runs() {
+    let out = tuopin()
+        .args(["demo", "--households", "3000"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        s.contains("hebei-2016") && s.contains("per city") && s.contains("county-2016"),
+        "{s}"
+    );
+}

@@ -1,0 +1,502 @@
+//! Statistical division codes (统计用区划代码) and resident ID numbers.
+//!
+//! A region code has 12 digits `PPCCDDTTTVVV`: province (2), city (2),
+//! county (2), township (3), village (3). Its [`Level`] is that of its lowest
+//! non-zero segment; its parent zeroes that segment; a village rolls up to
+//! each level above by zeroing the suffix below that level.
+//!
+//! ```
+//! use tuopin::codes::{Level, RegionCode};
+//! let v = RegionCode::parse("130102001002").unwrap();
+//! assert_eq!(v.level(), Level::Village);
+//! assert_eq!(v.parent().unwrap().as_str(), "130102001000");
+//! assert_eq!(v.roll_up(Level::County).unwrap().as_str(), "130102000000");
+//! assert!(RegionCode::parse("13010200100").is_err()); // 11 digits
+//! ```
+//!
+//! The same logic is available inside DataFusion queries: as plain SQL
+//! expressions ([`roll_up_sql`], [`level_sql`]) which every engine can run,
+//! and as the scalar UDFs `region_level(code)`, `region_parent(code)` and
+//! `id_number_valid(id)` registered on every [`crate::Engine`] session.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, StringArray};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::cast::as_string_array;
+use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+
+use crate::error::{Error, Result};
+
+/// Administrative level of a region, from the province down to the village.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Level {
+    /// 省 — `PP0000000000`.
+    Province,
+    /// 市 — `PPCC00000000`.
+    City,
+    /// 县 — `PPCCDD000000`.
+    County,
+    /// 乡镇 — `PPCCDDTTT000`.
+    Township,
+    /// 村 — `PPCCDDTTTVVV`.
+    Village,
+}
+
+impl Level {
+    /// All levels, coarsest first.
+    pub const ALL: [Level; 5] = [
+        Level::Province,
+        Level::City,
+        Level::County,
+        Level::Township,
+        Level::Village,
+    ];
+
+    /// The lower-case name used in tables and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Province => "province",
+            Level::City => "city",
+            Level::County => "county",
+            Level::Township => "township",
+            Level::Village => "village",
+        }
+    }
+
+    /// How many leading digits of the code identify a unit of this level.
+    pub fn prefix_len(self) -> usize {
+        match self {
+            Level::Province => 2,
+            Level::City => 4,
+            Level::County => 6,
+            Level::Township => 9,
+            Level::Village => 12,
+        }
+    }
+
+    /// The name of the roll-up column of `household_facts` for this level
+    /// (`province_code`, …, `village_code`).
+    pub fn code_column(self) -> &'static str {
+        match self {
+            Level::Province => "province_code",
+            Level::City => "city_code",
+            Level::County => "county_code",
+            Level::Township => "township_code",
+            Level::Village => "village_code",
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Level {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Level::ALL
+            .into_iter()
+            .find(|l| l.as_str() == s)
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "unknown level `{s}` (expected province, city, county, township or village)"
+                ))
+            })
+    }
+}
+
+/// Why a string is not a region code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodeError {
+    /// Not exactly 12 characters.
+    #[error("region code `{0}` must have 12 digits")]
+    Length(String),
+    /// A character other than an ASCII digit.
+    #[error("region code `{0}` must contain only digits")]
+    NotDigits(String),
+    /// The province segment is `00`.
+    #[error("region code `{0}` has province 00")]
+    NoProvince(String),
+    /// A non-zero segment below a zero one (e.g. a village under county 00).
+    #[error("region code `{0}` has a non-zero segment below a zero one")]
+    Gap(String),
+}
+
+/// A validated 12-digit statistical division code.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RegionCode(String);
+
+impl RegionCode {
+    /// Parse and validate a code.
+    pub fn parse(s: &str) -> std::result::Result<Self, CodeError> {
+        check_code(s)?;
+        Ok(RegionCode(s.to_string()))
+    }
+
+    /// The code as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The level of the unit.
+    pub fn level(&self) -> Level {
+        level_of(&self.0)
+    }
+
+    /// The code of the unit directly above, `None` for a province.
+    pub fn parent(&self) -> Option<RegionCode> {
+        let level = self.level();
+        let above = Level::ALL.into_iter().rev().find(|l| *l < level)?;
+        Some(RegionCode(zero_below(&self.0, above)))
+    }
+
+    /// The code of the unit of `level` that contains this one; `None` when
+    /// `level` is finer than this unit's own level.
+    pub fn roll_up(&self, level: Level) -> Option<RegionCode> {
+        (level <= self.level()).then(|| RegionCode(zero_below(&self.0, level)))
+    }
+}
+
+impl fmt::Display for RegionCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn check_code(s: &str) -> std::result::Result<(), CodeError> {
+    if s.len() != 12 {
+        return Err(CodeError::Length(s.to_string()));
+    }
+    if !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(CodeError::NotDigits(s.to_string()));
+    }
+    if &s[0..2] == "00" {
+        return Err(CodeError::NoProvince(s.to_string()));
+    }
+    // Segments must be non-zero down to the level, zero below it.
+    let level = level_of(s);
+    let segments = [(2, 4), (4, 6), (6, 9), (9, 12)];
+    for (i, (a, b)) in segments.into_iter().enumerate() {
+        let zero = s[a..b].bytes().all(|c| c == b'0');
+        let within = Level::ALL[i + 1] <= level;
+        if within && zero {
+            return Err(CodeError::Gap(s.to_string()));
+        }
+    }
+    Ok(())
+}
+
+/// Level of a 12-digit string: that of its lowest non-zero segment.
+fn level_of(s: &str) -> Level {
+    let nonzero = |a: usize, b: usize| s[a..b].bytes().any(|c| c != b'0');
+    if nonzero(9, 12) {
+        Level::Village
+    } else if nonzero(6, 9) {
+        Level::Township
+    } else if nonzero(4, 6) {
+        Level::County
+    } else if nonzero(2, 4) {
+        Level::City
+    } else {
+        Level::Province
+    }
+}
+
+fn zero_below(s: &str, level: Level) -> String {
+    let n = level.prefix_len();
+    format!("{}{}", &s[..n], "0".repeat(12 - n))
+}
+
+/// SQL expression rolling the 12-digit code in `column` up to `level`
+/// (`concat(substr(col, 1, n), '000…')`). Plain SQL, so it runs on any
+/// DataFusion engine (and Ballista) without a UDF.
+pub fn roll_up_sql(column: &str, level: Level) -> String {
+    let n = level.prefix_len();
+    if n == 12 {
+        return column.to_string();
+    }
+    format!("concat(substr({column}, 1, {n}), '{}')", "0".repeat(12 - n))
+}
+
+/// SQL expression giving the level name of the (valid) code in `column`.
+pub fn level_sql(column: &str) -> String {
+    format!(
+        "CASE WHEN substr({c}, 10, 3) <> '000' THEN 'village' \
+         WHEN substr({c}, 7, 3) <> '000' THEN 'township' \
+         WHEN substr({c}, 5, 2) <> '00' THEN 'county' \
+         WHEN substr({c}, 3, 2) <> '00' THEN 'city' ELSE 'province' END",
+        c = column
+    )
+}
+
+/// SQL predicate: true when the text in `column` is a well-formed region
+/// code (12 digits, province non-zero, no non-zero segment below a zero one).
+pub fn valid_code_sql(column: &str) -> String {
+    format!(
+        "({c} ~ '^[0-9]{{12}}$' AND substr({c},1,2) <> '00' \
+         AND NOT (substr({c},3,2) = '00' AND substr({c},5,8) <> '00000000') \
+         AND NOT (substr({c},5,2) = '00' AND substr({c},7,6) <> '000000') \
+         AND NOT (substr({c},7,3) = '000' AND substr({c},10,3) <> '000'))",
+        c = column
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Resident ID numbers (GB 11643-1999, ISO 7064 MOD 11-2)
+// ---------------------------------------------------------------------------
+
+const ID_WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+const ID_CHECK: [u8; 11] = *b"10X98765432";
+
+/// The check character of the first 17 digits of a resident ID number,
+/// `None` if they are not 17 ASCII digits.
+///
+/// ```
+/// assert_eq!(tuopin::codes::id_check_char("11010519491231002"), Some('X'));
+/// ```
+pub fn id_check_char(first17: &str) -> Option<char> {
+    if first17.len() != 17 || !first17.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let sum: u32 = first17
+        .bytes()
+        .zip(ID_WEIGHTS)
+        .map(|(b, w)| u32::from(b - b'0') * w)
+        .sum();
+    Some(char::from(ID_CHECK[(sum % 11) as usize]))
+}
+
+/// True when `id` is an 18-character resident ID number whose last
+/// character is the right check character (upper- or lower-case `x`).
+///
+/// ```
+/// assert!(tuopin::codes::id_number_valid("11010519491231002X"));
+/// assert!(!tuopin::codes::id_number_valid("110105194912310021"));
+/// ```
+pub fn id_number_valid(id: &str) -> bool {
+    if id.len() != 18 || !id.is_ascii() {
+        return false;
+    }
+    match id_check_char(&id[..17]) {
+        Some(c) => id.as_bytes()[17].to_ascii_uppercase() == c as u8,
+        None => false,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Scalar UDFs
+// ---------------------------------------------------------------------------
+
+/// Which text function a [`TextUdf`] applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum TextFn {
+    Level,
+    Parent,
+    IdValid,
+}
+
+/// A one-argument UDF over a Utf8 column (region level / parent, ID check).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct TextUdf {
+    name: &'static str,
+    func: TextFn,
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for TextUdf {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(match self.func {
+            TextFn::IdValid => DataType::Boolean,
+            _ => DataType::Utf8,
+        })
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let input = as_string_array(&arrays[0])?;
+        let out: ArrayRef = match self.func {
+            TextFn::Level => Arc::new(
+                input
+                    .iter()
+                    .map(|v| {
+                        v.and_then(|s| RegionCode::parse(s).ok())
+                            .map(|c| c.level().as_str())
+                    })
+                    .collect::<StringArray>(),
+            ),
+            TextFn::Parent => Arc::new(
+                input
+                    .iter()
+                    .map(|v| {
+                        v.and_then(|s| RegionCode::parse(s).ok())
+                            .and_then(|c| c.parent())
+                            .map(|p| p.0)
+                    })
+                    .collect::<StringArray>(),
+            ),
+            TextFn::IdValid => Arc::new(
+                input
+                    .iter()
+                    .map(|v| v.map(id_number_valid))
+                    .collect::<BooleanArray>(),
+            ),
+        };
+        if args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)))
+            && out.len() == 1
+        {
+            return Ok(ColumnarValue::Scalar(
+                datafusion::common::ScalarValue::try_from_array(&out, 0)?,
+            ));
+        }
+        Ok(ColumnarValue::Array(out))
+    }
+}
+
+fn text_udf(name: &'static str, func: TextFn) -> ScalarUDF {
+    ScalarUDF::from(TextUdf {
+        name,
+        func,
+        signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
+    })
+}
+
+/// `region_level(code) -> utf8`: level name, null for a malformed code.
+pub fn region_level_udf() -> ScalarUDF {
+    text_udf("region_level", TextFn::Level)
+}
+
+/// `region_parent(code) -> utf8`: parent code, null for a province or a
+/// malformed code.
+pub fn region_parent_udf() -> ScalarUDF {
+    text_udf("region_parent", TextFn::Parent)
+}
+
+/// `id_number_valid(id) -> bool`: the GB 11643 check-digit test.
+pub fn id_number_valid_udf() -> ScalarUDF {
+    text_udf("id_number_valid", TextFn::IdValid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_of_each_segment() {
+        let cases = [
+            ("130000000000", Level::Province),
+            ("130100000000", Level::City),
+            ("130102000000", Level::County),
+            ("130102001000", Level::Township),
+            ("130102001002", Level::Village),
+        ];
+        for (code, level) in cases {
+            assert_eq!(RegionCode::parse(code).unwrap().level(), level, "{code}");
+        }
+    }
+
+    #[test]
+    fn parents_zero_the_lowest_segment() {
+        let chain = [
+            "130102001002",
+            "130102001000",
+            "130102000000",
+            "130100000000",
+            "130000000000",
+        ];
+        for pair in chain.windows(2) {
+            let c = RegionCode::parse(pair[0]).unwrap();
+            assert_eq!(c.parent().unwrap().as_str(), pair[1]);
+        }
+        assert!(RegionCode::parse("130000000000")
+            .unwrap()
+            .parent()
+            .is_none());
+    }
+
+    #[test]
+    fn roll_up_to_every_level_and_not_below() {
+        let v = RegionCode::parse("131125203201").unwrap();
+        assert_eq!(v.roll_up(Level::Province).unwrap().as_str(), "130000000000");
+        assert_eq!(v.roll_up(Level::City).unwrap().as_str(), "131100000000");
+        assert_eq!(v.roll_up(Level::Township).unwrap().as_str(), "131125203000");
+        assert_eq!(v.roll_up(Level::Village).unwrap(), v);
+        let county = RegionCode::parse("131125000000").unwrap();
+        assert!(county.roll_up(Level::Village).is_none());
+    }
+
+    #[test]
+    fn malformed_codes_are_refused() {
+        assert!(matches!(
+            RegionCode::parse("1301020010"),
+            Err(CodeError::Length(_))
+        ));
+        assert!(matches!(
+            RegionCode::parse("13010200100A"),
+            Err(CodeError::NotDigits(_))
+        ));
+        assert!(matches!(
+            RegionCode::parse("000102001002"),
+            Err(CodeError::NoProvince(_))
+        ));
+        // Village under township 000.
+        assert!(matches!(
+            RegionCode::parse("130102000002"),
+            Err(CodeError::Gap(_))
+        ));
+        // County under city 00.
+        assert!(matches!(
+            RegionCode::parse("130002000000"),
+            Err(CodeError::Gap(_))
+        ));
+        assert!(RegionCode::parse("").is_err());
+        assert!(RegionCode::parse("１３０１０２００１００２").is_err()); // full-width digits
+    }
+
+    #[test]
+    fn level_names_round_trip() {
+        for l in Level::ALL {
+            assert_eq!(l.as_str().parse::<Level>().unwrap(), l);
+        }
+        assert!("district".parse::<Level>().is_err());
+    }
+
+    #[test]
+    fn id_check_digit_per_gb11643() {
+        // The standard's own example.
+        assert_eq!(id_check_char("11010519491231002"), Some('X'));
+        assert!(id_number_valid("11010519491231002X"));
+        assert!(id_number_valid("11010519491231002x"));
+        // Hand-computed: 130102198001010013 — weights sum mod 11.
+        let first = "13010219800101001";
+        let sum: u32 = first
+            .bytes()
+            .zip(ID_WEIGHTS)
+            .map(|(b, w)| u32::from(b - b'0') * w)
+            .sum();
+        let expected = ID_CHECK[(sum % 11) as usize] as char;
+        assert!(id_number_valid(&format!("{first}{expected}")));
+        // Every other check character is wrong.
+        for c in "0123456789X".chars().filter(|c| *c != expected) {
+            assert!(!id_number_valid(&format!("{first}{c}")), "{c}");
+        }
+        assert!(!id_number_valid("1101051949123100"));
+        assert!(!id_number_valid("11010519491231002XX"));
+        assert!(!id_number_valid("1101051949123A002X"));
+    }
+}

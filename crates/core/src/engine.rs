@@ -1,0 +1,386 @@
+//! The [`Engine`]: one DataFusion session over a validated [`Dataset`].
+//!
+//! ```no_run
+//! # async fn run() -> tuopin::Result<()> {
+//! use tuopin::{Dataset, Engine, Level, RuleSet};
+//! let engine = Engine::new(Dataset::open("data/hebei").await?)?;
+//! let outcomes = engine.evaluate(&RuleSet::builtin("hebei-2016")?, 2016).await?;
+//! outcomes.show_limit(5).await?;
+//! let by_city = engine.metrics(2016, Some(Level::City)).await?;
+//! let sql = engine.sql("SELECT status, count(*) FROM household_facts GROUP BY status").await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Registered on the session, so any SQL can use them: every base table of
+//! the dataset, `rejects`, and the views `household_facts`, `region_facts`,
+//! `village_facts` and `county_facts` (the last two over all years; see
+//! [`crate::metrics`]). All results are lazy DataFusion `DataFrame`s.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::datasource::MemTable;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::{col, lit, Expr};
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
+
+use crate::codes::{roll_up_sql, Level};
+use crate::dataset::{Dataset, Table};
+use crate::error::{Error, Result};
+use crate::functions;
+use crate::metrics;
+use crate::rules::{outcome_columns, RuleSet, Unit};
+use crate::schema;
+
+/// Session settings of an [`Engine`].
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Parallelism of query execution (default: number of cores).
+    pub target_partitions: usize,
+    /// Memory limit in bytes for query execution; operators that can spill
+    /// (sorts, aggregations, joins) spill to disk past it. `None`: no limit.
+    pub memory_limit: Option<usize>,
+    /// Rows per batch.
+    pub batch_size: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            target_partitions: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            memory_limit: None,
+            batch_size: 8192,
+        }
+    }
+}
+
+/// The analytics engine: a DataFusion session with the registry's tables
+/// and views registered. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    ctx: SessionContext,
+    dataset: Arc<Dataset>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("tables", &self.dataset.table_names())
+            .finish()
+    }
+}
+
+impl Engine {
+    /// An engine with default options.
+    pub fn new(dataset: Dataset) -> Result<Engine> {
+        Self::with_options(dataset, EngineOptions::default())
+    }
+
+    /// An engine with explicit session options.
+    pub fn with_options(dataset: Dataset, options: EngineOptions) -> Result<Engine> {
+        let config = SessionConfig::new()
+            .with_target_partitions(options.target_partitions.max(1))
+            .with_batch_size(options.batch_size.max(1))
+            .with_information_schema(true);
+        let mut runtime = RuntimeEnvBuilder::new();
+        if let Some(limit) = options.memory_limit {
+            runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
+        }
+        let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
+        functions::register_all(&ctx);
+        let partitions = options.target_partitions.max(1);
+        for (name, table) in &dataset.tables {
+            ctx.register_table(name.as_str(), Arc::new(partitioned(table, partitions)?))?;
+        }
+        for spec in schema::TABLES.iter() {
+            if !dataset.tables.contains_key(spec.name) {
+                // Absent optional tables are empty, so SQL over them works.
+                ctx.register_table(
+                    spec.name,
+                    Arc::new(MemTable::try_new(spec.schema(), vec![vec![]])?),
+                )?;
+            }
+        }
+        let rejects_schema = schema::rejects_schema();
+        ctx.register_table(
+            "rejects",
+            Arc::new(MemTable::try_new(
+                rejects_schema,
+                vec![dataset.rejects.clone()],
+            )?),
+        )?;
+        let engine = Engine {
+            ctx,
+            dataset: Arc::new(dataset),
+        };
+        engine.register_views()?;
+        Ok(engine)
+    }
+
+    fn register_views(&self) -> Result<()> {
+        let view = |name: &str, sql: String| -> Result<()> {
+            let plan = futures::executor::block_on(self.ctx.state().create_logical_plan(&sql))?;
+            let df = DataFrame::new(self.ctx.state(), plan);
+            self.ctx.register_table(name, df.into_view())?;
+            Ok(())
+        };
+        view("household_facts", household_facts_sql())?;
+        view("region_facts", metrics::region_facts_sql())?;
+        view(
+            "village_facts",
+            metrics::unit_facts_sql(self, Level::Village),
+        )?;
+        view("county_facts", metrics::unit_facts_sql(self, Level::County))?;
+        Ok(())
+    }
+
+    /// The DataFusion session (for custom queries and registrations).
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// The dataset the engine runs on.
+    pub fn dataset(&self) -> &Dataset {
+        &self.dataset
+    }
+
+    /// Whether the dataset supplied table `name` (optional tables may be
+    /// absent; they are then registered empty).
+    pub fn has_table(&self, name: &str) -> bool {
+        self.dataset.tables.contains_key(name)
+    }
+
+    /// Run a SQL query over the registered tables and views.
+    pub async fn sql(&self, query: &str) -> Result<DataFrame> {
+        Ok(self.ctx.sql(query).await?)
+    }
+
+    /// The rejects ledger as a DataFrame.
+    pub async fn rejects(&self) -> Result<DataFrame> {
+        Ok(self.ctx.table("rejects").await?)
+    }
+
+    /// Schema of a registered table or view.
+    pub async fn schema_of(&self, name: &str) -> Result<SchemaRef> {
+        Ok(self.ctx.table(name).await?.schema().inner().clone())
+    }
+
+    /// Evaluate `rules` for `year`: one row per unit (household, village or
+    /// county) with `pass_<key>`, `score`, `failed`, `vetoed_by`,
+    /// `unknown` and `outcome` (DESIGN §3). For households, every household
+    /// of the year's snapshot is evaluated whatever its status.
+    pub async fn evaluate(&self, rules: &RuleSet, year: i32) -> Result<DataFrame> {
+        self.evaluate_with(rules, year, &[]).await
+    }
+
+    /// [`Engine::evaluate`] carrying along extra columns of the facts view.
+    pub(crate) async fn evaluate_with(
+        &self,
+        rules: &RuleSet,
+        year: i32,
+        carry: &[&str],
+    ) -> Result<DataFrame> {
+        let facts = self.facts(rules.unit, year).await?;
+        let compiled = rules.compile(&self.ctx.state(), facts.schema())?;
+        let keys = rules.unit.key_columns();
+        let mut first: Vec<Expr> = keys.iter().chain(carry).map(|k| col(*k)).collect();
+        for (ind, expr) in rules.indicators.iter().zip(compiled) {
+            first.push(expr.alias(format!("pass_{}", ind.key)));
+        }
+        let df = facts.select(first)?;
+        let out = outcome_columns(rules, |k| format!("pass_{k}"))?;
+        let mut second: Vec<Expr> = keys.iter().chain(carry).map(|k| col(*k)).collect();
+        for ind in &rules.indicators {
+            second.push(col(format!("pass_{}", ind.key)));
+        }
+        second.extend([
+            out.score.alias("score"),
+            out.failed.alias("failed"),
+            out.vetoed_by.alias("vetoed_by"),
+            out.unknown.alias("unknown"),
+            out.outcome.alias("outcome"),
+        ]);
+        Ok(df.select(second)?)
+    }
+
+    /// Evaluate several rule sets of one unit in one pass over the facts:
+    /// the unit keys, then `score_<name>` and `outcome_<name>` per rule set.
+    /// Names must be distinct.
+    pub async fn evaluate_many(&self, rule_sets: &[RuleSet], year: i32) -> Result<DataFrame> {
+        let Some(first_rules) = rule_sets.first() else {
+            return Err(Error::InvalidArgument(
+                "evaluate_many needs at least one rule set".into(),
+            ));
+        };
+        let unit = first_rules.unit;
+        let mut names = std::collections::HashSet::new();
+        for r in rule_sets {
+            if r.unit != unit {
+                return Err(Error::rule(
+                    &r.name,
+                    None,
+                    format!(
+                        "unit {} differs from {} of `{}`",
+                        r.unit, unit, first_rules.name
+                    ),
+                ));
+            }
+            if !names.insert(r.name.as_str()) {
+                return Err(Error::rule(&r.name, None, "rule set name given twice"));
+            }
+        }
+        let facts = self.facts(unit, year).await?;
+        let keys = unit.key_columns();
+        let mut first: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
+        for (i, r) in rule_sets.iter().enumerate() {
+            let compiled = r.compile(&self.ctx.state(), facts.schema())?;
+            for (ind, expr) in r.indicators.iter().zip(compiled) {
+                first.push(expr.alias(format!("__r{i}_{}", ind.key)));
+            }
+        }
+        let df = facts.select(first)?;
+        let mut second: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
+        for (i, r) in rule_sets.iter().enumerate() {
+            let out = outcome_columns(r, |k| format!("__r{i}_{k}"))?;
+            second.push(out.score.alias(format!("score_{}", r.name)));
+            second.push(out.outcome.alias(format!("outcome_{}", r.name)));
+        }
+        Ok(df.select(second)?)
+    }
+
+    /// The facts of `unit` for `year`.
+    async fn facts(&self, unit: Unit, year: i32) -> Result<DataFrame> {
+        Ok(self
+            .ctx
+            .table(unit.facts_view())
+            .await?
+            .filter(col("year").eq(lit(year)))?)
+    }
+
+    /// Procedure audit of household exits in `year` under `rules` (DESIGN
+    /// §3): one row per flag with `household_id`, `year`, `village_code`,
+    /// `flag`, `detail`.
+    pub async fn audit(&self, rules: &RuleSet, year: i32) -> Result<DataFrame> {
+        if rules.unit != Unit::Household {
+            return Err(Error::rule(
+                &rules.name,
+                None,
+                "the procedure audit needs a household rule set",
+            ));
+        }
+        let carry = [
+            "status",
+            "exit_year",
+            "exit_proposed",
+            "village_reviewed_on",
+            "township_audited_on",
+            "county_approved_on",
+        ];
+        let base = self.evaluate_with(rules, year, &carry).await?;
+        let flags: [(&str, String, &str); 5] = [
+            (
+                "approved_not_eligible",
+                "county_approved_on IS NOT NULL AND outcome <> 'exit'".into(),
+                "concat('county approved on ', CAST(county_approved_on AS VARCHAR), ' but outcome is ', outcome)",
+            ),
+            (
+                "eligible_not_proposed",
+                "status = 'poor' AND outcome = 'exit' AND NOT coalesce(exit_proposed, false)".into(),
+                "'outcome exit but not proposed for exit'",
+            ),
+            (
+                "steps_out_of_order",
+                "(township_audited_on IS NOT NULL AND village_reviewed_on IS NULL) \
+                 OR (county_approved_on IS NOT NULL AND township_audited_on IS NULL) \
+                 OR village_reviewed_on > township_audited_on \
+                 OR township_audited_on > county_approved_on"
+                    .into(),
+                "concat('village ', coalesce(CAST(village_reviewed_on AS VARCHAR), '-'), ', township ', coalesce(CAST(township_audited_on AS VARCHAR), '-'), ', county ', coalesce(CAST(county_approved_on AS VARCHAR), '-'))",
+            ),
+            (
+                "late_approval",
+                format!("county_approved_on > CAST('{year}-12-31' AS DATE)"),
+                "concat('county approved on ', CAST(county_approved_on AS VARCHAR))",
+            ),
+            (
+                "exited_without_approval",
+                format!("status = 'exited' AND exit_year = {year} AND county_approved_on IS NULL"),
+                "'exited without county approval'",
+            ),
+        ];
+        let mut union: Option<DataFrame> = None;
+        for (flag, predicate, detail) in flags {
+            let predicate = base.parse_sql_expr(&predicate)?;
+            let detail = base.parse_sql_expr(detail)?;
+            let part = base.clone().filter(predicate)?.select(vec![
+                col("household_id"),
+                col("year"),
+                col("village_code"),
+                lit(flag).alias("flag"),
+                detail.alias("detail"),
+            ])?;
+            union = Some(match union {
+                None => part,
+                Some(u) => u.union(part)?,
+            });
+        }
+        union.ok_or_else(|| Error::InvalidArgument("no audit flags".into()))
+    }
+
+    /// Metrics of DESIGN §4 for `year` at `level`, or at every level in one
+    /// GROUPING SETS query when `level` is `None`.
+    pub async fn metrics(&self, year: i32, level: Option<Level>) -> Result<DataFrame> {
+        self.sql(&metrics::metrics_sql(self, Some(year), level))
+            .await
+    }
+
+    /// Households, population and share by primary cause (DESIGN §4).
+    pub async fn causes(&self, year: i32, level: Option<Level>) -> Result<DataFrame> {
+        self.sql(&metrics::causes_sql(year, level)).await
+    }
+
+    /// Transitions against the previous year's snapshot (DESIGN §4).
+    pub async fn transitions(&self, year: i32, level: Option<Level>) -> Result<DataFrame> {
+        self.sql(&metrics::transitions_sql(year, level)).await
+    }
+}
+
+/// Split a table's batches round-robin into `n` partitions.
+fn partitioned(table: &Table, n: usize) -> Result<MemTable> {
+    let mut parts: Vec<Vec<_>> = vec![Vec::new(); n];
+    let mut i = 0;
+    for batch in &table.batches {
+        // Large batches are sliced so every partition gets work.
+        let rows = batch.num_rows();
+        let chunk = 64 * 1024;
+        let mut offset = 0;
+        while offset < rows {
+            let len = chunk.min(rows - offset);
+            parts[i % n].push(batch.slice(offset, len));
+            i += 1;
+            offset += len;
+        }
+    }
+    Ok(MemTable::try_new(table.schema.clone(), parts)?)
+}
+
+/// SQL of the `household_facts` view (DESIGN §2.3).
+pub fn household_facts_sql() -> String {
+    let net = "(h.wage_income + h.business_income + h.property_income + h.transfer_income - h.business_expense)";
+    format!(
+        "SELECT h.*, \
+           {net} AS net_income, \
+           {net} / h.size AS per_capita_net_income, \
+           pl.poverty_line AS poverty_line, \
+           coalesce(pl.monitoring_line, 1.5 * pl.poverty_line) AS monitoring_line, \
+           {t} AS township_code, {c} AS county_code, {ci} AS city_code, {p} AS province_code \
+         FROM households h LEFT JOIN poverty_lines pl ON h.year = pl.year",
+        t = roll_up_sql("h.village_code", Level::Township),
+        c = roll_up_sql("h.village_code", Level::County),
+        ci = roll_up_sql("h.village_code", Level::City),
+        p = roll_up_sql("h.village_code", Level::Province),
+    )
+}

@@ -1,0 +1,135 @@
+//! The one error type of the core, [`Error`], and its [`Result`] alias.
+//!
+//! Every variant names what went wrong *where*: the file or table, the
+//! column, the rule set and indicator. Row faults in the data are not errors
+//! — they go to the `rejects` table (see [`crate::validate`]).
+//!
+//! ```
+//! use tuopin::{Error, RuleSet};
+//! let err = RuleSet::builtin("no-such-rules").unwrap_err();
+//! assert!(matches!(err, Error::UnknownRuleSet { .. }));
+//! assert!(err.to_string().contains("no-such-rules"));
+//! ```
+
+use std::path::PathBuf;
+
+use datafusion::arrow::error::ArrowError;
+use datafusion::error::DataFusionError;
+
+/// Errors raised by the tuopin core.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file or folder could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or folder involved.
+        path: PathBuf,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A required table has no file in the dataset folder.
+    #[error("dataset {dir}: required table `{table}` not found (looked for {table}.parquet, {table}.csv, {table}.arrow)")]
+    MissingTable {
+        /// The dataset folder.
+        dir: String,
+        /// The table that is missing.
+        table: String,
+    },
+
+    /// A table is present but its structure is unusable: unreadable file,
+    /// missing required column, or a column type that cannot be cast.
+    #[error("table `{table}` ({source_name}){}: {message}", column.as_ref().map(|c| format!(", column `{c}`")).unwrap_or_default())]
+    Schema {
+        /// The table.
+        table: String,
+        /// Where it came from (file path or `memory`).
+        source_name: String,
+        /// The column at fault, if one.
+        column: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// A rule file could not be parsed or is inconsistent.
+    #[error("rule set `{rule_set}`{}: {message}", indicator.as_ref().map(|i| format!(", indicator `{i}`")).unwrap_or_default())]
+    Rule {
+        /// The rule set name (or the file when the name is unknown).
+        rule_set: String,
+        /// The indicator at fault, if one.
+        indicator: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// `RuleSet::builtin` was asked for a name it does not know.
+    #[error("unknown built-in rule set `{name}` (built-ins: {known})")]
+    UnknownRuleSet {
+        /// The name asked for.
+        name: String,
+        /// The known names, comma separated.
+        known: String,
+    },
+
+    /// A caller passed an argument the library cannot use.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+
+    /// A query failed in DataFusion (bad SQL, planning or execution).
+    #[error("query failed: {0}")]
+    Query(#[from] DataFusionError),
+
+    /// An Arrow kernel failed.
+    #[error("arrow: {0}")]
+    Arrow(#[from] ArrowError),
+
+    /// A Parquet file could not be read or written.
+    #[error("parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+}
+
+impl Error {
+    /// Build an [`Error::Io`] for `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Build an [`Error::Rule`].
+    pub fn rule(rule_set: &str, indicator: Option<&str>, message: impl Into<String>) -> Self {
+        Error::Rule {
+            rule_set: rule_set.to_string(),
+            indicator: indicator.map(str::to_string),
+            message: message.into(),
+        }
+    }
+
+    /// The broad class of the error, as mirrored by the Python exceptions:
+    /// `data`, `rule` or `query`.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Io { .. } | Error::MissingTable { .. } | Error::Schema { .. } => ErrorKind::Data,
+            Error::Parquet(_) | Error::Arrow(_) => ErrorKind::Data,
+            Error::Rule { .. } | Error::UnknownRuleSet { .. } => ErrorKind::Rule,
+            Error::InvalidArgument(_) | Error::Query(_) => ErrorKind::Query,
+        }
+    }
+}
+
+/// Broad class of an [`Error`]; the Python exceptions `DataError`,
+/// `RuleError` and `QueryError` follow it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Bad or unreadable input data.
+    Data,
+    /// A bad rule set.
+    Rule,
+    /// A failed query or a bad argument.
+    Query,
+}
+
+/// `Result` with the core's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,221 @@
+//! The user-defined functions tuopin registers on every session.
+//!
+//! | function | kind | what |
+//! |---|---|---|
+//! | `region_level(code)` | scalar | level name of a 12-digit code |
+//! | `region_parent(code)` | scalar | parent code |
+//! | `id_number_valid(id)` | scalar | GB 11643 check-digit test |
+//! | `flag_list('a', fa, 'b', fb, …)` | scalar | names whose flag is true |
+//! | `weighted_median(value, weight)` | aggregate | exact median of `value` repeated `weight` times |
+//!
+//! All are registered by name, so plans that use them stay serialisable.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, Float64Array, Int64Array, ListArray};
+use datafusion::arrow::buffer::{OffsetBuffer, ScalarBuffer};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::cast::{as_float64_array, as_int64_array, as_list_array};
+use datafusion::common::ScalarValue;
+use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility,
+};
+use datafusion::prelude::SessionContext;
+
+use crate::codes;
+use crate::rules;
+
+/// Register every tuopin function on `ctx`.
+pub fn register_all(ctx: &SessionContext) {
+    ctx.register_udf(codes::region_level_udf());
+    ctx.register_udf(codes::region_parent_udf());
+    ctx.register_udf(codes::id_number_valid_udf());
+    ctx.register_udf(rules::flag_list_udf());
+    ctx.register_udaf(weighted_median_udaf());
+}
+
+/// `weighted_median(value float64, weight int64) -> float64`: the exact
+/// median of the multiset in which each non-null `value` appears `weight`
+/// times (weights ≤ 0 or null are skipped). With an even total weight it is
+/// the mean of the two middle values, like SQL `median` on the expanded
+/// rows. Used for the median income per person, weights = household size.
+pub fn weighted_median_udaf() -> AggregateUDF {
+    AggregateUDF::from(WeightedMedian {
+        signature: Signature::exact(
+            vec![DataType::Float64, DataType::Int64],
+            Volatility::Immutable,
+        ),
+    })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct WeightedMedian {
+    signature: Signature,
+}
+
+impl AggregateUDFImpl for WeightedMedian {
+    fn name(&self) -> &str {
+        "weighted_median"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Float64)
+    }
+    fn accumulator(&self, _args: AccumulatorArgs) -> DfResult<Box<dyn Accumulator>> {
+        Ok(Box::<WeightedMedianAccumulator>::default())
+    }
+    fn state_fields(&self, args: StateFieldsArgs) -> DfResult<Vec<FieldRef>> {
+        let list = |t: DataType| DataType::List(Arc::new(Field::new_list_field(t, true)));
+        Ok(vec![
+            Arc::new(Field::new(
+                format!("{}_values", args.name),
+                list(DataType::Float64),
+                true,
+            )),
+            Arc::new(Field::new(
+                format!("{}_weights", args.name),
+                list(DataType::Int64),
+                true,
+            )),
+        ])
+    }
+}
+
+#[derive(Debug, Default)]
+struct WeightedMedianAccumulator {
+    values: Vec<f64>,
+    weights: Vec<i64>,
+}
+
+impl WeightedMedianAccumulator {
+    fn push(&mut self, values: &Float64Array, weights: &Int64Array) {
+        for i in 0..values.len() {
+            if values.is_valid(i) && weights.is_valid(i) && weights.value(i) > 0 {
+                self.values.push(values.value(i));
+                self.weights.push(weights.value(i));
+            }
+        }
+    }
+}
+
+fn list_scalar<T: Array + 'static>(values: T, t: DataType) -> ScalarValue {
+    let n = values.len() as i32;
+    ScalarValue::List(Arc::new(ListArray::new(
+        Arc::new(Field::new_list_field(t, true)),
+        OffsetBuffer::new(ScalarBuffer::from(vec![0, n])),
+        Arc::new(values),
+        None,
+    )))
+}
+
+impl Accumulator for WeightedMedianAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> DfResult<()> {
+        let v = as_float64_array(&values[0])?;
+        let w = as_int64_array(&values[1])?;
+        self.push(v, w);
+        Ok(())
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> DfResult<()> {
+        let vs = as_list_array(&states[0])?;
+        let ws = as_list_array(&states[1])?;
+        for i in 0..vs.len() {
+            if vs.is_valid(i) && ws.is_valid(i) {
+                let v = vs.value(i);
+                let w = ws.value(i);
+                self.push(as_float64_array(&v)?, as_int64_array(&w)?);
+            }
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> DfResult<Vec<ScalarValue>> {
+        let v = Float64Array::from(std::mem::take(&mut self.values));
+        let w = Int64Array::from(std::mem::take(&mut self.weights));
+        Ok(vec![
+            list_scalar(v, DataType::Float64),
+            list_scalar(w, DataType::Int64),
+        ])
+    }
+
+    fn evaluate(&mut self) -> DfResult<ScalarValue> {
+        Ok(ScalarValue::Float64(weighted_median(
+            &self.values,
+            &self.weights,
+        )))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.values.capacity() * 8 + self.weights.capacity() * 8
+    }
+}
+
+/// Exact weighted median (see [`weighted_median_udaf`]).
+///
+/// ```
+/// // 1 ×1, 5 ×2, 9 ×1 → 1 5 5 9 → (5 + 5) / 2
+/// assert_eq!(tuopin::functions::weighted_median(&[9.0, 1.0, 5.0], &[1, 1, 2]), Some(5.0));
+/// // 1 ×1, 3 ×1 → 2
+/// assert_eq!(tuopin::functions::weighted_median(&[1.0, 3.0], &[1, 1]), Some(2.0));
+/// ```
+pub fn weighted_median(values: &[f64], weights: &[i64]) -> Option<f64> {
+    let mut pairs: Vec<(f64, i64)> = values
+        .iter()
+        .copied()
+        .zip(weights.iter().copied())
+        .filter(|(_, w)| *w > 0)
+        .collect();
+    let total: i64 = pairs.iter().map(|(_, w)| *w).sum();
+    if total == 0 {
+        return None;
+    }
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // 1-based positions of the middle element(s) in the expanded list.
+    let lo = (total + 1) / 2;
+    let hi = total / 2 + 1;
+    let at = |pos: i64| -> f64 {
+        let mut seen = 0;
+        for (v, w) in &pairs {
+            seen += w;
+            if seen >= pos {
+                return *v;
+            }
+        }
+        pairs[pairs.len() - 1].0
+    };
+    if total % 2 == 1 {
+        Some(at(lo))
+    } else {
+        Some((at(lo) + at(hi)) / 2.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::weighted_median;
+
+    #[test]
+    fn weighted_median_matches_expanded_median() {
+        let values = [3.0, -1.0, 7.5, 2.0, 2.0];
+        let weights = [2, 1, 3, 1, 4];
+        let mut expanded: Vec<f64> = values
+            .iter()
+            .zip(weights)
+            .flat_map(|(v, w)| std::iter::repeat_n(*v, w as usize))
+            .collect();
+        expanded.sort_by(f64::total_cmp);
+        let n = expanded.len();
+        let expected = if n % 2 == 1 {
+            expanded[n / 2]
+        } else {
+            (expanded[n / 2 - 1] + expanded[n / 2]) / 2.0
+        };
+        assert_eq!(weighted_median(&values, &weights), Some(expected));
+        assert_eq!(weighted_median(&[], &[]), None);
+        assert_eq!(weighted_median(&[1.0], &[0]), None);
+    }
+}

@@ -1,0 +1,339 @@
+//! Metrics at every administrative level (DESIGN §4) and the village and
+//! county facts the exit rules of those units read (DESIGN §3).
+//!
+//! Every metric is one SQL query over the registered tables, built here as
+//! text from internal constants only (never from user input):
+//!
+//! - [`metrics_sql`]: household statistics (`hstats`), village and county
+//!   designations (`vstats`, `cstats`) and funds (`fstats`) aggregated with
+//!   `GROUP BY year, <level>_code` for one level or with `GROUPING SETS` for
+//!   all five at once, left-joined onto every region of the level(s) so a
+//!   region without households still has its row (counts 0, ratios null);
+//! - [`causes_sql`], [`transitions_sql`];
+//! - [`region_facts_sql`] (regions + level + roll-up codes + inherited
+//!   `western`) and [`unit_facts_sql`] (`village_facts`, `county_facts`).
+//!
+//! Definitions, exactly as DESIGN §4:
+//! - poor = status `poor` or `returned`; exited = `exit_year = year`;
+//! - `poverty_incidence` = poor_population / rural_population, where a
+//!   higher level's rural_population is the sum over its villages;
+//! - `mean_income` = Σ net_income / Σ size over households with known income;
+//! - `median_income`: exact median of per-capita net income over persons
+//!   (each household's value counted `size` times; [`crate::functions`]);
+//! - `fgt0/1/2`: Foster–Greer–Thorbecke over persons with known income and
+//!   line, poor iff income < line strictly;
+//! - `poor_counties*` count the designated counties inside a region, so
+//!   townships and villages have 0;
+//! - funds attached to a region count for it and every level above;
+//! - a ratio with a zero or null denominator is null.
+//!
+//! ```no_run
+//! # async fn run(engine: tuopin::Engine) -> tuopin::Result<()> {
+//! use tuopin::Level;
+//! let cities = engine.metrics(2016, Some(Level::City)).await?.collect().await?;
+//! let all = engine.metrics(2016, None).await?; // every level, one query
+//! # Ok(()) }
+//! ```
+
+use crate::codes::{level_sql, roll_up_sql, Level};
+use crate::engine::Engine;
+
+const POOR: &str = "status IN ('poor', 'returned')";
+
+fn levels_list(level: Option<Level>) -> String {
+    match level {
+        Some(l) => format!("'{}'", l.as_str()),
+        None => Level::ALL
+            .iter()
+            .map(|l| format!("'{}'", l.as_str()))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
+/// `GROUP BY` clause and the `code` expression for one level, or GROUPING
+/// SETS over all five levels (with `extra` grouped in every set).
+fn grouping(level: Option<Level>, extra: &[&str]) -> (String, String) {
+    let extra_cols: String = extra.iter().map(|e| format!(", {e}")).collect();
+    match level {
+        Some(l) => (
+            format!("GROUP BY year, {}{extra_cols}", l.code_column()),
+            l.code_column().to_string(),
+        ),
+        None => {
+            let sets = Level::ALL
+                .iter()
+                .map(|l| format!("(year, {}{extra_cols})", l.code_column()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let code = Level::ALL
+                .iter()
+                .rev()
+                .map(|l| l.code_column())
+                .collect::<Vec<_>>()
+                .join(", ");
+            (
+                format!("GROUP BY GROUPING SETS ({sets})"),
+                format!("coalesce({code})"),
+            )
+        }
+    }
+}
+
+fn level_order(column: &str) -> String {
+    format!(
+        "CASE {column} WHEN 'province' THEN 1 WHEN 'city' THEN 2 WHEN 'county' THEN 3 WHEN 'township' THEN 4 ELSE 5 END"
+    )
+}
+
+/// `region_facts`: every region with its `level`, its roll-up codes
+/// (`province_code` … `village_code`, null below its own level) and
+/// `western` inherited from the nearest unit above that sets it.
+pub fn region_facts_sql() -> String {
+    let codes = Level::ALL
+        .iter()
+        .map(|l| {
+            format!(
+                "CASE WHEN {rank} >= {lr} THEN {roll} END AS {col}",
+                rank = level_order("level"),
+                lr = (*l as u8) + 1,
+                roll = roll_up_sql("code", *l),
+                col = l.code_column()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let west = |alias: &str, l: Level| {
+        format!(
+            "LEFT JOIN regions {alias} ON {alias}.code = {}",
+            roll_up_sql("r.code", l)
+        )
+    };
+    format!(
+        "SELECT *, {codes} FROM (\
+           SELECT r.* EXCLUDE (western), {level} AS level, \
+             coalesce(r.western, wt.western, wc.western, wci.western, wp.western) AS western \
+           FROM regions r {} {} {} {})",
+        west("wt", Level::Township),
+        west("wc", Level::County),
+        west("wci", Level::City),
+        west("wp", Level::Province),
+        level = level_sql("r.code"),
+    )
+}
+
+fn years_sql(year: Option<i32>) -> String {
+    match year {
+        Some(y) => format!("SELECT CAST({y} AS INT) AS year"),
+        None => "SELECT DISTINCT year FROM households".into(),
+    }
+}
+
+/// SQL of `metrics(year, level)`; `year = None` gives every year of the
+/// registry (used by the facts views), `level = None` every level.
+pub fn metrics_sql(engine: &Engine, year: Option<i32>, level: Option<Level>) -> String {
+    let year_filter = year
+        .map(|y| format!("WHERE f.year = {y}"))
+        .unwrap_or_default();
+    let funds_filter = year
+        .map(|y| format!("WHERE f.year = {y}"))
+        .unwrap_or_default();
+    let (group, code) = grouping(level, &[]);
+    let fcodes = Level::ALL
+        .iter()
+        .map(|l| format!("rf.{}", l.code_column()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let migrants = if engine.has_table("members") {
+        "coalesce(h.migrant_workers, 0)"
+    } else {
+        "CAST(NULL AS BIGINT)"
+    };
+    format!(
+        "WITH years AS ({years}), \
+         hh AS ( \
+           SELECT f.year, {fc}, f.size, f.status, f.exit_year, f.net_income, \
+             f.per_capita_net_income AS pcy, f.poverty_line AS z, \
+             (a.household_id IS NOT NULL) AS assisted, coalesce(m.migrants, 0) AS migrants \
+           FROM household_facts f \
+           LEFT JOIN (SELECT DISTINCT household_id, year FROM assistance) a \
+             ON f.household_id = a.household_id AND f.year = a.year \
+           LEFT JOIN (SELECT household_id, year, count(*) AS migrants FROM members \
+                      WHERE migrant_months >= 6 GROUP BY household_id, year) m \
+             ON f.household_id = m.household_id AND f.year = m.year \
+           {year_filter}), \
+         hstats AS ( \
+           SELECT year, {code} AS code, \
+             count(*) AS registered_households, \
+             sum(size) AS registered_population, \
+             sum(CASE WHEN {POOR} THEN 1 ELSE 0 END) AS poor_households, \
+             sum(CASE WHEN {POOR} THEN size ELSE 0 END) AS poor_population, \
+             sum(CASE WHEN exit_year = year THEN 1 ELSE 0 END) AS exited_households, \
+             sum(CASE WHEN exit_year = year THEN size ELSE 0 END) AS exited_population, \
+             sum(CASE WHEN status = 'returned' THEN 1 ELSE 0 END) AS returned_households, \
+             sum(net_income) AS income_sum, \
+             sum(CASE WHEN net_income IS NOT NULL THEN size END) AS income_persons, \
+             weighted_median(pcy, CAST(size AS BIGINT)) AS median_income, \
+             sum(CASE WHEN pcy IS NOT NULL AND z IS NOT NULL THEN size END) AS fgt_persons, \
+             sum(CASE WHEN pcy < z THEN size ELSE 0 END) AS fgt0_num, \
+             sum(CASE WHEN pcy < z THEN size * ((z - pcy) / z) ELSE 0 END) AS fgt1_num, \
+             sum(CASE WHEN pcy < z THEN size * ((z - pcy) / z) * ((z - pcy) / z) ELSE 0 END) AS fgt2_num, \
+             sum(migrants) AS migrant_workers, \
+             sum(CASE WHEN {POOR} AND assisted THEN 1 ELSE 0 END) AS assisted_poor \
+           FROM hh {group}), \
+         vstats AS ( \
+           SELECT year, {code} AS code, \
+             sum(rural_population) AS rural_population, \
+             sum(CASE WHEN poor_village THEN 1 ELSE 0 END) AS poor_villages, \
+             sum(CASE WHEN poor_village AND (exit_year IS NULL OR exit_year > year) THEN 1 ELSE 0 END) AS poor_villages_remaining \
+           FROM (SELECT y.year, v.rural_population, v.poor_village, v.exit_year, {vc} \
+                 FROM region_facts v CROSS JOIN years y WHERE v.level = 'village') {group}), \
+         cstats AS ( \
+           SELECT year, {code} AS code, \
+             sum(CASE WHEN poor_county IS NOT NULL THEN 1 ELSE 0 END) AS poor_counties, \
+             sum(CASE WHEN poor_county IS NOT NULL AND (exit_year IS NULL OR exit_year > year) THEN 1 ELSE 0 END) AS poor_counties_remaining \
+           FROM (SELECT y.year, c.poor_county, c.exit_year, {cc} \
+                 FROM region_facts c CROSS JOIN years y WHERE c.level = 'county') {group}), \
+         fstats AS ( \
+           SELECT year, {code} AS code, sum(allocated) AS allocated, sum(disbursed) AS disbursed \
+           FROM (SELECT f.year, f.allocated, f.disbursed, {fcodes} \
+                 FROM funds f JOIN region_facts rf ON f.region_code = rf.code {funds_filter}) {group}) \
+         SELECT r.level, r.code, r.name, y.year, \
+           v.rural_population, \
+           coalesce(h.registered_households, 0) AS registered_households, \
+           coalesce(h.registered_population, 0) AS registered_population, \
+           coalesce(h.poor_households, 0) AS poor_households, \
+           coalesce(h.poor_population, 0) AS poor_population, \
+           coalesce(h.exited_households, 0) AS exited_households, \
+           coalesce(h.exited_population, 0) AS exited_population, \
+           coalesce(h.returned_households, 0) AS returned_households, \
+           CASE WHEN v.rural_population > 0 THEN CAST(coalesce(h.poor_population, 0) AS DOUBLE) / v.rural_population END AS poverty_incidence, \
+           CASE WHEN h.income_persons > 0 THEN h.income_sum / h.income_persons END AS mean_income, \
+           h.median_income, \
+           CASE WHEN h.fgt_persons > 0 THEN CAST(h.fgt0_num AS DOUBLE) / h.fgt_persons END AS fgt0, \
+           CASE WHEN h.fgt_persons > 0 THEN h.fgt1_num / h.fgt_persons END AS fgt1, \
+           CASE WHEN h.fgt_persons > 0 THEN h.fgt2_num / h.fgt_persons END AS fgt2, \
+           coalesce(v.poor_villages, 0) AS poor_villages, \
+           coalesce(v.poor_villages_remaining, 0) AS poor_villages_remaining, \
+           coalesce(c.poor_counties, 0) AS poor_counties, \
+           coalesce(c.poor_counties_remaining, 0) AS poor_counties_remaining, \
+           {migrants} AS migrant_workers, \
+           CASE WHEN h.poor_households > 0 THEN CAST(h.assisted_poor AS DOUBLE) / h.poor_households END AS assisted_share, \
+           coalesce(fs.allocated, 0.0) AS funds_allocated, \
+           coalesce(fs.disbursed, 0.0) AS funds_disbursed, \
+           CASE WHEN fs.allocated > 0 THEN fs.disbursed / fs.allocated END AS disbursement_rate \
+         FROM region_facts r CROSS JOIN years y \
+         LEFT JOIN hstats h ON h.code = r.code AND h.year = y.year \
+         LEFT JOIN vstats v ON v.code = r.code AND v.year = y.year \
+         LEFT JOIN cstats c ON c.code = r.code AND c.year = y.year \
+         LEFT JOIN fstats fs ON fs.code = r.code AND fs.year = y.year \
+         WHERE r.level IN ({levels}) \
+         ORDER BY y.year, {order}, r.code",
+        years = years_sql(year),
+        fc = Level::ALL
+            .iter()
+            .map(|l| format!("f.{}", l.code_column()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        vc = Level::ALL
+            .iter()
+            .map(|l| format!("v.{}", l.code_column()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        cc = Level::ALL
+            .iter()
+            .map(|l| format!("c.{}", l.code_column()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        levels = levels_list(level),
+        order = level_order("r.level"),
+        group = group,
+        code = code,
+    )
+}
+
+/// `village_facts` / `county_facts`: the region's row (with inherited
+/// `western`), its metrics for every year, and the third-party assessment
+/// rates `mistaken_exit_rate` (mistaken_exit findings / exited samples),
+/// `missed_rate` (missed findings / non_registered samples) and
+/// `recognition_rate` (recognized / answered).
+pub fn unit_facts_sql(engine: &Engine, level: Level) -> String {
+    let metrics = metrics_sql(engine, None, Some(level));
+    let code = roll_up_sql("village_code", level);
+    format!(
+        "SELECT r.* EXCLUDE (rural_population), m.* EXCLUDE (level, code, name), \
+           a.mistaken_exit_rate, a.missed_rate, a.recognition_rate \
+         FROM ({metrics}) m JOIN region_facts r ON r.code = m.code \
+         LEFT JOIN ( \
+           SELECT year, {code} AS code, \
+             CASE WHEN sum(CASE WHEN sample = 'exited' THEN 1 ELSE 0 END) > 0 THEN \
+               CAST(sum(CASE WHEN sample = 'exited' AND finding = 'mistaken_exit' THEN 1 ELSE 0 END) AS DOUBLE) \
+               / sum(CASE WHEN sample = 'exited' THEN 1 ELSE 0 END) END AS mistaken_exit_rate, \
+             CASE WHEN sum(CASE WHEN sample = 'non_registered' THEN 1 ELSE 0 END) > 0 THEN \
+               CAST(sum(CASE WHEN sample = 'non_registered' AND finding = 'missed' THEN 1 ELSE 0 END) AS DOUBLE) \
+               / sum(CASE WHEN sample = 'non_registered' THEN 1 ELSE 0 END) END AS missed_rate, \
+             CASE WHEN count(recognized) > 0 THEN \
+               CAST(sum(CASE WHEN recognized THEN 1 ELSE 0 END) AS DOUBLE) / count(recognized) END AS recognition_rate \
+           FROM assessments GROUP BY year, {code}) a ON a.code = m.code AND a.year = m.year"
+    )
+}
+
+/// SQL of `causes(year, level)`: per region and primary cause, the
+/// registered households and population of the year's snapshot, how many
+/// of them are poor (`poor`/`returned`), and the cause's share of the
+/// region's registered households. A null cause is its own group.
+pub fn causes_sql(year: i32, level: Option<Level>) -> String {
+    let (group, code) = grouping(level, &["primary_cause"]);
+    let (tgroup, tcode) = grouping(level, &[]);
+    format!(
+        "WITH hh AS (SELECT * FROM household_facts WHERE year = {year}), \
+         c AS (SELECT year, {code} AS code, primary_cause, count(*) AS households, \
+                 sum(size) AS population, sum(CASE WHEN {POOR} THEN 1 ELSE 0 END) AS poor_households \
+               FROM hh {group}), \
+         t AS (SELECT year, {tcode} AS code, count(*) AS total FROM hh {tgroup}) \
+         SELECT r.level, r.code, r.name, c.year, c.primary_cause, c.households, c.population, \
+           c.poor_households, CAST(c.households AS DOUBLE) / t.total AS share \
+         FROM c JOIN t ON c.code = t.code JOIN region_facts r ON r.code = c.code \
+         WHERE r.level IN ({levels}) \
+         ORDER BY {order}, r.code, c.households DESC, c.primary_cause",
+        levels = levels_list(level),
+        order = level_order("r.level"),
+    )
+}
+
+/// SQL of `transitions(year, level)`: households of the year's snapshot
+/// compared with the previous year's: `newly_identified` (identified_year =
+/// year), `exited` (poor or returned before, exited now), `returned`
+/// (exited before, poor or returned now), `still_poor` (poor or returned in
+/// both), and `not_in_previous` (no row the year before).
+pub fn transitions_sql(year: i32, level: Option<Level>) -> String {
+    let (group, code) = grouping(level, &[]);
+    let prev = year - 1;
+    format!(
+        "WITH j AS ( \
+           SELECT f.*, p.status AS prev_status FROM household_facts f \
+           LEFT JOIN (SELECT household_id, status FROM households WHERE year = {prev}) p \
+             ON f.household_id = p.household_id \
+           WHERE f.year = {year}), \
+         t AS ( \
+           SELECT year, {code} AS code, count(*) AS households, \
+             sum(CASE WHEN identified_year = {year} THEN 1 ELSE 0 END) AS newly_identified, \
+             sum(CASE WHEN prev_status IN ('poor', 'returned') AND status = 'exited' THEN 1 ELSE 0 END) AS exited, \
+             sum(CASE WHEN prev_status = 'exited' AND {POOR} THEN 1 ELSE 0 END) AS returned, \
+             sum(CASE WHEN prev_status IN ('poor', 'returned') AND {POOR} THEN 1 ELSE 0 END) AS still_poor, \
+             sum(CASE WHEN prev_status IS NULL THEN 1 ELSE 0 END) AS not_in_previous \
+           FROM j {group}) \
+         SELECT r.level, r.code, r.name, CAST({year} AS INT) AS year, \
+           coalesce(t.households, 0) AS households, \
+           coalesce(t.newly_identified, 0) AS newly_identified, \
+           coalesce(t.exited, 0) AS exited, \
+           coalesce(t.returned, 0) AS returned, \
+           coalesce(t.still_poor, 0) AS still_poor, \
+           coalesce(t.not_in_previous, 0) AS not_in_previous \
+         FROM region_facts r LEFT JOIN t ON t.code = r.code \
+         WHERE r.level IN ({levels}) \
+         ORDER BY {order}, r.code",
+        levels = levels_list(level),
+        order = level_order("r.level"),
+    )
+}

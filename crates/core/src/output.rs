@@ -1,0 +1,135 @@
+//! Writing results: Parquet, CSV or JSON by file extension.
+//!
+//! CSV has no list type, so list columns (`failed`, `vetoed_by`, `unknown`)
+//! are written as `;`-joined text. JSON is newline-delimited (one object per
+//! line).
+//!
+//! ```no_run
+//! # async fn run(df: datafusion::prelude::DataFrame) -> tuopin::Result<()> {
+//! let batches = df.collect().await?;
+//! tuopin::output::write_batches(&batches, "outcomes.parquet")?;
+//! # Ok(()) }
+//! ```
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringBuilder};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+use crate::error::{Error, Result};
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Apache Parquet.
+    Parquet,
+    /// CSV with header; lists as `;`-joined text.
+    Csv,
+    /// Newline-delimited JSON.
+    Json,
+}
+
+impl Format {
+    /// The format of a path, by extension.
+    pub fn from_path(path: &Path) -> Result<Format> {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("parquet") => Ok(Format::Parquet),
+            Some("csv") => Ok(Format::Csv),
+            Some("json") | Some("jsonl") | Some("ndjson") => Ok(Format::Json),
+            _ => Err(Error::InvalidArgument(format!(
+                "{}: unknown output format (use .parquet, .csv or .json)",
+                path.display()
+            ))),
+        }
+    }
+}
+
+/// Write `batches` to `path` in the format given by its extension.
+pub fn write_batches(batches: &[RecordBatch], path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    let format = Format::from_path(path)?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    let file = File::create(path).map_err(|e| Error::io(path, e))?;
+    let Some(first) = batches.first() else {
+        return Err(Error::InvalidArgument(format!(
+            "{}: nothing to write (no schema)",
+            path.display()
+        )));
+    };
+    match format {
+        Format::Parquet => {
+            let props = parquet::file::properties::WriterProperties::builder()
+                .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+                .build();
+            let mut w = parquet::arrow::ArrowWriter::try_new(file, first.schema(), Some(props))?;
+            for b in batches {
+                w.write(b)?;
+            }
+            w.close()?;
+        }
+        Format::Csv => {
+            let mut w = datafusion::arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(file);
+            for b in batches {
+                w.write(&lists_as_text(b)?)?;
+            }
+        }
+        Format::Json => {
+            let mut w = datafusion::arrow::json::LineDelimitedWriter::new(file);
+            for b in batches {
+                w.write(b)?;
+            }
+            w.finish()?;
+        }
+    }
+    Ok(())
+}
+
+/// Replace list<utf8> columns by `;`-joined text (for CSV and printing).
+pub fn lists_as_text(batch: &RecordBatch) -> Result<RecordBatch> {
+    let schema = batch.schema();
+    if !schema
+        .fields()
+        .iter()
+        .any(|f| matches!(f.data_type(), DataType::List(_)))
+    {
+        return Ok(batch.clone());
+    }
+    let mut fields = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        if let DataType::List(_) = field.data_type() {
+            let list = column.as_list::<i32>();
+            let mut b = StringBuilder::new();
+            for i in 0..list.len() {
+                if list.is_null(i) {
+                    b.append_null();
+                    continue;
+                }
+                let items = list.value(i);
+                let text = datafusion::arrow::compute::cast(&items, &DataType::Utf8)?;
+                let text = text.as_string::<i32>();
+                let joined = (0..text.len())
+                    .filter(|j| text.is_valid(*j))
+                    .map(|j| text.value(j))
+                    .collect::<Vec<_>>()
+                    .join(";");
+                b.append_value(joined);
+            }
+            fields.push(Field::new(field.name(), DataType::Utf8, true));
+            columns.push(Arc::new(b.finish()));
+        } else {
+            fields.push(field.as_ref().clone());
+            columns.push(column.clone());
+        }
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
+}

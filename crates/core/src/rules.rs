@@ -1,0 +1,572 @@
+//! Exit rule sets: declared in TOML, checked, and compiled to one DataFusion
+//! plan per evaluation.
+//!
+//! ```
+//! use tuopin::RuleSet;
+//! let rules = RuleSet::from_toml(r#"
+//!     name = "strict"
+//!     unit = "household"
+//!     [[indicator]]
+//!     key = "income"
+//!     points = 100
+//!     veto = true
+//!     when = "per_capita_net_income > poverty_line"
+//! "#).unwrap();
+//! assert_eq!(rules.indicators.len(), 1);
+//! assert!(RuleSet::builtin("hebei-2016").unwrap().pass_score == Some(80.0));
+//! ```
+//!
+//! Where things happen:
+//! - [`RuleSet::from_toml`] parses and runs the checks that need no data
+//!   (unique keys, points ≥ 0, pass_score ≤ total);
+//! - [`RuleSet::compile`] parses each `when` with DataFusion's SQL parser
+//!   against the unit's facts schema and refuses anything but columns and
+//!   scalar functions, with errors naming the rule set, indicator and the
+//!   nearest existing column;
+//! - [`outcome_columns`] turns compiled indicators into the output columns
+//!   (`pass_<key>`, `score`, `failed`, `vetoed_by`, `unknown`, `outcome`)
+//!   with the three-valued outcome rule of DESIGN §3.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::ops::{ControlFlow, Not};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, ListBuilder, StringBuilder};
+use datafusion::arrow::datatypes::{DataType, Field};
+use datafusion::common::tree_node::TreeNode;
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::error::Result as DfResult;
+use datafusion::execution::SessionState;
+use datafusion::logical_expr::{
+    col, lit, when, ColumnarValue, Expr, ExprSchemable, ScalarFunctionArgs, ScalarUDF,
+    ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::sql::parser::DFParser;
+use datafusion::sql::sqlparser::ast::{visit_expressions, Expr as SqlExpr};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The unit a rule set decides on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unit {
+    /// Households (`household_facts`).
+    Household,
+    /// Villages (`village_facts`).
+    Village,
+    /// Counties (`county_facts`).
+    County,
+}
+
+impl Unit {
+    /// The facts view the rule expressions are written against.
+    pub fn facts_view(self) -> &'static str {
+        match self {
+            Unit::Household => "household_facts",
+            Unit::Village => "village_facts",
+            Unit::County => "county_facts",
+        }
+    }
+
+    /// The key columns of an evaluation result.
+    pub fn key_columns(self) -> &'static [&'static str] {
+        match self {
+            Unit::Household => &["household_id", "year", "village_code"],
+            Unit::Village | Unit::County => &["code", "year", "name"],
+        }
+    }
+
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::Household => "household",
+            Unit::Village => "village",
+            Unit::County => "county",
+        }
+    }
+}
+
+impl fmt::Display for Unit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Unit {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "household" => Ok(Unit::Household),
+            "village" => Ok(Unit::Village),
+            "county" => Ok(Unit::County),
+            _ => Err(Error::InvalidArgument(format!(
+                "unknown unit `{s}` (expected household, village or county)"
+            ))),
+        }
+    }
+}
+
+/// One scored indicator of a rule set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Indicator {
+    /// Short identifier; the output column is `pass_<key>`.
+    pub key: String,
+    /// Human label (Chinese welcome).
+    #[serde(default)]
+    pub label: String,
+    /// Points earned when the indicator passes.
+    #[serde(default)]
+    pub points: f64,
+    /// A failed veto indicator means `stay` whatever the score.
+    #[serde(default)]
+    pub veto: bool,
+    /// SQL boolean expression over the unit's facts view.
+    pub when: String,
+}
+
+/// A declared rule set (DESIGN §3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSet {
+    /// Name, unique among rule sets compared together.
+    pub name: String,
+    /// What is decided on.
+    pub unit: Unit,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+    /// Score needed to exit; absent means every indicator must pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass_score: Option<f64>,
+    /// The indicators, in order.
+    #[serde(rename = "indicator", default)]
+    pub indicators: Vec<Indicator>,
+}
+
+/// The built-in rule sets: name and TOML text.
+pub const BUILTINS: [(&str, &str); 4] = [
+    ("national-2016", include_str!("../rules/national-2016.toml")),
+    ("hebei-2016", include_str!("../rules/hebei-2016.toml")),
+    ("village-2016", include_str!("../rules/village-2016.toml")),
+    ("county-2016", include_str!("../rules/county-2016.toml")),
+];
+
+impl RuleSet {
+    /// Parse and check a rule set written in TOML.
+    pub fn from_toml(text: &str) -> Result<RuleSet> {
+        let rules: RuleSet = toml::from_str(text).map_err(|e| {
+            let name = toml::from_str::<toml::Table>(text)
+                .ok()
+                .and_then(|t| t.get("name").and_then(|n| n.as_str().map(str::to_string)))
+                .unwrap_or_else(|| "<unnamed>".into());
+            Error::rule(
+                &name,
+                None,
+                format!("invalid TOML: {}", e.to_string().trim()),
+            )
+        })?;
+        rules.check()?;
+        Ok(rules)
+    }
+
+    /// A built-in rule set by name (see [`RuleSet::builtin_names`]).
+    pub fn builtin(name: &str) -> Result<RuleSet> {
+        let (_, text) =
+            BUILTINS
+                .iter()
+                .find(|(n, _)| *n == name)
+                .ok_or_else(|| Error::UnknownRuleSet {
+                    name: name.to_string(),
+                    known: Self::builtin_names().join(", "),
+                })?;
+        RuleSet::from_toml(text)
+    }
+
+    /// Names of the built-in rule sets.
+    pub fn builtin_names() -> Vec<&'static str> {
+        BUILTINS.iter().map(|(n, _)| *n).collect()
+    }
+
+    /// The TOML text of a built-in rule set, to copy and edit.
+    pub fn builtin_toml(name: &str) -> Option<&'static str> {
+        BUILTINS.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+    }
+
+    /// The rule set as TOML.
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string(self).map_err(|e| Error::rule(&self.name, None, e.to_string()))
+    }
+
+    /// A copy with another name and pass mark: handy for policy
+    /// comparisons (`hebei-2016` at 70, 80 and 90 points).
+    pub fn with_pass_score(&self, name: &str, pass_score: f64) -> Result<RuleSet> {
+        let mut r = self.clone();
+        r.name = name.to_string();
+        r.pass_score = Some(pass_score);
+        r.check()?;
+        Ok(r)
+    }
+
+    /// Total points of all indicators.
+    pub fn total_points(&self) -> f64 {
+        self.indicators.iter().map(|i| i.points).sum()
+    }
+
+    /// Checks that need no data: name, keys, points, pass_score.
+    pub fn check(&self) -> Result<()> {
+        let err = |ind: Option<&str>, msg: String| Err(Error::rule(&self.name, ind, msg));
+        if self.name.trim().is_empty() {
+            return err(None, "name is empty".into());
+        }
+        if self.indicators.is_empty() {
+            return err(None, "no [[indicator]] declared".into());
+        }
+        let mut seen = HashSet::new();
+        for ind in &self.indicators {
+            let k = ind.key.as_str();
+            let valid = k
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+                && k.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !valid {
+                return err(
+                    Some(k),
+                    "key must be lower-case letters, digits and _".into(),
+                );
+            }
+            if !seen.insert(k) {
+                return err(Some(k), "duplicate indicator key".into());
+            }
+            if !ind.points.is_finite() || ind.points < 0.0 {
+                return err(Some(k), format!("points must be >= 0, got {}", ind.points));
+            }
+            if ind.when.trim().is_empty() {
+                return err(Some(k), "`when` is empty".into());
+            }
+        }
+        if let Some(pass) = self.pass_score {
+            let total = self.total_points();
+            if !pass.is_finite() || pass < 0.0 {
+                return err(None, format!("pass_score must be >= 0, got {pass}"));
+            }
+            if pass > total {
+                return err(
+                    None,
+                    format!("pass_score {pass} is above the total of {total} points"),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Compile every `when` against `schema` (the unit's facts view):
+    /// parsed with DataFusion's SQL parser, only columns of the view and
+    /// scalar functions allowed, type boolean.
+    pub fn compile(&self, state: &SessionState, schema: &DFSchema) -> Result<Vec<Expr>> {
+        self.check()?;
+        self.indicators
+            .iter()
+            .map(|ind| compile_when(&self.name, ind, state, schema))
+            .collect()
+    }
+}
+
+fn compile_when(
+    rule_set: &str,
+    ind: &Indicator,
+    state: &SessionState,
+    schema: &DFSchema,
+) -> Result<Expr> {
+    let fail = |msg: String| Error::rule(rule_set, Some(&ind.key), msg);
+    let parsed = DFParser::parse_sql_into_expr(&ind.when)
+        .map_err(|e| fail(format!("cannot parse `when` ({}): {e}", ind.when)))?;
+    if parsed.alias.is_some() {
+        return Err(fail("`when` must be an expression without an alias".into()));
+    }
+    // Refuse what is not a scalar expression over the view's columns.
+    let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let mut problem = None;
+    let _ = visit_expressions(&parsed.expr, |e: &SqlExpr| {
+        let found = match e {
+            SqlExpr::Subquery(_) | SqlExpr::Exists { .. } | SqlExpr::InSubquery { .. } => {
+                Some("subqueries are not allowed".to_string())
+            }
+            SqlExpr::Function(f) if f.over.is_some() => {
+                Some(format!("window function `{}` is not allowed", f.name))
+            }
+            SqlExpr::Function(f) if f.filter.is_some() || !f.within_group.is_empty() => {
+                Some(format!("aggregate function `{}` is not allowed", f.name))
+            }
+            SqlExpr::CompoundIdentifier(parts) => Some(format!(
+                "qualified name `{}` is not allowed; use a column of the facts view",
+                parts
+                    .iter()
+                    .map(|p| p.value.as_str())
+                    .collect::<Vec<_>>()
+                    .join(".")
+            )),
+            SqlExpr::Identifier(ident) => {
+                let name = if ident.quote_style.is_some() {
+                    ident.value.clone()
+                } else {
+                    ident.value.to_lowercase()
+                };
+                (!columns.contains(&name.as_str())).then(|| {
+                    format!(
+                        "unknown column `{name}`{}",
+                        nearest(&name, &columns)
+                            .map(|n| format!(" (did you mean `{n}`?)"))
+                            .unwrap_or_default()
+                    )
+                })
+            }
+            _ => None,
+        };
+        match found {
+            Some(p) => {
+                problem = Some(p);
+                ControlFlow::Break(())
+            }
+            None => ControlFlow::Continue(()),
+        }
+    });
+    if let Some(p) = problem {
+        return Err(fail(p));
+    }
+    let expr = state
+        .create_logical_expr_from_sql_expr(parsed, schema)
+        .map_err(|e| fail(format!("invalid `when` ({}): {e}", ind.when)))?;
+    let mut refused = None;
+    expr.apply(|e| {
+        refused = match e {
+            Expr::AggregateFunction(f) => Some(format!(
+                "aggregate function `{}` is not allowed",
+                f.func.name()
+            )),
+            Expr::WindowFunction(_) => Some("window functions are not allowed".into()),
+            Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_) => {
+                Some("subqueries are not allowed".into())
+            }
+            Expr::Placeholder(_) => Some("placeholders are not allowed".into()),
+            _ => None,
+        };
+        Ok(if refused.is_some() {
+            datafusion::common::tree_node::TreeNodeRecursion::Stop
+        } else {
+            datafusion::common::tree_node::TreeNodeRecursion::Continue
+        })
+    })?;
+    if let Some(r) = refused {
+        return Err(fail(r));
+    }
+    let data_type = expr
+        .get_type(schema)
+        .map_err(|e| fail(format!("invalid `when` ({}): {e}", ind.when)))?;
+    if data_type != DataType::Boolean {
+        return Err(fail(format!(
+            "`when` must be boolean, but `{}` is {data_type}",
+            ind.when
+        )));
+    }
+    Ok(expr)
+}
+
+/// The column name closest to `name` (edit distance), if any is close.
+pub(crate) fn nearest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (levenshtein(name, c), *c))
+        .filter(|(d, c)| {
+            *d <= (name.len().max(c.len()) / 2).max(2) || c.contains(name) || name.contains(c)
+        })
+        .min()
+        .map(|(_, c)| c)
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Output column expressions of one rule set given its compiled
+/// indicators (already projected as `<prefix>pass_<key>` columns).
+///
+/// Returns `(pass columns, score, failed, vetoed_by, unknown, outcome)`
+/// expressions — all plain DataFusion expressions plus the `flag_list` UDF.
+pub(crate) struct OutcomeExprs {
+    pub score: Expr,
+    pub failed: Expr,
+    pub vetoed_by: Expr,
+    pub unknown: Expr,
+    pub outcome: Expr,
+}
+
+/// Build the outcome expressions of DESIGN §3 over pass columns named
+/// `pass_column(key)`.
+///
+/// - `stay`: a veto indicator failed, or score + unknown points < pass mark;
+/// - `exit`: no veto failed or unknown, and score ≥ pass mark;
+/// - `undetermined`: otherwise.
+///
+/// Without a pass_score every indicator acts as a veto and the pass mark is
+/// the total, so `exit` needs all to pass.
+pub(crate) fn outcome_columns(
+    rules: &RuleSet,
+    pass_column: impl Fn(&str) -> String,
+) -> Result<OutcomeExprs> {
+    let all_veto = rules.pass_score.is_none();
+    let pass_mark = rules.pass_score.unwrap_or_else(|| rules.total_points());
+    let pass = |i: &Indicator| col(datafusion::common::Column::from_name(pass_column(&i.key)));
+    let sum = |terms: Vec<Expr>| terms.into_iter().reduce(|a, b| a + b).unwrap_or(lit(0.0));
+    let any = |terms: Vec<Expr>| {
+        terms
+            .into_iter()
+            .reduce(|a, b| a.or(b))
+            .unwrap_or(lit(false))
+    };
+    let points = |i: &Indicator, cond: Expr| -> Result<Expr> {
+        Ok(when(cond, lit(i.points)).otherwise(lit(0.0))?)
+    };
+    let inds = &rules.indicators;
+    let vetoes: Vec<&Indicator> = inds.iter().filter(|i| i.veto || all_veto).collect();
+
+    let score = sum(inds
+        .iter()
+        .map(|i| points(i, pass(i).is_true()))
+        .collect::<Result<_>>()?);
+    let unknown_points = sum(inds
+        .iter()
+        .map(|i| points(i, pass(i).is_null()))
+        .collect::<Result<_>>()?);
+    let veto_failed = any(vetoes.iter().map(|i| pass(i).is_false()).collect());
+    let veto_unknown = any(vetoes.iter().map(|i| pass(i).is_null()).collect());
+    let outcome = when(
+        veto_failed.or((score.clone() + unknown_points).lt(lit(pass_mark))),
+        lit("stay"),
+    )
+    .when(
+        veto_unknown.not().and(score.clone().gt_eq(lit(pass_mark))),
+        lit("exit"),
+    )
+    .otherwise(lit("undetermined"))?;
+    let list = |chosen: Vec<(&Indicator, Expr)>| -> Expr {
+        let mut args = Vec::new();
+        for (i, flag) in chosen {
+            args.push(lit(i.key.clone()));
+            args.push(flag);
+        }
+        flag_list_udf().call(args)
+    };
+    Ok(OutcomeExprs {
+        score,
+        failed: list(inds.iter().map(|i| (i, pass(i).is_false())).collect()),
+        vetoed_by: list(vetoes.iter().map(|i| (*i, pass(i).is_false())).collect()),
+        unknown: list(inds.iter().map(|i| (i, pass(i).is_null())).collect()),
+        outcome,
+    })
+}
+
+/// `flag_list('a', flag_a, 'b', flag_b, …) -> list<utf8>`: the names whose
+/// flag is true, in order. Used for the `failed`, `vetoed_by` and `unknown`
+/// columns; registered on every engine session so plans stay serialisable
+/// by name.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct FlagList {
+    signature: Signature,
+}
+
+/// The `flag_list` scalar UDF.
+pub fn flag_list_udf() -> ScalarUDF {
+    ScalarUDF::from(FlagList {
+        signature: Signature::variadic_any(Volatility::Immutable),
+    })
+}
+
+impl ScalarUDFImpl for FlagList {
+    fn name(&self) -> &str {
+        "flag_list"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::List(Arc::new(Field::new_list_field(
+            DataType::Utf8,
+            true,
+        ))))
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let n = args.number_rows;
+        let mut names = Vec::new();
+        let mut flags = Vec::new();
+        for pair in args.args.chunks(2) {
+            let [name, flag] = pair else {
+                return datafusion::common::plan_err!("flag_list takes (name, flag) pairs");
+            };
+            let ColumnarValue::Scalar(ScalarValue::Utf8(Some(name))) = name else {
+                return datafusion::common::plan_err!("flag_list names must be text literals");
+            };
+            let flag: ArrayRef = flag.to_array(n)?;
+            let flag = datafusion::common::cast::as_boolean_array(&flag)?.clone();
+            names.push(name.clone());
+            flags.push(flag);
+        }
+        let mut builder = ListBuilder::with_capacity(StringBuilder::new(), n);
+        for row in 0..n {
+            for (name, flag) in names.iter().zip(&flags) {
+                if flag.is_valid(row) && flag.value(row) {
+                    builder.values().append_value(name);
+                }
+            }
+            builder.append(true);
+        }
+        Ok(ColumnarValue::Array(Arc::new(builder.finish())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtins_parse_and_check() {
+        for name in RuleSet::builtin_names() {
+            let r = RuleSet::builtin(name).unwrap();
+            assert_eq!(r.name, name);
+        }
+        let h = RuleSet::builtin("hebei-2016").unwrap();
+        assert_eq!(h.total_points(), 100.0);
+        assert_eq!(h.indicators.len(), 7);
+        assert_eq!(h.indicators.iter().filter(|i| i.veto).count(), 4);
+        assert!(h.indicators[..4].iter().all(|i| i.veto));
+    }
+
+    #[test]
+    fn nearest_column_suggestion() {
+        let cols = ["safe_water", "safe_housing", "size"];
+        assert_eq!(nearest("safe_watr", &cols), Some("safe_water"));
+        assert_eq!(nearest("zzzzzzzzzzzz", &cols), None);
+    }
+
+    #[test]
+    fn toml_round_trip() {
+        let h = RuleSet::builtin("hebei-2016").unwrap();
+        let again = RuleSet::from_toml(&h.to_toml().unwrap()).unwrap();
+        assert_eq!(h, again);
+    }
+}

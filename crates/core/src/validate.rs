@@ -1,0 +1,681 @@
+//! Typing and validation of raw tables: nothing is lost silently.
+//!
+//! Every table goes through the same three DataFusion plans:
+//!
+//! 1. **typed** — each declared column cast to its declared type
+//!    (`try_cast`, empty text = null), absent optional columns added as
+//!    nulls, extra columns kept; a value that cannot be read is remembered
+//!    in a `__cast_<column>` column.
+//! 2. **flagged** — every row check of DESIGN §2.4 as a SQL predicate, plus
+//!    duplicate keys (an aggregate joined back, so *every* row sharing the
+//!    key is flagged) and references to other tables (anti-joins against the
+//!    already accepted parent tables); `__bad` is their disjunction.
+//! 3. **rejects** (one row per fault: `table`, `row`, `key`, `column`,
+//!    `problem`) and **accepted** (`NOT __bad`).
+//!
+//! Structural faults — a missing required column, a type that cannot be
+//! cast at all — fail the load with [`Error::Schema`] naming the column.
+//!
+//! The checks themselves are listed per table in [`checks_for`]: one line
+//! per fault, readable top to bottom.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, BooleanArray, RecordBatch};
+use datafusion::arrow::compute::can_cast_types;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+
+use crate::codes::{self, valid_code_sql};
+use crate::dataset::{Dataset, RawTable, Table, TableSummary, ROW_COLUMN};
+use crate::error::{Error, Result};
+use crate::lines;
+use crate::schema::{self, TableSpec};
+
+/// One row check: the column it concerns, a SQL predicate over the typed
+/// columns that is true for a faulty row, and a SQL expression giving the
+/// problem text.
+#[derive(Debug, Clone)]
+pub(crate) struct Check {
+    pub column: String,
+    pub predicate: String,
+    pub problem: String,
+}
+
+impl Check {
+    fn new(column: &str, predicate: impl Into<String>, problem: impl Into<String>) -> Self {
+        Check {
+            column: column.to_string(),
+            predicate: predicate.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// A reference from columns of this table to a key of an accepted table.
+#[derive(Debug, Clone)]
+struct Reference {
+    column: &'static str,
+    /// (expression over this table, column of the target) pairs.
+    on: Vec<(String, &'static str)>,
+    /// SQL of the target key set.
+    target: String,
+    /// Only rows meeting this predicate are checked (others are reported by
+    /// a more precise check, e.g. a malformed code).
+    only_if: String,
+    problem: String,
+}
+
+/// Double-quote an identifier for SQL.
+pub(crate) fn q(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Single-quote a string literal for SQL.
+pub(crate) fn lit(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn sql_type(t: &DataType) -> &'static str {
+    match t {
+        DataType::Int32 => "INT",
+        DataType::Int64 => "BIGINT",
+        DataType::Float64 => "DOUBLE",
+        DataType::Boolean => "BOOLEAN",
+        DataType::Date32 => "DATE",
+        _ => "VARCHAR",
+    }
+}
+
+fn type_name(t: &DataType) -> &'static str {
+    match t {
+        DataType::Int32 => "int32",
+        DataType::Int64 => "int64",
+        DataType::Float64 => "float64",
+        DataType::Boolean => "bool",
+        DataType::Date32 => "date",
+        _ => "utf8",
+    }
+}
+
+fn is_text(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+        || matches!(t, DataType::Dictionary(_, v) if is_text(v))
+}
+
+fn txt(column: &str) -> String {
+    format!("CAST({} AS VARCHAR)", q(column))
+}
+
+fn one_of(column: &str, values: &[&str]) -> Check {
+    let list = values.iter().map(|v| lit(v)).collect::<Vec<_>>().join(", ");
+    Check::new(
+        column,
+        format!("{c} IS NOT NULL AND {c} NOT IN ({list})", c = q(column)),
+        format!(
+            "concat('unknown value ''', {c}, ''' (expected {})')",
+            values.join(", "),
+            c = q(column)
+        ),
+    )
+}
+
+fn not_negative(column: &str) -> Check {
+    Check::new(
+        column,
+        format!("{} < 0", q(column)),
+        format!("concat('negative value ', {})", txt(column)),
+    )
+}
+
+fn malformed_code(column: &str) -> Check {
+    Check::new(
+        column,
+        format!(
+            "{c} IS NOT NULL AND NOT {}",
+            valid_code_sql(&q(column)),
+            c = q(column)
+        ),
+        format!("concat('malformed region code ''', {}, '''')", q(column)),
+    )
+}
+
+fn not_village_code(column: &str) -> Check {
+    Check::new(
+        column,
+        format!(
+            "{c} IS NOT NULL AND {} AND substr({c}, 10, 3) = '000'",
+            valid_code_sql(&q(column)),
+            c = q(column)
+        ),
+        format!(
+            "concat('region code ''', {}, ''' is not a village code')",
+            q(column)
+        ),
+    )
+}
+
+fn village_code_sql(column: &str) -> String {
+    format!(
+        "({} AND substr({column}, 10, 3) <> '000')",
+        valid_code_sql(column)
+    )
+}
+
+const VILLAGES: &str =
+    "SELECT DISTINCT code AS __k FROM regions WHERE substr(code, 10, 3) <> '000'";
+
+/// The row checks of `spec` (DESIGN §2.4), besides missing values, cast
+/// failures, duplicate keys and references, which are derived from the
+/// table spec.
+pub(crate) fn checks_for(spec: &TableSpec) -> Vec<Check> {
+    use schema::*;
+    match spec.name {
+        "regions" => vec![
+            malformed_code("code"),
+            not_negative("rural_population"),
+            one_of("poor_county", POOR_COUNTY),
+        ],
+        "households" => vec![
+            malformed_code("village_code"),
+            not_village_code("village_code"),
+            Check::new(
+                "size",
+                "size < 1",
+                "concat('size ', CAST(size AS VARCHAR), ' is below 1')",
+            ),
+            one_of("category", CATEGORIES),
+            one_of("status", STATUSES),
+            Check::new(
+                "exit_year",
+                "status = 'exited' AND exit_year IS NULL",
+                "'exit_year missing for an exited household'",
+            ),
+            one_of("primary_cause", CAUSES),
+            not_negative("wage_income"),
+            not_negative("business_income"),
+            not_negative("property_income"),
+            not_negative("transfer_income"),
+            not_negative("business_expense"),
+            not_negative("dropouts"),
+            not_negative("medical_enrolled"),
+            Check::new(
+                "medical_enrolled",
+                "medical_enrolled > size",
+                "concat('medical_enrolled ', CAST(medical_enrolled AS VARCHAR), ' exceeds size ', CAST(size AS VARCHAR))",
+            ),
+            not_negative("pension_eligible"),
+            Check::new(
+                "pension_eligible",
+                "pension_eligible > size",
+                "concat('pension_eligible ', CAST(pension_eligible AS VARCHAR), ' exceeds size ', CAST(size AS VARCHAR))",
+            ),
+            not_negative("pension_enrolled"),
+            Check::new(
+                "pension_enrolled",
+                "pension_enrolled > pension_eligible",
+                "concat('pension_enrolled ', CAST(pension_enrolled AS VARCHAR), ' exceeds pension_eligible ', CAST(pension_eligible AS VARCHAR))",
+            ),
+        ],
+        "members" => vec![
+            one_of("relation", RELATIONS),
+            one_of("sex", SEXES),
+            Check::new(
+                "birth_year",
+                "birth_year > year OR birth_year < year - 130",
+                "concat('implausible birth_year ', CAST(birth_year AS VARCHAR))",
+            ),
+            Check::new(
+                "id_number",
+                "id_number IS NOT NULL AND NOT id_number_valid(id_number)",
+                "'malformed ID number (length, digits or GB 11643 check digit)'",
+            ),
+            one_of("health", HEALTH),
+            one_of("labor", LABOR),
+            Check::new(
+                "migrant_months",
+                "migrant_months < 0 OR migrant_months > 12",
+                "concat('migrant_months ', CAST(migrant_months AS VARCHAR), ' outside 0..12')",
+            ),
+        ],
+        "poverty_lines" => vec![
+            Check::new(
+                "poverty_line",
+                "poverty_line <= 0",
+                "concat('poverty_line ', CAST(poverty_line AS VARCHAR), ' is not positive')",
+            ),
+            Check::new(
+                "monitoring_line",
+                "monitoring_line < poverty_line",
+                "'monitoring_line is below poverty_line'",
+            ),
+        ],
+        "assistance" => vec![
+            one_of("helper_type", HELPER_TYPES),
+            one_of("measure", MEASURES),
+        ],
+        "funds" => vec![
+            malformed_code("region_code"),
+            one_of("source", FUND_SOURCES),
+            one_of("sector", SECTORS),
+            not_negative("allocated"),
+            not_negative("disbursed"),
+            not_negative("households_benefited"),
+        ],
+        "assessments" => vec![
+            malformed_code("village_code"),
+            not_village_code("village_code"),
+            one_of("sample", SAMPLES),
+            one_of("finding", FINDINGS),
+        ],
+        _ => vec![],
+    }
+}
+
+/// References to already accepted tables.
+fn references_for(spec: &TableSpec) -> Vec<Reference> {
+    let household = || {
+        Reference {
+        column: "household_id",
+        on: vec![("household_id".into(), "household_id"), ("year".into(), "year")],
+        target: "SELECT DISTINCT household_id, year FROM households".into(),
+        only_if: "true".into(),
+        problem: "concat('unknown household ', household_id, ' in ', CAST(year AS VARCHAR), ' (not an accepted household of that year)')".into(),
+    }
+    };
+    match spec.name {
+        "regions" => vec![Reference {
+            column: "code",
+            on: vec![("region_parent(code)".into(), "__k")],
+            target: "SELECT DISTINCT code AS __k FROM __typed_regions".into(),
+            only_if: valid_code_sql("t.code"),
+            problem: "concat('parent region ', region_parent(code), ' not in regions')".into(),
+        }],
+        "households" => vec![Reference {
+            column: "village_code",
+            on: vec![("village_code".into(), "__k")],
+            target: VILLAGES.into(),
+            only_if: village_code_sql("t.village_code"),
+            problem: "concat('unknown village ', village_code)".into(),
+        }],
+        "members" | "assistance" => vec![household()],
+        "funds" => vec![Reference {
+            column: "region_code",
+            on: vec![("region_code".into(), "__k")],
+            target: "SELECT DISTINCT code AS __k FROM regions".into(),
+            only_if: valid_code_sql("t.region_code"),
+            problem: "concat('unknown region ', region_code)".into(),
+        }],
+        "assessments" => vec![Reference {
+            column: "village_code",
+            on: vec![("village_code".into(), "__k")],
+            target: VILLAGES.into(),
+            only_if: village_code_sql("t.village_code"),
+            problem: "concat('unknown village ', village_code)".into(),
+        }],
+        _ => vec![],
+    }
+}
+
+/// Whether duplicate keys are a fault for this table.
+fn key_is_unique(spec: &TableSpec) -> bool {
+    !matches!(spec.name, "assistance" | "assessments")
+}
+
+/// Validate raw tables (in load order) into a [`Dataset`].
+pub(crate) async fn validate(raws: Vec<RawTable>) -> Result<Dataset> {
+    let ctx = SessionContext::new();
+    ctx.register_udf(codes::id_number_valid_udf());
+    ctx.register_udf(codes::region_parent_udf());
+
+    let mut tables = BTreeMap::new();
+    let mut rejects = Vec::new();
+    let mut summary = Vec::new();
+    for raw in raws {
+        let (table, rej, sum) = validate_table(&ctx, raw).await?;
+        ctx.register_table(sum.table.as_str(), Arc::new(mem_table(&table)?))?;
+        tables.insert(sum.table.clone(), table);
+        rejects.extend(rej);
+        summary.push(sum);
+    }
+    if !tables.contains_key("poverty_lines") {
+        let builtin = lines::builtin_table()?;
+        summary.push(TableSummary {
+            table: "poverty_lines".into(),
+            source: "built-in".into(),
+            rows: builtin.num_rows(),
+            accepted: builtin.num_rows(),
+            rejected: 0,
+        });
+        tables.insert("poverty_lines".into(), builtin);
+    }
+    let rejects = rejects
+        .into_iter()
+        .filter(|b: &RecordBatch| b.num_rows() > 0)
+        .collect();
+    Ok(Dataset {
+        tables,
+        rejects,
+        summary,
+    })
+}
+
+pub(crate) fn mem_table(table: &Table) -> Result<MemTable> {
+    Ok(MemTable::try_new(
+        table.schema.clone(),
+        vec![table.batches.clone()],
+    )?)
+}
+
+async fn validate_table(
+    ctx: &SessionContext,
+    raw: RawTable,
+) -> Result<(Table, Vec<RecordBatch>, TableSummary)> {
+    let spec = raw.spec;
+    let name = spec.name;
+    let rows: usize = raw.batches.iter().map(|b| b.num_rows()).sum();
+    let raw_name = format!("__raw_{name}");
+    let typed_name = format!("__typed_{name}");
+    let flagged_name = format!("__flagged_{name}");
+    ctx.register_table(
+        raw_name.as_str(),
+        Arc::new(MemTable::try_new(raw.schema.clone(), vec![raw.batches])?),
+    )?;
+
+    // 1. typed
+    let (typed_sql, mut checks, output_columns) =
+        typed_projection(spec, &raw.source, &raw.schema, &raw_name)?;
+    ctx.register_table(typed_name.as_str(), ctx.sql(&typed_sql).await?.into_view())?;
+
+    // 2. flagged: row checks, duplicate keys, references.
+    checks.extend(checks_for(spec));
+    let mut joins = Vec::new();
+    let mut flag_columns = Vec::new();
+    if key_is_unique(spec) {
+        let keys = spec.key.iter().map(|k| q(k)).collect::<Vec<_>>().join(", ");
+        let on = spec
+            .key
+            .iter()
+            .map(|k| format!("t.{c} = dup.{c}", c = q(k)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        joins.push(format!(
+            "LEFT JOIN (SELECT {keys}, count(*) AS __n FROM {typed_name} GROUP BY {keys} HAVING count(*) > 1) dup ON {on}"
+        ));
+        flag_columns.push("(dup.__n IS NOT NULL) AS __dup".to_string());
+        checks.push(Check::new(
+            spec.key.last().copied().unwrap_or_default(),
+            "__dup",
+            format!(
+                "concat('duplicate key (', CAST(__dup_n AS VARCHAR), ' rows share {})')",
+                spec.key.join(", ")
+            ),
+        ));
+        flag_columns.push("dup.__n AS __dup_n".to_string());
+    }
+    for (i, r) in references_for(spec).into_iter().enumerate() {
+        let alias = format!("ref{i}");
+        let on =
+            r.on.iter()
+                .map(|(expr, target)| format!("{} = {alias}.{}", qualify(expr), q(target)))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+        let present =
+            r.on.iter()
+                .map(|(expr, _)| format!("{} IS NOT NULL", qualify(expr)))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+        joins.push(format!("LEFT JOIN ({}) {alias} ON {on}", r.target));
+        flag_columns.push(format!(
+            "({present} AND coalesce({}, false) AND {alias}.{} IS NULL) AS __ref{i}",
+            r.only_if,
+            q(r.on[0].1)
+        ));
+        checks.push(Check::new(r.column, format!("__ref{i}"), r.problem));
+    }
+    let bad = checks
+        .iter()
+        .map(|c| format!("coalesce(({}), false)", c.predicate))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let flag_select = if flag_columns.is_empty() {
+        String::new()
+    } else {
+        format!(", {}", flag_columns.join(", "))
+    };
+    let flagged_sql = format!(
+        "SELECT *, ({bad}) AS __bad FROM (SELECT t.*{flag_select} FROM {typed_name} t {})",
+        joins.join(" ")
+    );
+    let (flagged_schema, flagged) = collect_table(ctx.sql(&flagged_sql).await?).await?;
+    let rejected: usize = flagged
+        .iter()
+        .map(|b| {
+            b.column_by_name("__bad")
+                .and_then(|c| c.as_any().downcast_ref::<BooleanArray>())
+                .map(|a| a.true_count())
+                .unwrap_or(0)
+        })
+        .sum();
+    ctx.register_table(
+        flagged_name.as_str(),
+        Arc::new(MemTable::try_new(flagged_schema, vec![flagged])?),
+    )?;
+
+    // 3. rejects and accepted
+    let mut reject_batches = Vec::new();
+    if rejected > 0 {
+        let bad_name = format!("__bad_{name}");
+        let (schema, bad_rows) = collect_table(
+            ctx.sql(&format!("SELECT * FROM {flagged_name} WHERE __bad"))
+                .await?,
+        )
+        .await?;
+        ctx.register_table(
+            bad_name.as_str(),
+            Arc::new(MemTable::try_new(schema, vec![bad_rows])?),
+        )?;
+        let key = format!(
+            "concat_ws('/', {})",
+            spec.key
+                .iter()
+                .map(|k| txt(k))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let parts = checks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                format!(
+                    "SELECT {table} AS \"table\", {row} AS \"row\", {key} AS \"key\", {column} AS \"column\", CAST({problem} AS VARCHAR) AS problem, {i} AS __check FROM {bad_name} WHERE {pred}",
+                    table = lit(name),
+                    row = q(ROW_COLUMN),
+                    column = lit(&c.column),
+                    problem = c.problem,
+                    pred = c.predicate
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        let sql = format!(
+            "SELECT \"table\", \"row\", \"key\", \"column\", problem FROM ({parts}) ORDER BY \"row\", __check"
+        );
+        let found = ctx.sql(&sql).await?.collect().await?;
+        reject_batches = conform(found, &schema::rejects_schema())?;
+        ctx.deregister_table(bad_name.as_str())?;
+    }
+    let select = output_columns
+        .iter()
+        .map(|c| q(c))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let df = ctx
+        .sql(&format!(
+            "SELECT {select} FROM {flagged_name} WHERE NOT __bad ORDER BY {}",
+            q(ROW_COLUMN)
+        ))
+        .await?;
+    let (schema, batches) = collect_table(df).await?;
+    let table = Table { schema, batches };
+    for n in [raw_name, typed_name, flagged_name] {
+        ctx.deregister_table(n.as_str())?;
+    }
+    let summary = TableSummary {
+        table: name.to_string(),
+        source: raw.source,
+        rows,
+        accepted: rows - rejected,
+        rejected,
+    };
+    Ok((table, reject_batches, summary))
+}
+
+/// Collect a DataFrame with a schema that matches its batches exactly
+/// (plans may declare a column nullable that the batches do not, or the
+/// reverse; MemTable insists they agree).
+pub(crate) async fn collect_table(
+    df: datafusion::prelude::DataFrame,
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let plan_schema: SchemaRef = df.schema().inner().clone();
+    let batches = df.collect().await?;
+    let schema = batches.first().map(|b| b.schema()).unwrap_or(plan_schema);
+    let batches = conform(batches, &schema)?;
+    Ok((schema, batches))
+}
+
+/// Rebuild `batches` under `schema` (same columns; types cast if needed).
+pub(crate) fn conform(batches: Vec<RecordBatch>, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
+    batches
+        .into_iter()
+        .map(|b| {
+            if b.schema() == *schema {
+                return Ok(b);
+            }
+            let columns = b
+                .columns()
+                .iter()
+                .zip(schema.fields())
+                .map(|(c, f)| {
+                    if c.data_type() == f.data_type() {
+                        Ok(c.clone())
+                    } else {
+                        datafusion::arrow::compute::cast(c, f.data_type())
+                    }
+                })
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            Ok(RecordBatch::try_new(schema.clone(), columns)?)
+        })
+        .collect()
+}
+
+/// Prefix bare column references in a join expression with `t.`.
+fn qualify(expr: &str) -> String {
+    match expr.find('(') {
+        Some(open) => {
+            let inner = &expr[open + 1..expr.len() - 1];
+            format!("{}(t.{})", &expr[..open], q(inner))
+        }
+        None => format!("t.{}", q(expr)),
+    }
+}
+
+/// The typing projection of a raw table, the missing-value and cast checks
+/// it implies, and the names of the accepted table's columns.
+fn typed_projection(
+    spec: &TableSpec,
+    source: &str,
+    raw: &SchemaRef,
+    raw_name: &str,
+) -> Result<(String, Vec<Check>, Vec<String>)> {
+    let mut select = vec![q(ROW_COLUMN)];
+    let mut checks = Vec::new();
+    let mut output = Vec::new();
+    for col in spec.columns {
+        let target = &col.data_type;
+        let c = q(col.name);
+        output.push(col.name.to_string());
+        let Ok(field) = raw.field_with_name(col.name) else {
+            if col.required {
+                return Err(Error::Schema {
+                    table: spec.name.into(),
+                    source_name: source.into(),
+                    column: Some(col.name.into()),
+                    message: "required column is missing".into(),
+                });
+            }
+            select.push(format!("CAST(NULL AS {}) AS {c}", sql_type(target)));
+            continue;
+        };
+        let source_type = field.data_type();
+        let cast_col = format!("__cast_{}", col.name);
+        let (typed, failed) = if source_type == target {
+            (c.clone(), None)
+        } else if is_text(source_type) {
+            let text = format!("nullif(trim(CAST({c} AS VARCHAR)), '')");
+            if target == &DataType::Utf8 {
+                (format!("nullif(CAST({c} AS VARCHAR), '')"), None)
+            } else {
+                let typed = format!("try_cast({text} AS {})", sql_type(target));
+                let failed =
+                    format!("CASE WHEN {text} IS NOT NULL AND {typed} IS NULL THEN {text} END");
+                (typed, Some(failed))
+            }
+        } else if can_cast_types(source_type, target) && !matches!(source_type, DataType::Null) {
+            let typed = format!("try_cast({c} AS {})", sql_type(target));
+            let failed = format!(
+                "CASE WHEN {c} IS NOT NULL AND {typed} IS NULL THEN CAST({c} AS VARCHAR) END"
+            );
+            (typed, Some(failed))
+        } else if matches!(source_type, DataType::Null) {
+            (format!("CAST(NULL AS {})", sql_type(target)), None)
+        } else {
+            return Err(Error::Schema {
+                table: spec.name.into(),
+                source_name: source.into(),
+                column: Some(col.name.into()),
+                message: format!(
+                    "type {source_type} cannot be cast to the declared {}",
+                    type_name(target)
+                ),
+            });
+        };
+        select.push(format!("{typed} AS {c}"));
+        if let Some(failed) = &failed {
+            select.push(format!("{failed} AS {}", q(&cast_col)));
+            checks.push(Check::new(
+                col.name,
+                format!("{} IS NOT NULL", q(&cast_col)),
+                format!(
+                    "concat('cannot read ''', {}, ''' as {}')",
+                    q(&cast_col),
+                    type_name(target)
+                ),
+            ));
+        }
+        if col.required {
+            let not_cast = if failed.is_some() {
+                format!(" AND {} IS NULL", q(&cast_col))
+            } else {
+                String::new()
+            };
+            checks.push(Check::new(
+                col.name,
+                format!("{c} IS NULL{not_cast}"),
+                "'missing value'",
+            ));
+        }
+    }
+    for field in raw.fields() {
+        let name = field.name();
+        if name == ROW_COLUMN || spec.column(name).is_some() {
+            continue;
+        }
+        select.push(q(name));
+        output.push(name.clone());
+    }
+    let sql = format!("SELECT {} FROM {raw_name}", select.join(", "));
+    Ok((sql, checks, output))
+}

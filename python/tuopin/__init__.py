@@ -1,0 +1,197 @@
+"""tuopin — analytics for targeted poverty-alleviation registries (精准扶贫).
+
+A thin, typed layer over the Rust extension ``tuopin._tuopin``. Every
+computation runs in the Rust core as Apache DataFusion plans; results come
+back as ``pyarrow.Table`` through the Arrow C stream interface.
+
+>>> import tuopin
+>>> tables = tuopin.generate(households=2_000, seed=1)
+>>> eng = tuopin.Engine(**tables)
+>>> eng.evaluate("hebei-2016", year=2016).num_rows > 0
+True
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping, Sequence, Union
+
+import pyarrow as pa
+
+from . import _tuopin
+from ._tuopin import DataError, QueryError, RuleError, TuopinError
+from ._tuopin import RuleSet
+
+__all__ = [
+    "Engine",
+    "RuleSet",
+    "open",
+    "generate",
+    "TuopinError",
+    "DataError",
+    "RuleError",
+    "QueryError",
+    "TABLES",
+    "LEVELS",
+]
+
+__version__: str = _tuopin.__version__
+
+#: Tables of a dataset (DESIGN §2.2); ``regions`` and ``households`` are required.
+TABLES = ("regions", "households", "members", "poverty_lines", "assistance", "funds", "assessments")
+#: Levels accepted by ``metrics``, ``causes`` and ``transitions``.
+LEVELS = ("province", "city", "county", "township", "village", "all")
+
+RulesArg = Union[str, RuleSet, Sequence[Union[str, RuleSet]]]
+
+
+def _rule_set(rules: str | RuleSet) -> RuleSet:
+    if isinstance(rules, RuleSet):
+        return rules
+    if isinstance(rules, str):
+        return RuleSet.builtin(rules)
+    raise TypeError(f"rules must be a built-in name or a RuleSet, not {type(rules).__name__}")
+
+
+def _rule_sets(rules: RulesArg) -> list[RuleSet]:
+    if isinstance(rules, (str, RuleSet)):
+        return [_rule_set(rules)]
+    return [_rule_set(r) for r in rules]
+
+
+def _arrow_stream(name: str, obj: Any) -> Any:
+    """Return an object exposing ``__arrow_c_stream__`` for table ``name``.
+
+    Anything with ``__arrow_c_stream__`` (pyarrow, polars, DuckDB, pandas ≥
+    2.2) is passed as is, without copying; an older pandas DataFrame goes
+    through ``pyarrow.Table.from_pandas``.
+    """
+    if hasattr(obj, "__arrow_c_stream__"):
+        return obj
+    if hasattr(obj, "to_arrow"):  # e.g. older DuckDB relations
+        return obj.to_arrow()
+    try:
+        import pandas as pd
+
+        if isinstance(obj, pd.DataFrame):
+            return pa.Table.from_pandas(obj, preserve_index=False)
+    except ImportError:  # pragma: no cover - pandas is optional
+        pass
+    raise TypeError(
+        f"table {name!r}: expected an Arrow-compatible object (with __arrow_c_stream__), "
+        f"got {type(obj).__name__}"
+    )
+
+
+class Engine:
+    """The analytics engine over one validated registry.
+
+    Build it from in-memory tables (any object with ``__arrow_c_stream__``:
+    pyarrow Table, polars DataFrame, pandas DataFrame, DuckDB relation)::
+
+        eng = tuopin.Engine(regions=regions_df, households=households_df)
+
+    or from a folder with :func:`open`. Rows that fail validation are left
+    out of every computation and listed in :attr:`rejects`.
+    """
+
+    def __init__(
+        self,
+        households: Any = None,
+        regions: Any = None,
+        members: Any = None,
+        poverty_lines: Any = None,
+        assistance: Any = None,
+        funds: Any = None,
+        assessments: Any = None,
+        *,
+        memory_limit: int | None = None,
+        partitions: int | None = None,
+    ) -> None:
+        given = {
+            "households": households,
+            "regions": regions,
+            "members": members,
+            "poverty_lines": poverty_lines,
+            "assistance": assistance,
+            "funds": funds,
+            "assessments": assessments,
+        }
+        tables = {k: _arrow_stream(k, v) for k, v in given.items() if v is not None}
+        self._inner = _tuopin.from_tables(tables, memory_limit, partitions)
+
+    @classmethod
+    def _wrap(cls, inner: Any) -> "Engine":
+        eng = cls.__new__(cls)
+        eng._inner = inner
+        return eng
+
+    def evaluate(self, rules: RulesArg = "hebei-2016", year: int = 2016) -> pa.Table:
+        """Evaluate one rule set (a table with ``pass_<key>``, ``score``,
+        ``failed``, ``vetoed_by``, ``unknown``, ``outcome``) or several in
+        one pass (``score_<name>`` and ``outcome_<name>`` per rule set)."""
+        return self._inner.evaluate(_rule_sets(rules), year)
+
+    def audit(self, rules: str | RuleSet = "hebei-2016", year: int = 2016) -> pa.Table:
+        """Procedure audit: one row per flag (``household_id``, ``year``,
+        ``village_code``, ``flag``, ``detail``)."""
+        return self._inner.audit(_rule_set(rules), year)
+
+    def metrics(self, year: int = 2016, level: str = "county") -> pa.Table:
+        """Metrics per region at ``level`` (or ``"all"``), DESIGN §4."""
+        return self._inner.metrics(year, level)
+
+    def causes(self, year: int = 2016, level: str = "county") -> pa.Table:
+        """Households, population and share by primary cause."""
+        return self._inner.causes(year, level)
+
+    def transitions(self, year: int = 2016, level: str = "county") -> pa.Table:
+        """Newly identified, exited, returned and still-poor households
+        against the previous year's snapshot."""
+        return self._inner.transitions(year, level)
+
+    def sql(self, query: str) -> pa.Table:
+        """Run SQL over the tables, ``rejects`` and the facts views."""
+        return self._inner.sql(query)
+
+    @property
+    def rejects(self) -> pa.Table:
+        """The rejects ledger: ``table``, ``row``, ``key``, ``column``, ``problem``."""
+        return self._inner.rejects()
+
+    @property
+    def summary(self) -> pa.Table:
+        """Rows read, accepted and rejected per table."""
+        rows = self._inner.summary()
+        cols = list(zip(*rows)) if rows else [[], [], [], [], []]
+        return pa.table(
+            {
+                "table": pa.array(cols[0], pa.string()),
+                "source": pa.array(cols[1], pa.string()),
+                "rows": pa.array(cols[2], pa.int64()),
+                "accepted": pa.array(cols[3], pa.int64()),
+                "rejected": pa.array(cols[4], pa.int64()),
+            }
+        )
+
+    def __repr__(self) -> str:
+        tables = ", ".join(f"{t}={a}" for t, _, _, a, _ in self._inner.summary())
+        return f"tuopin.Engine({tables})"
+
+
+def open(path: str, *, memory_limit: int | None = None, partitions: int | None = None) -> Engine:
+    """Load and validate the dataset folder ``path`` (one ``<table>.parquet``,
+    ``.csv`` or ``.arrow`` file per table)."""
+    import os
+
+    return Engine._wrap(_tuopin.open(os.fspath(path), memory_limit, partitions))
+
+
+def generate(
+    households: int = 10_000, seed: int = 2016, path: str | None = None, faults: float = 0.0
+) -> dict[str, pa.Table] | None:
+    """Generate a deterministic Hebei-shaped registry. With ``path``, write
+    Parquet files there and return None; otherwise return the tables, ready
+    for ``tuopin.Engine(**tables)``."""
+    import os
+
+    return _tuopin.generate(households, seed, None if path is None else os.fspath(path), faults)

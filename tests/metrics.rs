@@ -1,0 +1,764 @@
+//! Metrics, causes, transitions and village/county exit on a hand-built
+//! registry whose every number is computed by hand below (DESIGN §3, §4).
+
+mod common;
+
+use common::*;
+use tuopin::{Engine, Level, RuleSet};
+
+/// Two cities (B is western), three counties, four villages, one township
+/// without villages; eight households in 2016 and their 2015 snapshot.
+const REGIONS: &str = "code,name,rural_population,poor_village,poor_county,western,exit_year
+130000000000,P,,,,false,
+130100000000,A,,,,,
+130102000000,A1,,,national,,2017
+130102001000,A1a,,,,,
+130102001001,v1,100,true,,,2017
+130102001002,v2,50,false,,,
+130103000000,A2,,,,,
+130103001000,A2a,,,,,
+130103001001,v3,80,true,,,2016
+130200000000,B,,,,true,
+130202000000,B1,,,provincial,,
+130202001000,B1a,,,,,
+130202001001,v4,120,true,,,
+130202002000,B1b,,,,,
+";
+
+const V1: &str = "130102001001";
+const V2: &str = "130102001002";
+const V3: &str = "130103001001";
+const V4: &str = "130202001001";
+
+fn households() -> String {
+    let rows = [
+        // 2016
+        hh_row(
+            "h1",
+            2016,
+            V1,
+            4,
+            "poor",
+            2014,
+            None,
+            "illness",
+            Some(8000.0),
+        ),
+        hh_row(
+            "h2",
+            2016,
+            V1,
+            2,
+            "exited",
+            2014,
+            Some(2016),
+            "illness",
+            Some(8000.0),
+        ),
+        hh_row(
+            "h3",
+            2016,
+            V1,
+            3,
+            "returned",
+            2014,
+            Some(2015),
+            "labor",
+            Some(6000.0),
+        ),
+        hh_row("h4", 2016, V2, 1, "poor", 2014, None, "illness", None),
+        hh_row(
+            "h5",
+            2016,
+            V3,
+            5,
+            "exited",
+            2014,
+            Some(2015),
+            "disability",
+            Some(20000.0),
+        ),
+        hh_row("h6", 2016, V3, 2, "poor", 2016, None, "", Some(3000.0)),
+        hh_row("h7", 2016, V4, 3, "poor", 2014, None, "labor", Some(9300.0)),
+        hh_row(
+            "h8",
+            2016,
+            V4,
+            2,
+            "exited",
+            2014,
+            Some(2016),
+            "illness",
+            Some(5000.0),
+        ),
+        // 2015
+        hh_row(
+            "h1",
+            2015,
+            V1,
+            4,
+            "poor",
+            2014,
+            None,
+            "illness",
+            Some(7000.0),
+        ),
+        hh_row(
+            "h2",
+            2015,
+            V1,
+            2,
+            "poor",
+            2014,
+            None,
+            "illness",
+            Some(5000.0),
+        ),
+        hh_row(
+            "h3",
+            2015,
+            V1,
+            3,
+            "exited",
+            2014,
+            Some(2015),
+            "labor",
+            Some(9000.0),
+        ),
+        hh_row(
+            "h4",
+            2015,
+            V2,
+            1,
+            "poor",
+            2014,
+            None,
+            "illness",
+            Some(1000.0),
+        ),
+        hh_row(
+            "h5",
+            2015,
+            V3,
+            5,
+            "exited",
+            2014,
+            Some(2015),
+            "disability",
+            Some(18000.0),
+        ),
+        hh_row("h7", 2015, V4, 3, "poor", 2014, None, "labor", Some(6000.0)),
+        hh_row(
+            "h8",
+            2015,
+            V4,
+            2,
+            "poor",
+            2014,
+            None,
+            "illness",
+            Some(4000.0),
+        ),
+    ];
+    format!("{HH_HEADER}\n{}\n", rows.join("\n"))
+}
+
+const LINES: &str = "year,poverty_line,monitoring_line\n2015,2800,\n2016,3000,4000\n";
+
+const MEMBERS: &str = "household_id,year,person_id,relation,sex,birth_year,id_number,education,in_school,health,labor,migrant_months
+h1,2016,h1-1,head,M,1970,,junior,false,healthy,normal,6
+h1,2016,h1-2,spouse,F,1972,,junior,false,healthy,normal,12
+h1,2016,h1-3,child,F,1995,,senior,false,healthy,normal,5
+h7,2016,h7-1,head,M,1980,,primary,false,healthy,normal,8
+h1,2015,h1-1,head,M,1970,,junior,false,healthy,normal,12
+";
+
+const ASSISTANCE: &str = "household_id,year,helper_id,helper_type,measure
+h1,2016,c1,cadre,industry
+h1,2016,c2,enterprise,employment
+h6,2016,c1,cadre,health
+h7,2016,c3,cadre,education
+h2,2016,c1,cadre,industry
+h4,2015,c1,cadre,industry
+";
+
+const FUNDS: &str =
+    "project_id,year,region_code,source,sector,allocated,disbursed,households_benefited
+F1,2016,130102000000,central,industry,100,80,
+F2,2016,130102001001,county,housing,50,50,3
+F3,2016,130200000000,provincial,infrastructure,200,100,
+F4,2016,130000000000,central,education,1000,500,
+F5,2015,130102001001,county,housing,70,70,
+";
+
+const ASSESSMENTS: &str = "year,village_code,household_id,sample,finding,recognized
+2016,130102001001,h2,exited,ok,true
+2016,130102001001,h2,exited,mistaken_exit,true
+2016,130102001002,,exited,ok,false
+2016,130102001002,,exited,ok,
+2016,130102001001,,non_registered,missed,true
+2016,130102001001,,non_registered,ok,true
+2016,130202001001,h8,exited,ok,true
+2016,130202001001,h8,exited,ok,true
+2016,130202001001,,non_registered,ok,true
+";
+
+async fn fixture() -> Engine {
+    let hh = households();
+    engine(&[
+        ("regions", REGIONS),
+        ("households", &hh),
+        ("poverty_lines", LINES),
+        ("members", MEMBERS),
+        ("assistance", ASSISTANCE),
+        ("funds", FUNDS),
+        ("assessments", ASSESSMENTS),
+    ])
+    .await
+}
+
+/// Expected metrics of one region, computed by hand.
+struct Expect {
+    code: &'static str,
+    rural: Option<f64>,
+    registered: (f64, f64),
+    poor: (f64, f64),
+    exited: (f64, f64),
+    returned: f64,
+    mean: Option<f64>,
+    median: Option<f64>,
+    fgt: Option<(f64, f64, f64)>,
+    villages: (f64, f64),
+    counties: (f64, f64),
+    migrants: f64,
+    assisted: Option<f64>,
+    funds: (f64, f64),
+}
+
+fn expectations() -> Vec<Expect> {
+    let v1_fgt = (7.0 / 9.0, 7.0 / 27.0, 7.0 / 81.0);
+    let v3_fgt = (2.0 / 7.0, 1.0 / 7.0, 1.0 / 14.0);
+    let v4_fgt = (2.0 / 5.0, 1.0 / 15.0, 1.0 / 90.0);
+    vec![
+        Expect {
+            code: "130000000000",
+            rural: Some(350.0),
+            registered: (8.0, 22.0),
+            poor: (5.0, 13.0),
+            exited: (2.0, 4.0),
+            returned: 1.0,
+            mean: Some(59300.0 / 21.0),
+            median: Some(2500.0),
+            fgt: Some((11.0 / 21.0, 11.0 / 63.0, 4.0 / 63.0)),
+            villages: (3.0, 2.0),
+            counties: (2.0, 2.0),
+            migrants: 3.0,
+            assisted: Some(0.6),
+            funds: (1350.0, 730.0),
+        },
+        Expect {
+            code: "130100000000",
+            rural: Some(230.0),
+            registered: (6.0, 17.0),
+            poor: (4.0, 10.0),
+            exited: (1.0, 2.0),
+            returned: 1.0,
+            mean: Some(45000.0 / 16.0),
+            median: Some(2000.0),
+            fgt: Some((9.0 / 16.0, 5.0 / 24.0, 23.0 / 288.0)),
+            villages: (2.0, 1.0),
+            counties: (1.0, 1.0),
+            migrants: 2.0,
+            assisted: Some(0.5),
+            funds: (150.0, 130.0),
+        },
+        Expect {
+            code: "130200000000",
+            rural: Some(120.0),
+            registered: (2.0, 5.0),
+            poor: (1.0, 3.0),
+            exited: (1.0, 2.0),
+            returned: 0.0,
+            mean: Some(2860.0),
+            median: Some(3100.0),
+            fgt: Some(v4_fgt),
+            villages: (1.0, 1.0),
+            counties: (1.0, 1.0),
+            migrants: 1.0,
+            assisted: Some(1.0),
+            funds: (200.0, 100.0),
+        },
+        Expect {
+            code: "130102000000",
+            rural: Some(150.0),
+            registered: (4.0, 10.0),
+            poor: (3.0, 8.0),
+            exited: (1.0, 2.0),
+            returned: 1.0,
+            mean: Some(22000.0 / 9.0),
+            median: Some(2000.0),
+            fgt: Some(v1_fgt),
+            villages: (1.0, 1.0),
+            counties: (1.0, 1.0),
+            migrants: 2.0,
+            assisted: Some(1.0 / 3.0),
+            funds: (150.0, 130.0),
+        },
+        Expect {
+            code: "130103000000",
+            rural: Some(80.0),
+            registered: (2.0, 7.0),
+            poor: (1.0, 2.0),
+            exited: (0.0, 0.0),
+            returned: 0.0,
+            mean: Some(23000.0 / 7.0),
+            median: Some(4000.0),
+            fgt: Some(v3_fgt),
+            villages: (1.0, 0.0),
+            counties: (0.0, 0.0),
+            migrants: 0.0,
+            assisted: Some(1.0),
+            funds: (0.0, 0.0),
+        },
+        Expect {
+            code: "130202000000",
+            rural: Some(120.0),
+            registered: (2.0, 5.0),
+            poor: (1.0, 3.0),
+            exited: (1.0, 2.0),
+            returned: 0.0,
+            mean: Some(2860.0),
+            median: Some(3100.0),
+            fgt: Some(v4_fgt),
+            villages: (1.0, 1.0),
+            counties: (1.0, 1.0),
+            migrants: 1.0,
+            assisted: Some(1.0),
+            funds: (0.0, 0.0),
+        },
+        Expect {
+            code: "130102001000",
+            rural: Some(150.0),
+            registered: (4.0, 10.0),
+            poor: (3.0, 8.0),
+            exited: (1.0, 2.0),
+            returned: 1.0,
+            mean: Some(22000.0 / 9.0),
+            median: Some(2000.0),
+            fgt: Some(v1_fgt),
+            villages: (1.0, 1.0),
+            counties: (0.0, 0.0),
+            migrants: 2.0,
+            assisted: Some(1.0 / 3.0),
+            funds: (50.0, 50.0),
+        },
+        Expect {
+            code: "130202002000",
+            rural: None,
+            registered: (0.0, 0.0),
+            poor: (0.0, 0.0),
+            exited: (0.0, 0.0),
+            returned: 0.0,
+            mean: None,
+            median: None,
+            fgt: None,
+            villages: (0.0, 0.0),
+            counties: (0.0, 0.0),
+            migrants: 0.0,
+            assisted: None,
+            funds: (0.0, 0.0),
+        },
+        Expect {
+            code: V1,
+            rural: Some(100.0),
+            registered: (3.0, 9.0),
+            poor: (2.0, 7.0),
+            exited: (1.0, 2.0),
+            returned: 1.0,
+            mean: Some(22000.0 / 9.0),
+            median: Some(2000.0),
+            fgt: Some(v1_fgt),
+            villages: (1.0, 1.0),
+            counties: (0.0, 0.0),
+            migrants: 2.0,
+            assisted: Some(0.5),
+            funds: (50.0, 50.0),
+        },
+        Expect {
+            code: V2,
+            rural: Some(50.0),
+            registered: (1.0, 1.0),
+            poor: (1.0, 1.0),
+            exited: (0.0, 0.0),
+            returned: 0.0,
+            mean: None,
+            median: None,
+            fgt: None,
+            villages: (0.0, 0.0),
+            counties: (0.0, 0.0),
+            migrants: 0.0,
+            assisted: Some(0.0),
+            funds: (0.0, 0.0),
+        },
+        Expect {
+            code: V3,
+            rural: Some(80.0),
+            registered: (2.0, 7.0),
+            poor: (1.0, 2.0),
+            exited: (0.0, 0.0),
+            returned: 0.0,
+            mean: Some(23000.0 / 7.0),
+            median: Some(4000.0),
+            fgt: Some(v3_fgt),
+            villages: (1.0, 0.0),
+            counties: (0.0, 0.0),
+            migrants: 0.0,
+            assisted: Some(1.0),
+            funds: (0.0, 0.0),
+        },
+        Expect {
+            code: V4,
+            rural: Some(120.0),
+            registered: (2.0, 5.0),
+            poor: (1.0, 3.0),
+            exited: (1.0, 2.0),
+            returned: 0.0,
+            mean: Some(2860.0),
+            median: Some(3100.0),
+            fgt: Some(v4_fgt),
+            villages: (1.0, 1.0),
+            counties: (0.0, 0.0),
+            migrants: 1.0,
+            assisted: Some(1.0),
+            funds: (0.0, 0.0),
+        },
+    ]
+}
+
+fn opt_close(got: Option<f64>, want: Option<f64>, what: &str) {
+    match want {
+        Some(w) => close(got, w, what),
+        None => assert_eq!(got, None, "{what}: expected null"),
+    }
+}
+
+#[tokio::test]
+async fn every_metric_matches_hand_computation() {
+    let engine = fixture().await;
+    assert_eq!(engine.dataset().reject_count(), 0, "fixture is clean");
+    let b = collect(engine.metrics(2016, None).await.unwrap()).await;
+    // Every region has a row, including the township without villages.
+    assert_eq!(count(&b), 14);
+    let codes = text(&b, "code");
+    let get = |name: &str| floats(&b, name);
+    let cols = [
+        "rural_population",
+        "registered_households",
+        "registered_population",
+        "poor_households",
+        "poor_population",
+        "exited_households",
+        "exited_population",
+        "returned_households",
+        "poverty_incidence",
+        "mean_income",
+        "median_income",
+        "fgt0",
+        "fgt1",
+        "fgt2",
+        "poor_villages",
+        "poor_villages_remaining",
+        "poor_counties",
+        "poor_counties_remaining",
+        "migrant_workers",
+        "assisted_share",
+        "funds_allocated",
+        "funds_disbursed",
+        "disbursement_rate",
+    ];
+    let values: Vec<Vec<Option<f64>>> = cols.iter().map(|c| get(c)).collect();
+    let col = |name: &str, row: usize| values[cols.iter().position(|c| *c == name).unwrap()][row];
+    for e in expectations() {
+        let row = codes
+            .iter()
+            .position(|c| c.as_deref() == Some(e.code))
+            .unwrap_or_else(|| panic!("no row for {}", e.code));
+        let w = |what: &str| format!("{} {what}", e.code);
+        opt_close(
+            col("rural_population", row),
+            e.rural,
+            &w("rural_population"),
+        );
+        close(
+            col("registered_households", row),
+            e.registered.0,
+            &w("registered_households"),
+        );
+        close(
+            col("registered_population", row),
+            e.registered.1,
+            &w("registered_population"),
+        );
+        close(col("poor_households", row), e.poor.0, &w("poor_households"));
+        close(col("poor_population", row), e.poor.1, &w("poor_population"));
+        close(
+            col("exited_households", row),
+            e.exited.0,
+            &w("exited_households"),
+        );
+        close(
+            col("exited_population", row),
+            e.exited.1,
+            &w("exited_population"),
+        );
+        close(
+            col("returned_households", row),
+            e.returned,
+            &w("returned_households"),
+        );
+        opt_close(
+            col("poverty_incidence", row),
+            e.rural.map(|r| e.poor.1 / r),
+            &w("poverty_incidence"),
+        );
+        opt_close(col("mean_income", row), e.mean, &w("mean_income"));
+        opt_close(col("median_income", row), e.median, &w("median_income"));
+        opt_close(col("fgt0", row), e.fgt.map(|f| f.0), &w("fgt0"));
+        opt_close(col("fgt1", row), e.fgt.map(|f| f.1), &w("fgt1"));
+        opt_close(col("fgt2", row), e.fgt.map(|f| f.2), &w("fgt2"));
+        close(col("poor_villages", row), e.villages.0, &w("poor_villages"));
+        close(
+            col("poor_villages_remaining", row),
+            e.villages.1,
+            &w("poor_villages_remaining"),
+        );
+        close(col("poor_counties", row), e.counties.0, &w("poor_counties"));
+        close(
+            col("poor_counties_remaining", row),
+            e.counties.1,
+            &w("poor_counties_remaining"),
+        );
+        close(
+            col("migrant_workers", row),
+            e.migrants,
+            &w("migrant_workers"),
+        );
+        opt_close(col("assisted_share", row), e.assisted, &w("assisted_share"));
+        close(
+            col("funds_allocated", row),
+            e.funds.0,
+            &w("funds_allocated"),
+        );
+        close(
+            col("funds_disbursed", row),
+            e.funds.1,
+            &w("funds_disbursed"),
+        );
+        let rate = (e.funds.0 > 0.0).then(|| e.funds.1 / e.funds.0);
+        opt_close(col("disbursement_rate", row), rate, &w("disbursement_rate"));
+    }
+    let levels = text(&b, "level");
+    let row = codes
+        .iter()
+        .position(|c| c.as_deref() == Some("130202002000"))
+        .unwrap();
+    assert_eq!(levels[row].as_deref(), Some("township"));
+}
+
+#[tokio::test]
+async fn single_levels_equal_the_all_query() {
+    let engine = fixture().await;
+    let all = collect(engine.metrics(2016, None).await.unwrap()).await;
+    let mut from_levels = Vec::new();
+    for level in Level::ALL {
+        from_levels.extend(collect(engine.metrics(2016, Some(level)).await.unwrap()).await);
+    }
+    let schema = all[0].schema();
+    for field in schema.fields() {
+        assert_eq!(
+            text(&all, field.name()),
+            text(&from_levels, field.name()),
+            "{}",
+            field.name()
+        );
+    }
+}
+
+#[tokio::test]
+async fn migrant_workers_are_null_without_members() {
+    let hh = households();
+    let engine = engine(&[
+        ("regions", REGIONS),
+        ("households", &hh),
+        ("poverty_lines", LINES),
+    ])
+    .await;
+    let b = collect(engine.metrics(2016, Some(Level::Province)).await.unwrap()).await;
+    assert_eq!(floats(&b, "migrant_workers"), vec![None]);
+    // No funds table: zero allocated, no rate.
+    assert_eq!(floats(&b, "funds_allocated"), vec![Some(0.0)]);
+    assert_eq!(floats(&b, "disbursement_rate"), vec![None]);
+}
+
+#[tokio::test]
+async fn causes_by_hand() {
+    let engine = fixture().await;
+    let b = collect(engine.causes(2016, Some(Level::Province)).await.unwrap()).await;
+    let causes = text(&b, "primary_cause");
+    let hh = floats(&b, "households");
+    let pop = floats(&b, "population");
+    let poor = floats(&b, "poor_households");
+    let share = floats(&b, "share");
+    let expect = [
+        (Some("illness"), 4.0, 9.0, 2.0, 0.5),
+        (Some("labor"), 2.0, 6.0, 2.0, 0.25),
+        (Some("disability"), 1.0, 5.0, 0.0, 0.125),
+        (None, 1.0, 2.0, 1.0, 0.125),
+    ];
+    assert_eq!(causes.len(), expect.len());
+    for (cause, h, p, pr, s) in expect {
+        let i = causes
+            .iter()
+            .position(|c| c.as_deref() == cause)
+            .unwrap_or_else(|| panic!("{cause:?}"));
+        close(hh[i], h, "households");
+        close(pop[i], p, "population");
+        close(poor[i], pr, "poor_households");
+        close(share[i], s, "share");
+    }
+    let v = collect(engine.causes(2016, Some(Level::Village)).await.unwrap()).await;
+    let codes = text(&v, "code");
+    let causes = text(&v, "primary_cause");
+    let share = floats(&v, "share");
+    let i = (0..codes.len())
+        .find(|i| codes[*i].as_deref() == Some(V1) && causes[*i].as_deref() == Some("illness"))
+        .unwrap();
+    close(share[i], 2.0 / 3.0, "v1 illness share");
+}
+
+#[tokio::test]
+async fn transitions_by_hand() {
+    let engine = fixture().await;
+    let b = collect(engine.transitions(2016, None).await.unwrap()).await;
+    let codes = text(&b, "code");
+    let get = |code: &str, col: &str| {
+        let i = codes
+            .iter()
+            .position(|c| c.as_deref() == Some(code))
+            .unwrap();
+        floats(&b, col)[i]
+    };
+    let expect = [
+        ("130000000000", 8.0, 1.0, 2.0, 1.0, 3.0, 1.0),
+        (V1, 3.0, 0.0, 1.0, 1.0, 1.0, 0.0),
+        (V2, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
+        (V3, 2.0, 1.0, 0.0, 0.0, 0.0, 1.0),
+        (V4, 2.0, 0.0, 1.0, 0.0, 1.0, 0.0),
+        ("130202002000", 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+    ];
+    for (code, hh, new, exited, returned, still, missing) in expect {
+        close(get(code, "households"), hh, &format!("{code} households"));
+        close(
+            get(code, "newly_identified"),
+            new,
+            &format!("{code} newly_identified"),
+        );
+        close(get(code, "exited"), exited, &format!("{code} exited"));
+        close(get(code, "returned"), returned, &format!("{code} returned"));
+        close(
+            get(code, "still_poor"),
+            still,
+            &format!("{code} still_poor"),
+        );
+        close(
+            get(code, "not_in_previous"),
+            missing,
+            &format!("{code} not_in_previous"),
+        );
+    }
+}
+
+#[tokio::test]
+async fn village_exit_uses_inherited_western_threshold() {
+    let engine = fixture().await;
+    let rules = RuleSet::builtin("village-2016").unwrap();
+    let b = collect(engine.evaluate(&rules, 2016).await.unwrap()).await;
+    let codes = text(&b, "code");
+    let outcome = text(&b, "outcome");
+    let got = |code: &str| {
+        outcome[codes
+            .iter()
+            .position(|c| c.as_deref() == Some(code))
+            .unwrap()]
+        .clone()
+    };
+    // v1 7%, v2 2% (not below 2%), v3 2.5% (non-western) stay; v4 2.5% in
+    // western city B passes the 3% threshold.
+    assert_eq!(got(V1).as_deref(), Some("stay"));
+    assert_eq!(got(V2).as_deref(), Some("stay"));
+    assert_eq!(got(V3).as_deref(), Some("stay"));
+    assert_eq!(got(V4).as_deref(), Some("exit"));
+    assert_eq!(count(&b), 4, "one row per village");
+}
+
+#[tokio::test]
+async fn county_exit_with_assessment_rates() {
+    let engine = fixture().await;
+    let facts = collect(engine.sql("SELECT code, mistaken_exit_rate, missed_rate, recognition_rate, poverty_incidence, western FROM county_facts WHERE year = 2016 ORDER BY code").await.unwrap()).await;
+    assert_eq!(
+        text(&facts, "code"),
+        vec![
+            Some("130102000000".into()),
+            Some("130103000000".into()),
+            Some("130202000000".into())
+        ]
+    );
+    // A1: exited samples 4, one mistaken; non-registered 2, one missed;
+    // recognized 5 of 5 answered... (true,true,false,true,true) = 4/5.
+    let mistaken = floats(&facts, "mistaken_exit_rate");
+    let missed = floats(&facts, "missed_rate");
+    let recognition = floats(&facts, "recognition_rate");
+    close(mistaken[0], 0.25, "A1 mistaken_exit_rate");
+    close(missed[0], 0.5, "A1 missed_rate");
+    close(recognition[0], 4.0 / 5.0, "A1 recognition_rate");
+    assert_eq!(
+        (mistaken[1], missed[1], recognition[1]),
+        (None, None, None),
+        "A2 has no assessment"
+    );
+    close(mistaken[2], 0.0, "B1 mistaken_exit_rate");
+    close(missed[2], 0.0, "B1 missed_rate");
+    close(recognition[2], 1.0, "B1 recognition_rate");
+    assert_eq!(
+        text(&facts, "western"),
+        vec![
+            Some("false".into()),
+            Some("false".into()),
+            Some("true".into())
+        ]
+    );
+
+    let rules = RuleSet::builtin("county-2016").unwrap();
+    let df = engine.evaluate(&rules, 2016).await.unwrap();
+    let b = collect(
+        df.sort(vec![datafusion::prelude::col("code").sort(true, false)])
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        text(&b, "outcome"),
+        vec![
+            Some("stay".into()),
+            Some("stay".into()),
+            Some("exit".into())
+        ]
+    );
+    assert_eq!(
+        text(&b, "vetoed_by")[0].as_deref(),
+        Some("incidence;mistaken_exit;missed;recognition")
+    );
+    assert_eq!(
+        text(&b, "unknown")[1].as_deref(),
+        Some("mistaken_exit;missed;recognition")
+    );
+}

@@ -1,0 +1,49 @@
+"""Typed exceptions with the core's detail."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+import tuopin
+
+
+def test_hierarchy() -> None:
+    for cls in (tuopin.DataError, tuopin.RuleError, tuopin.QueryError):
+        assert issubclass(cls, tuopin.TuopinError)
+    assert issubclass(tuopin.TuopinError, Exception)
+
+
+def test_data_error_names_file_and_column(tmp_path) -> None:
+    (tmp_path / "regions.csv").write_text("code,name\n130000000000,P\n")
+    (tmp_path / "households.csv").write_text("household_id,year\nh1,2016\n")
+    with pytest.raises(tuopin.DataError) as e:
+        tuopin.open(str(tmp_path))
+    assert "households" in str(e.value) and "households.csv" in str(e.value) and "column `village_code`" in str(e.value)
+    with pytest.raises(tuopin.DataError, match="not found"):
+        tuopin.open(str(tmp_path / "missing"))
+    with pytest.raises(tuopin.DataError, match="required table `households`"):
+        tuopin.Engine(regions=pa.table({"code": ["130000000000"], "name": ["P"]}))
+
+
+def test_rule_errors(eng: tuopin.Engine) -> None:
+    with pytest.raises(tuopin.RuleError, match="did you mean `safe_water`"):
+        bad = tuopin.RuleSet.from_toml('name = "b"\nunit = "household"\n[[indicator]]\nkey = "w"\nwhen = "safe_watr"\n')
+        eng.evaluate(bad, year=2016)
+    with pytest.raises(tuopin.RuleError, match="invalid TOML"):
+        tuopin.RuleSet.from_toml("not toml at all")
+    with pytest.raises(tuopin.RuleError, match="duplicate indicator key"):
+        tuopin.RuleSet.from_toml('name = "d"\nunit = "household"\n[[indicator]]\nkey = "a"\nwhen = "true"\n[[indicator]]\nkey = "a"\nwhen = "true"\n')
+    with pytest.raises(tuopin.RuleError, match="unknown built-in rule set"):
+        tuopin.RuleSet.builtin("nope")
+
+
+def test_query_errors(eng: tuopin.Engine) -> None:
+    with pytest.raises(tuopin.QueryError, match="no_such_table"):
+        eng.sql("SELECT * FROM no_such_table")
+    with pytest.raises(tuopin.QueryError):
+        eng.sql("SELEC 1")
+    with pytest.raises(tuopin.QueryError, match="unknown level"):
+        eng.metrics(year=2016, level="district")
+    with pytest.raises(TypeError):
+        eng.evaluate(42, year=2016)  # type: ignore[arg-type]
