@@ -1,1 +1,111 @@
-fn main() {}
+//! Criterion benchmarks W1–W4 (see BENCHMARKS.md) at 100k and 1.2M
+//! households, one registry year (2016), generated once and cached under
+//! `bench-data/`.
+//!
+//! ```sh
+//! cargo bench --bench engine                    # both scales
+//! TUOPIN_BENCH_SCALES=100000 cargo bench --bench engine
+//! ```
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use tuopin::synth::{self, GenerateOptions};
+use tuopin::{Dataset, Engine, RuleSet};
+
+const YEAR: i32 = 2016;
+
+/// Generate (once) and return the folder of a one-year registry.
+pub fn bench_data(households: usize) -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench-data");
+    let dir = root.join(format!("h{households}-y{YEAR}"));
+    if !dir.join("households.parquet").exists() {
+        let opts = GenerateOptions {
+            households,
+            seed: 2016,
+            only_year: Some(YEAR),
+            ..Default::default()
+        };
+        synth::generate(&opts, &dir).expect("generate bench data");
+    }
+    dir
+}
+
+fn scales() -> Vec<usize> {
+    std::env::var("TUOPIN_BENCH_SCALES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![100_000, 1_200_000])
+}
+
+fn variants() -> Vec<RuleSet> {
+    let hebei = RuleSet::builtin("hebei-2016").expect("builtin");
+    let mut v: Vec<RuleSet> = [60.0, 70.0, 80.0, 90.0]
+        .iter()
+        .map(|p| {
+            hebei
+                .with_pass_score(&format!("pass{p}"), *p)
+                .expect("variant")
+        })
+        .collect();
+    v.push(RuleSet::builtin("national-2016").expect("builtin"));
+    v
+}
+
+fn benches(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    for n in scales() {
+        let dir = bench_data(n);
+        let mut g = c.benchmark_group(format!("h{n}"));
+        g.sample_size(10)
+            .measurement_time(Duration::from_secs(20))
+            .warm_up_time(Duration::from_secs(2));
+        g.bench_function("W1_load_validate", |b| {
+            b.to_async(&rt)
+                .iter(|| async { Dataset::open(&dir).await.expect("load") })
+        });
+        let engine = rt.block_on(async {
+            Engine::new(Dataset::open(&dir).await.expect("load")).expect("engine")
+        });
+        let hebei = RuleSet::builtin("hebei-2016").expect("builtin");
+        g.bench_function("W2_evaluate_hebei", |b| {
+            b.to_async(&rt).iter(|| async {
+                engine
+                    .evaluate(&hebei, YEAR)
+                    .await
+                    .expect("plan")
+                    .collect()
+                    .await
+                    .expect("run")
+            })
+        });
+        g.bench_function("W3_metrics_all", |b| {
+            b.to_async(&rt).iter(|| async {
+                engine
+                    .metrics(YEAR, None)
+                    .await
+                    .expect("plan")
+                    .collect()
+                    .await
+                    .expect("run")
+            })
+        });
+        let v = variants();
+        g.bench_function("W4_evaluate_many_5", |b| {
+            b.to_async(&rt).iter(|| async {
+                engine
+                    .evaluate_many(&v, YEAR)
+                    .await
+                    .expect("plan")
+                    .collect()
+                    .await
+                    .expect("run")
+            })
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(engine, benches);
+criterion_main!(engine);

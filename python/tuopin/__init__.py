@@ -187,11 +187,16 @@ def open(path: str, *, memory_limit: int | None = None, partitions: int | None =
 
 
 def generate(
-    households: int = 10_000, seed: int = 2016, path: str | None = None, faults: float = 0.0
+    households: int = 10_000,
+    seed: int = 2016,
+    path: str | None = None,
+    faults: float = 0.0,
+    year: int | None = None,
 ) -> dict[str, pa.Table] | None:
-    """Generate a deterministic Hebei-shaped registry. With ``path``, write
-    Parquet files there and return None; otherwise return the tables, ready
-    for ``tuopin.Engine(**tables)``."""
+    """Generate a deterministic Hebei-shaped registry (snapshots 2014–2020,
+    or only ``year``). With ``path``, write Parquet files there and return
+    None; otherwise return the tables, ready for ``tuopin.Engine(**tables)``.
+    ``faults`` adds that share of deliberately faulty rows."""
     import os
 
-    return _tuopin.generate(households, seed, None if path is None else os.fspath(path), faults)
+    return _tuopin.generate(households, seed, None if path is None else os.fspath(path), faults, year)

@@ -46,5 +46,9 @@ def from_tables(
     tables: Mapping[str, Any], memory_limit: int | None = None, partitions: int | None = None
 ) -> Engine: ...
 def generate(
-    households: int = 10000, seed: int = 2016, path: str | None = None, faults: float = 0.0
+    households: int = 10000,
+    seed: int = 2016,
+    path: str | None = None,
+    faults: float = 0.0,
+    year: int | None = None,
 ) -> dict[str, pa.Table] | None: ...

@@ -52,7 +52,10 @@ def test_gil_is_released_during_a_long_query() -> None:
     th = threading.Thread(target=ticker)
     th.start()
     start = time.perf_counter()
-    eng.sql("SELECT sum(a.value * b.value) AS s FROM generate_series(1, 3000) a, generate_series(1, 3000) b")
+    eng.sql(
+        "SELECT count(DISTINCT (a.value * 7919 + b.value) % 10000019) AS n "
+        "FROM generate_series(1, 5000) a, generate_series(1, 4000) b"
+    )
     end = time.perf_counter()
     stop.set()
     th.join()

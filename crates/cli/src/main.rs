@@ -56,6 +56,9 @@ enum Command {
         /// Share of deliberately faulty rows.
         #[arg(long, default_value_t = 0.0)]
         faults: f64,
+        /// Write only this year's snapshot (2014-2020).
+        #[arg(long)]
+        year: Option<i32>,
         /// Output folder.
         #[arg(long)]
         out: PathBuf,
@@ -291,6 +294,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             households,
             seed,
             faults,
+            year,
             out,
         } => {
             let bar = ProgressBar::new(0);
@@ -303,6 +307,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 households: *households,
                 seed: *seed,
                 faults: *faults,
+                only_year: *year,
                 progress: Some(Arc::new(move |stage: &str, done: u64, total: u64| {
                     b.set_length(total);
                     b.set_position(done);

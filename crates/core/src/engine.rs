@@ -81,7 +81,7 @@ impl Engine {
 
     /// An engine with explicit session options.
     pub fn with_options(dataset: Dataset, options: EngineOptions) -> Result<Engine> {
-        let config = SessionConfig::new()
+        let config = base_config()
             .with_target_partitions(options.target_partitions.max(1))
             .with_batch_size(options.batch_size.max(1))
             .with_information_schema(true);
@@ -346,6 +346,13 @@ impl Engine {
     pub async fn transitions(&self, year: i32, level: Option<Level>) -> Result<DataFrame> {
         self.sql(&metrics::transitions_sql(year, level)).await
     }
+}
+
+/// Session settings shared by every tuopin session: text stays `Utf8` (the
+/// declared type) rather than DataFusion's default `Utf8View` for
+/// `VARCHAR`, so results have the types of DESIGN §2.2.
+pub(crate) fn base_config() -> SessionConfig {
+    SessionConfig::new().set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
 }
 
 /// Split a table's batches round-robin into `n` partitions.

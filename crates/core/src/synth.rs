@@ -51,6 +51,10 @@ pub struct GenerateOptions {
     pub seed: u64,
     /// Share of deliberately faulty rows (0 = none).
     pub faults: f64,
+    /// Write only this year's snapshot (households, members, assistance,
+    /// funds, assessments); the households' lives are still simulated over
+    /// 2014–2020. `None`: every year.
+    pub only_year: Option<i32>,
     /// Called with (stage, done, total) as work progresses.
     pub progress: Option<Arc<dyn Fn(&str, u64, u64) + Send + Sync>>,
 }
@@ -61,6 +65,7 @@ impl Default for GenerateOptions {
             households: 10_000,
             seed: 2016,
             faults: 0.0,
+            only_year: None,
             progress: None,
         }
     }
@@ -72,6 +77,7 @@ impl std::fmt::Debug for GenerateOptions {
             .field("households", &self.households)
             .field("seed", &self.seed)
             .field("faults", &self.faults)
+            .field("only_year", &self.only_year)
             .finish()
     }
 }
@@ -486,7 +492,15 @@ fn run(opts: &GenerateOptions, sink: &mut dyn Sink) -> Result<()> {
     write_regions(&regions, opts, &mut rng, sink)?;
     write_poverty_lines(sink)?;
 
-    let years: Vec<i32> = YEARS.collect();
+    let years: Vec<i32> = match opts.only_year {
+        Some(y) if YEARS.contains(&y) => vec![y],
+        Some(y) => {
+            return Err(Error::InvalidArgument(format!(
+                "year {y} is outside the generated registry years 2014-2020"
+            )))
+        }
+        None => YEARS.collect(),
+    };
     let total = (years.len() * lives.len()) as u64;
     let mut done = 0u64;
     let chunk = 64 * 1024;
@@ -514,8 +528,8 @@ fn run(opts: &GenerateOptions, sink: &mut dyn Sink) -> Result<()> {
             start = end;
         }
     }
-    write_funds(&regions, opts, &mut rng, sink)?;
-    write_assessments(&regions, &lives, &hh_ids, &mut rng, sink)?;
+    write_funds(&regions, opts, &years, &mut rng, sink)?;
+    write_assessments(&regions, &lives, &hh_ids, &years, &mut rng, sink)?;
     Ok(())
 }
 
@@ -1031,6 +1045,7 @@ impl AssistanceBuilders {
 fn write_funds(
     regions: &Regions,
     opts: &GenerateOptions,
+    years: &[i32],
     rng: &mut ChaCha8Rng,
     sink: &mut dyn Sink,
 ) -> Result<()> {
@@ -1043,7 +1058,7 @@ fn write_funds(
     let mut disb = Float64Builder::new();
     let mut benefited = Int32Builder::new();
     let mut seq = 0u64;
-    for y in YEARS {
+    for y in years.iter().copied() {
         for r in &regions.rows {
             let n = match (r.code.ends_with("000000000"), r.poor_county, r.poor_village) {
                 (_, Some(_), _) => 6,
@@ -1095,6 +1110,7 @@ fn write_assessments(
     regions: &Regions,
     lives: &[Life],
     ids: &[String],
+    years: &[i32],
     rng: &mut ChaCha8Rng,
     sink: &mut dyn Sink,
 ) -> Result<()> {
@@ -1116,7 +1132,7 @@ fn write_assessments(
         };
         // A county with a few sloppy assessments fails the third-party check.
         let sloppy = rng.random_bool(0.15);
-        for y in 2016..=2020 {
+        for y in years.iter().copied().filter(|y| *y >= 2016) {
             for k in 0..300 {
                 let i = members[rng.random_range(0..members.len())];
                 let l = &lives[i];

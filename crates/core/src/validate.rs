@@ -326,7 +326,7 @@ fn key_is_unique(spec: &TableSpec) -> bool {
 
 /// Validate raw tables (in load order) into a [`Dataset`].
 pub(crate) async fn validate(raws: Vec<RawTable>) -> Result<Dataset> {
-    let ctx = SessionContext::new();
+    let ctx = SessionContext::new_with_config(crate::engine::base_config());
     ctx.register_udf(codes::id_number_valid_udf());
     ctx.register_udf(codes::region_parent_udf());
 

@@ -365,18 +365,20 @@ fn from_tables(
 /// Generate a synthetic registry: written as Parquet under `path`, or
 /// returned as `{table: pyarrow.Table}` when `path` is None.
 #[pyfunction]
-#[pyo3(signature = (households=10_000, seed=2016, path=None, faults=0.0))]
+#[pyo3(signature = (households=10_000, seed=2016, path=None, faults=0.0, year=None))]
 fn generate(
     py: Python<'_>,
     households: usize,
     seed: u64,
     path: Option<String>,
     faults: f64,
+    year: Option<i32>,
 ) -> PyResult<Option<Py<PyDict>>> {
     let opts = GenerateOptions {
         households,
         seed,
         faults,
+        only_year: year,
         progress: None,
     };
     match path {
