@@ -762,3 +762,36 @@ async fn county_exit_with_assessment_rates() {
         Some("mistaken_exit;missed;recognition")
     );
 }
+
+#[tokio::test]
+async fn roll_ups_are_consistent_on_generated_data() {
+    let tables = tuopin::synth::generate_tables(&tuopin::GenerateOptions { households: 6000, seed: 21, ..Default::default() }).unwrap();
+    let engine = Engine::new(tuopin::Dataset::from_batches(tables).await.unwrap()).unwrap();
+    let all = engine.metrics(2017, None).await.unwrap();
+    engine.context().register_table("m", all.into_view()).unwrap();
+    // Each level's counts equal the sum over the level below (children are
+    // found by the parent code), and incidence is recomputed from sums.
+    let sql = "
+        SELECT p.level, p.code,
+          p.registered_households - sum(c.registered_households) AS d1,
+          p.poor_population - sum(c.poor_population) AS d2,
+          p.exited_households - sum(c.exited_households) AS d3,
+          p.returned_households - sum(c.returned_households) AS d4,
+          p.poor_villages - sum(c.poor_villages) AS d5,
+          p.migrant_workers - sum(c.migrant_workers) AS d6,
+          p.rural_population - sum(c.rural_population) AS d7,
+          abs(p.poverty_incidence - CAST(sum(c.poor_population) AS DOUBLE) / sum(c.rural_population)) AS d8
+        FROM m p JOIN m c ON region_parent(c.code) = p.code
+        GROUP BY p.level, p.code, p.registered_households, p.poor_population, p.exited_households,
+                 p.returned_households, p.poor_villages, p.migrant_workers, p.rural_population, p.poverty_incidence";
+    let b = collect(engine.sql(sql).await.unwrap()).await;
+    assert!(count(&b) >= 30, "parents with children: {}", count(&b));
+    for d in ["d1", "d2", "d3", "d4", "d5", "d6", "d7"] {
+        assert!(floats(&b, d).iter().all(|x| *x == Some(0.0)), "{d} not zero");
+    }
+    assert!(floats(&b, "d8").iter().all(|x| x.is_some_and(|v| v < 1e-12)), "incidence");
+    // Household counts of the province equal the registry's rows that year.
+    let n = collect(engine.sql("SELECT count(*) AS n FROM households WHERE year = 2017").await.unwrap()).await;
+    let p = collect(engine.sql("SELECT registered_households AS n FROM m WHERE level = 'province'").await.unwrap()).await;
+    assert_eq!(text(&n, "n"), text(&p, "n"));
+}
