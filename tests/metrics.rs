@@ -765,10 +765,18 @@ async fn county_exit_with_assessment_rates() {
 
 #[tokio::test]
 async fn roll_ups_are_consistent_on_generated_data() {
-    let tables = tuopin::synth::generate_tables(&tuopin::GenerateOptions { households: 6000, seed: 21, ..Default::default() }).unwrap();
+    let tables = tuopin::synth::generate_tables(&tuopin::GenerateOptions {
+        households: 6000,
+        seed: 21,
+        ..Default::default()
+    })
+    .unwrap();
     let engine = Engine::new(tuopin::Dataset::from_batches(tables).await.unwrap()).unwrap();
     let all = engine.metrics(2017, None).await.unwrap();
-    engine.context().register_table("m", all.into_view()).unwrap();
+    engine
+        .context()
+        .register_table("m", all.into_view())
+        .unwrap();
     // Each level's counts equal the sum over the level below (children are
     // found by the parent code), and incidence is recomputed from sums.
     let sql = "
@@ -787,11 +795,31 @@ async fn roll_ups_are_consistent_on_generated_data() {
     let b = collect(engine.sql(sql).await.unwrap()).await;
     assert!(count(&b) >= 30, "parents with children: {}", count(&b));
     for d in ["d1", "d2", "d3", "d4", "d5", "d6", "d7"] {
-        assert!(floats(&b, d).iter().all(|x| *x == Some(0.0)), "{d} not zero");
+        assert!(
+            floats(&b, d).iter().all(|x| *x == Some(0.0)),
+            "{d} not zero"
+        );
     }
-    assert!(floats(&b, "d8").iter().all(|x| x.is_some_and(|v| v < 1e-12)), "incidence");
+    assert!(
+        floats(&b, "d8")
+            .iter()
+            .all(|x| x.is_some_and(|v| v < 1e-12)),
+        "incidence"
+    );
     // Household counts of the province equal the registry's rows that year.
-    let n = collect(engine.sql("SELECT count(*) AS n FROM households WHERE year = 2017").await.unwrap()).await;
-    let p = collect(engine.sql("SELECT registered_households AS n FROM m WHERE level = 'province'").await.unwrap()).await;
+    let n = collect(
+        engine
+            .sql("SELECT count(*) AS n FROM households WHERE year = 2017")
+            .await
+            .unwrap(),
+    )
+    .await;
+    let p = collect(
+        engine
+            .sql("SELECT registered_households AS n FROM m WHERE level = 'province'")
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(text(&n, "n"), text(&p, "n"));
 }

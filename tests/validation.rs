@@ -14,6 +14,7 @@ use tuopin::{Dataset, Error};
 
 const V1: &str = "130102001001";
 
+#[allow(clippy::too_many_arguments)]
 fn row(
     id: &str,
     village: &str,

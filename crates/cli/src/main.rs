@@ -209,12 +209,12 @@ fn main() -> ExitCode {
 }
 
 fn options(cli: &Cli) -> EngineOptions {
-    let mut o = EngineOptions::default();
-    if let Some(p) = cli.partitions {
-        o.target_partitions = p;
+    let defaults = EngineOptions::default();
+    EngineOptions {
+        memory_limit: cli.memory_limit,
+        target_partitions: cli.partitions.unwrap_or(defaults.target_partitions),
+        ..defaults
     }
-    o.memory_limit = cli.memory_limit;
-    o
 }
 
 async fn open(cli: &Cli, dir: &Path) -> Result<Engine, Failure> {

@@ -42,6 +42,9 @@ pub const FULL_SCALE: usize = 1_200_000;
 /// First and last registry years.
 pub const YEARS: std::ops::RangeInclusive<i32> = 2014..=2020;
 
+/// Progress callback: (stage, done, total).
+pub type Progress = Arc<dyn Fn(&str, u64, u64) + Send + Sync>;
+
 /// Generator settings.
 #[derive(Clone)]
 pub struct GenerateOptions {
@@ -56,7 +59,7 @@ pub struct GenerateOptions {
     /// 2014–2020. `None`: every year.
     pub only_year: Option<i32>,
     /// Called with (stage, done, total) as work progresses.
-    pub progress: Option<Arc<dyn Fn(&str, u64, u64) + Send + Sync>>,
+    pub progress: Option<Progress>,
 }
 
 impl Default for GenerateOptions {

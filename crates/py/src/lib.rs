@@ -93,10 +93,7 @@ where
                     tokio::select! {
                         res = &mut fut => return Ok(res),
                         _ = tokio::time::sleep(Duration::from_millis(100)) => {
-                            let signal = Python::attach(|py| py.check_signals());
-                            if let Err(e) = signal {
-                                return Err(e);
-                            }
+                            Python::attach(|py| py.check_signals())?;
                         }
                     }
                 }
@@ -137,12 +134,12 @@ fn to_pyarrow(
 }
 
 fn options(memory_limit: Option<usize>, partitions: Option<usize>) -> EngineOptions {
-    let mut o = EngineOptions::default();
-    o.memory_limit = memory_limit;
-    if let Some(p) = partitions {
-        o.target_partitions = p;
+    let defaults = EngineOptions::default();
+    EngineOptions {
+        memory_limit,
+        target_partitions: partitions.unwrap_or(defaults.target_partitions),
+        ..defaults
     }
-    o
 }
 
 fn parse_level(level: &str) -> PyResult<Option<Level>> {
