@@ -81,3 +81,21 @@ def test_ctrl_c_interrupts_a_query_quickly() -> None:
     assert elapsed < 2.5, elapsed
     # The engine is still usable afterwards.
     assert eng.sql("SELECT 1 AS one").column("one")[0].as_py() == 1
+
+
+def test_use_after_fork_is_a_clear_error() -> None:
+    import os
+
+    eng = tuopin.Engine(**tuopin.generate(households=100, seed=1))
+    assert eng.sql("SELECT 1 AS one").num_rows == 1  # runtime started here
+    pid = os.fork()
+    if pid == 0:  # child: must raise, not hang
+        try:
+            eng.sql("SELECT 1 AS one")
+            os._exit(1)
+        except tuopin.TuopinError as e:
+            os._exit(0 if "fork" in str(e) else 2)
+        except BaseException:
+            os._exit(3)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
