@@ -77,7 +77,7 @@ def duck_w2(con) -> pa.Table:
 
     def lst(cond, only_veto=False):
         items = ", ".join(f"CASE WHEN {cond.format(k=k)} THEN '{k}' END" for k, _, v, _ in HEBEI if v or not only_veto)
-        return f"list_filter([{items}], x -> x IS NOT NULL)"
+        return f"list_filter([{items}], lambda x: x IS NOT NULL)"
 
     sql = f"""
     WITH f AS (
@@ -92,7 +92,7 @@ def duck_w2(con) -> pa.Table:
            CASE WHEN veto_failed OR score + unknown_points < {PASS} THEN 'stay'
                 WHEN NOT veto_unknown AND score >= {PASS} THEN 'exit' ELSE 'undetermined' END AS outcome
     FROM s"""
-    return con.execute(sql).fetch_arrow_table()
+    return con.sql(sql).to_arrow_table()
 
 
 def duck_w3(con) -> pa.Table:
@@ -169,7 +169,7 @@ def duck_w3(con) -> pa.Table:
     FROM r LEFT JOIN hs USING (code) LEFT JOIN med USING (code) LEFT JOIN vs USING (code)
       LEFT JOIN cs USING (code) LEFT JOIN fs USING (code)
     """
-    return con.execute(sql).fetch_arrow_table()
+    return con.sql(sql).to_arrow_table()
 
 
 # --------------------------------------------------------------------------- Polars

@@ -30,6 +30,9 @@ struct Cli {
     /// Number of parallel partitions (default: cores).
     #[arg(long, global = true)]
     partitions: Option<usize>,
+    /// Print wall-clock times of loading and of each query to stderr.
+    #[arg(long, global = true)]
+    timings: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -220,8 +223,15 @@ fn options(cli: &Cli) -> EngineOptions {
 async fn open(cli: &Cli, dir: &Path) -> Result<Engine, Failure> {
     let spinner = ProgressBar::new_spinner().with_message(format!("loading {}", dir.display()));
     spinner.enable_steady_tick(Duration::from_millis(120));
+    let started = std::time::Instant::now();
     let dataset = Dataset::open(dir).await;
     spinner.finish_and_clear();
+    if cli.timings {
+        eprintln!(
+            "timing: load + validate {:.3}s",
+            started.elapsed().as_secs_f64()
+        );
+    }
     let dataset = dataset?;
     let rejected: usize = dataset.summary().iter().map(|s| s.rejected).sum();
     if rejected > 0 {
@@ -251,8 +261,14 @@ fn parse_level(s: &str) -> Result<Option<Level>, Failure> {
         .map_err(|e| Failure(2, e.to_string()))
 }
 
+static TIMINGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 async fn emit(df: DataFrame, out: Option<&Path>, limit: usize) -> Result<(), Failure> {
+    let started = std::time::Instant::now();
     let batches = df.collect().await?;
+    if TIMINGS.load(std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("timing: query {:.3}s", started.elapsed().as_secs_f64());
+    }
     match out {
         Some(path) => {
             tuopin::output::write_batches(&batches, path)?;
@@ -288,6 +304,7 @@ fn print_batches(batches: &[RecordBatch], limit: usize) -> Result<(), Failure> {
 }
 
 async fn run(cli: Cli) -> Result<u8, Failure> {
+    TIMINGS.store(cli.timings, std::sync::atomic::Ordering::Relaxed);
     match &cli.command {
         Command::Demo { households, seed } => demo(&cli, *households, *seed).await,
         Command::Generate {

@@ -248,8 +248,8 @@ impl PyEngine {
         let engine = self.inner.clone();
         let rules: Vec<RuleSet> = rules.into_iter().map(|r| r.inner).collect();
         let out = wait(py, async move {
-            let df = if rules.len() == 1 {
-                engine.evaluate(&rules[0], year).await?
+            let df = if let [one] = rules.as_slice() {
+                engine.evaluate(one, year).await?
             } else {
                 engine.evaluate_many(&rules, year).await?
             };
