@@ -12,7 +12,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, Float64Array, Int64Array, ListArray};
+use datafusion::arrow::array::{
+    Array, ArrayRef, BooleanArray, Float64Array, Int64Array, ListArray,
+};
 use datafusion::arrow::buffer::{OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::cast::{as_float64_array, as_int64_array, as_list_array};
@@ -20,7 +22,7 @@ use datafusion::common::ScalarValue;
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility,
+    Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
 use datafusion::prelude::SessionContext;
 
@@ -67,6 +69,15 @@ impl AggregateUDFImpl for WeightedMedian {
     }
     fn accumulator(&self, _args: AccumulatorArgs) -> DfResult<Box<dyn Accumulator>> {
         Ok(Box::<WeightedMedianAccumulator>::default())
+    }
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+    fn create_groups_accumulator(
+        &self,
+        _args: AccumulatorArgs,
+    ) -> DfResult<Box<dyn GroupsAccumulator>> {
+        Ok(Box::<WeightedMedianGroups>::default())
     }
     fn state_fields(&self, args: StateFieldsArgs) -> DfResult<Vec<FieldRef>> {
         let list = |t: DataType| DataType::List(Arc::new(Field::new_list_field(t, true)));
@@ -154,6 +165,129 @@ impl Accumulator for WeightedMedianAccumulator {
     }
 }
 
+/// Weighted-median state of many groups at once (the fast path DataFusion
+/// uses for GROUP BY): one vector of (value, weight) pairs per group.
+#[derive(Debug, Default)]
+struct WeightedMedianGroups {
+    groups: Vec<Vec<(f64, i64)>>,
+}
+
+fn list_array<T: Array + 'static>(values: T, offsets: Vec<i32>, t: DataType) -> ArrayRef {
+    Arc::new(ListArray::new(
+        Arc::new(Field::new_list_field(t, true)),
+        OffsetBuffer::new(ScalarBuffer::from(offsets)),
+        Arc::new(values),
+        None,
+    ))
+}
+
+impl GroupsAccumulator for WeightedMedianGroups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> DfResult<()> {
+        self.groups.resize_with(total_num_groups, Vec::new);
+        let v = as_float64_array(&values[0])?;
+        let w = as_int64_array(&values[1])?;
+        for (row, g) in group_indices.iter().enumerate() {
+            if opt_filter.is_some_and(|f| !(f.is_valid(row) && f.value(row))) {
+                continue;
+            }
+            if v.is_valid(row) && w.is_valid(row) && w.value(row) > 0 {
+                self.groups[*g].push((v.value(row), w.value(row)));
+            }
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> DfResult<ArrayRef> {
+        let taken = emit_to.take_needed(&mut self.groups);
+        Ok(Arc::new(
+            taken
+                .into_iter()
+                .map(median_of_pairs)
+                .collect::<Float64Array>(),
+        ))
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> DfResult<Vec<ArrayRef>> {
+        let taken = emit_to.take_needed(&mut self.groups);
+        let mut offsets = Vec::with_capacity(taken.len() + 1);
+        offsets.push(0i32);
+        let mut vs = Vec::new();
+        let mut ws = Vec::new();
+        for g in taken {
+            for (v, w) in g {
+                vs.push(v);
+                ws.push(w);
+            }
+            offsets.push(vs.len() as i32);
+        }
+        Ok(vec![
+            list_array(Float64Array::from(vs), offsets.clone(), DataType::Float64),
+            list_array(Int64Array::from(ws), offsets, DataType::Int64),
+        ])
+    }
+
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> DfResult<()> {
+        self.groups.resize_with(total_num_groups, Vec::new);
+        let vs = as_list_array(&values[0])?;
+        let ws = as_list_array(&values[1])?;
+        for (row, g) in group_indices.iter().enumerate() {
+            if vs.is_valid(row) && ws.is_valid(row) {
+                let v = vs.value(row);
+                let w = ws.value(row);
+                let (v, w) = (as_float64_array(&v)?, as_int64_array(&w)?);
+                for i in 0..v.len() {
+                    if v.is_valid(i) && w.is_valid(i) && w.value(i) > 0 {
+                        self.groups[*g].push((v.value(i), w.value(i)));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> DfResult<Vec<ArrayRef>> {
+        // Each input row becomes the state of a group of its own.
+        let v = as_float64_array(&values[0])?;
+        let w = as_int64_array(&values[1])?;
+        let mut offsets = vec![0i32];
+        let mut vs = Vec::new();
+        let mut ws = Vec::new();
+        for row in 0..v.len() {
+            let kept = !opt_filter.is_some_and(|f| !(f.is_valid(row) && f.value(row)));
+            if kept && v.is_valid(row) && w.is_valid(row) && w.value(row) > 0 {
+                vs.push(v.value(row));
+                ws.push(w.value(row));
+            }
+            offsets.push(vs.len() as i32);
+        }
+        Ok(vec![
+            list_array(Float64Array::from(vs), offsets.clone(), DataType::Float64),
+            list_array(Int64Array::from(ws), offsets, DataType::Int64),
+        ])
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
+            + self.groups.capacity() * std::mem::size_of::<Vec<(f64, i64)>>()
+            + self.groups.iter().map(|g| g.capacity() * 16).sum::<usize>()
+    }
+}
+
 /// Exact weighted median (see [`weighted_median_udaf`]).
 ///
 /// ```
@@ -163,12 +297,18 @@ impl Accumulator for WeightedMedianAccumulator {
 /// assert_eq!(tuopin::functions::weighted_median(&[1.0, 3.0], &[1, 1]), Some(2.0));
 /// ```
 pub fn weighted_median(values: &[f64], weights: &[i64]) -> Option<f64> {
-    let mut pairs: Vec<(f64, i64)> = values
-        .iter()
-        .copied()
-        .zip(weights.iter().copied())
-        .filter(|(_, w)| *w > 0)
-        .collect();
+    median_of_pairs(
+        values
+            .iter()
+            .copied()
+            .zip(weights.iter().copied())
+            .filter(|(_, w)| *w > 0)
+            .collect(),
+    )
+}
+
+/// Weighted median of (value, weight > 0) pairs.
+fn median_of_pairs(mut pairs: Vec<(f64, i64)>) -> Option<f64> {
     let total: i64 = pairs.iter().map(|(_, w)| *w).sum();
     if total == 0 {
         return None;
