@@ -823,3 +823,18 @@ async fn roll_ups_are_consistent_on_generated_data() {
     .await;
     assert_eq!(text(&n, "n"), text(&p, "n"));
 }
+
+#[tokio::test]
+async fn weighted_median_without_group_by_uses_the_same_definition() {
+    // No GROUP BY: DataFusion uses the single-group accumulator, not the
+    // groups fast path; both must give the province median (2500).
+    let engine = fixture().await;
+    let b = collect(
+        engine
+            .sql("SELECT weighted_median(per_capita_net_income, CAST(size AS BIGINT)) AS m FROM household_facts WHERE year = 2016")
+            .await
+            .unwrap(),
+    )
+    .await;
+    close(floats(&b, "m")[0], 2500.0, "median");
+}

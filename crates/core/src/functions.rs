@@ -96,72 +96,95 @@ impl AggregateUDFImpl for WeightedMedian {
     }
 }
 
+/// (value, weight) pairs collected for one group.
+type Pairs = Vec<(f64, i64)>;
+
+/// The pair of row `i`, if value and weight are present and weight > 0.
+fn pair_at(v: &Float64Array, w: &Int64Array, i: usize) -> Option<(f64, i64)> {
+    (v.is_valid(i) && w.is_valid(i) && w.value(i) > 0).then(|| (v.value(i), w.value(i)))
+}
+
+/// Whether row `i` passes the optional aggregate filter.
+fn kept(filter: Option<&BooleanArray>, i: usize) -> bool {
+    filter.is_none_or(|f| f.is_valid(i) && f.value(i))
+}
+
+/// Append the pairs of state row `row` (two list columns) to `dst`.
+fn merge_state_row(dst: &mut Pairs, vs: &ListArray, ws: &ListArray, row: usize) -> DfResult<()> {
+    if vs.is_valid(row) && ws.is_valid(row) {
+        let (v, w) = (vs.value(row), ws.value(row));
+        let (v, w) = (as_float64_array(&v)?, as_int64_array(&w)?);
+        dst.extend((0..v.len()).filter_map(|i| pair_at(v, w, i)));
+    }
+    Ok(())
+}
+
+/// The state columns (list of values, list of weights) of `groups`.
+fn state_columns(groups: impl IntoIterator<Item = Pairs>) -> Vec<ArrayRef> {
+    let mut offsets = vec![0i32];
+    let (mut vs, mut ws) = (Vec::new(), Vec::new());
+    for g in groups {
+        for (v, w) in g {
+            vs.push(v);
+            ws.push(w);
+        }
+        offsets.push(vs.len() as i32);
+    }
+    let list = |values: ArrayRef, offsets: Vec<i32>, t: DataType| -> ArrayRef {
+        Arc::new(ListArray::new(
+            Arc::new(Field::new_list_field(t, true)),
+            OffsetBuffer::new(ScalarBuffer::from(offsets)),
+            values,
+            None,
+        ))
+    };
+    vec![
+        list(
+            Arc::new(Float64Array::from(vs)),
+            offsets.clone(),
+            DataType::Float64,
+        ),
+        list(Arc::new(Int64Array::from(ws)), offsets, DataType::Int64),
+    ]
+}
+
+/// Weighted-median state of one group (used outside GROUP BY).
 #[derive(Debug, Default)]
 struct WeightedMedianAccumulator {
-    values: Vec<f64>,
-    weights: Vec<i64>,
-}
-
-impl WeightedMedianAccumulator {
-    fn push(&mut self, values: &Float64Array, weights: &Int64Array) {
-        for i in 0..values.len() {
-            if values.is_valid(i) && weights.is_valid(i) && weights.value(i) > 0 {
-                self.values.push(values.value(i));
-                self.weights.push(weights.value(i));
-            }
-        }
-    }
-}
-
-fn list_scalar<T: Array + 'static>(values: T, t: DataType) -> ScalarValue {
-    let n = values.len() as i32;
-    ScalarValue::List(Arc::new(ListArray::new(
-        Arc::new(Field::new_list_field(t, true)),
-        OffsetBuffer::new(ScalarBuffer::from(vec![0, n])),
-        Arc::new(values),
-        None,
-    )))
+    pairs: Pairs,
 }
 
 impl Accumulator for WeightedMedianAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> DfResult<()> {
         let v = as_float64_array(&values[0])?;
         let w = as_int64_array(&values[1])?;
-        self.push(v, w);
+        self.pairs
+            .extend((0..v.len()).filter_map(|i| pair_at(v, w, i)));
         Ok(())
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> DfResult<()> {
         let vs = as_list_array(&states[0])?;
         let ws = as_list_array(&states[1])?;
-        for i in 0..vs.len() {
-            if vs.is_valid(i) && ws.is_valid(i) {
-                let v = vs.value(i);
-                let w = ws.value(i);
-                self.push(as_float64_array(&v)?, as_int64_array(&w)?);
-            }
+        for row in 0..vs.len() {
+            merge_state_row(&mut self.pairs, vs, ws, row)?;
         }
         Ok(())
     }
 
     fn state(&mut self) -> DfResult<Vec<ScalarValue>> {
-        let v = Float64Array::from(std::mem::take(&mut self.values));
-        let w = Int64Array::from(std::mem::take(&mut self.weights));
-        Ok(vec![
-            list_scalar(v, DataType::Float64),
-            list_scalar(w, DataType::Int64),
-        ])
+        state_columns([std::mem::take(&mut self.pairs)])
+            .iter()
+            .map(|c| ScalarValue::try_from_array(c, 0))
+            .collect()
     }
 
     fn evaluate(&mut self) -> DfResult<ScalarValue> {
-        Ok(ScalarValue::Float64(weighted_median(
-            &self.values,
-            &self.weights,
-        )))
+        Ok(ScalarValue::Float64(median_of_pairs(self.pairs.clone())))
     }
 
     fn size(&self) -> usize {
-        std::mem::size_of_val(self) + self.values.capacity() * 8 + self.weights.capacity() * 8
+        std::mem::size_of_val(self) + self.pairs.capacity() * 16
     }
 }
 
@@ -169,16 +192,7 @@ impl Accumulator for WeightedMedianAccumulator {
 /// uses for GROUP BY): one vector of (value, weight) pairs per group.
 #[derive(Debug, Default)]
 struct WeightedMedianGroups {
-    groups: Vec<Vec<(f64, i64)>>,
-}
-
-fn list_array<T: Array + 'static>(values: T, offsets: Vec<i32>, t: DataType) -> ArrayRef {
-    Arc::new(ListArray::new(
-        Arc::new(Field::new_list_field(t, true)),
-        OffsetBuffer::new(ScalarBuffer::from(offsets)),
-        Arc::new(values),
-        None,
-    ))
+    groups: Vec<Pairs>,
 }
 
 impl GroupsAccumulator for WeightedMedianGroups {
@@ -193,11 +207,8 @@ impl GroupsAccumulator for WeightedMedianGroups {
         let v = as_float64_array(&values[0])?;
         let w = as_int64_array(&values[1])?;
         for (row, g) in group_indices.iter().enumerate() {
-            if opt_filter.is_some_and(|f| !(f.is_valid(row) && f.value(row))) {
-                continue;
-            }
-            if v.is_valid(row) && w.is_valid(row) && w.value(row) > 0 {
-                self.groups[*g].push((v.value(row), w.value(row)));
+            if let Some(p) = pair_at(v, w, row).filter(|_| kept(opt_filter, row)) {
+                self.groups[*g].push(p);
             }
         }
         Ok(())
@@ -214,22 +225,7 @@ impl GroupsAccumulator for WeightedMedianGroups {
     }
 
     fn state(&mut self, emit_to: EmitTo) -> DfResult<Vec<ArrayRef>> {
-        let taken = emit_to.take_needed(&mut self.groups);
-        let mut offsets = Vec::with_capacity(taken.len() + 1);
-        offsets.push(0i32);
-        let mut vs = Vec::new();
-        let mut ws = Vec::new();
-        for g in taken {
-            for (v, w) in g {
-                vs.push(v);
-                ws.push(w);
-            }
-            offsets.push(vs.len() as i32);
-        }
-        Ok(vec![
-            list_array(Float64Array::from(vs), offsets.clone(), DataType::Float64),
-            list_array(Int64Array::from(ws), offsets, DataType::Int64),
-        ])
+        Ok(state_columns(emit_to.take_needed(&mut self.groups)))
     }
 
     fn merge_batch(
@@ -242,16 +238,7 @@ impl GroupsAccumulator for WeightedMedianGroups {
         let vs = as_list_array(&values[0])?;
         let ws = as_list_array(&values[1])?;
         for (row, g) in group_indices.iter().enumerate() {
-            if vs.is_valid(row) && ws.is_valid(row) {
-                let v = vs.value(row);
-                let w = ws.value(row);
-                let (v, w) = (as_float64_array(&v)?, as_int64_array(&w)?);
-                for i in 0..v.len() {
-                    if v.is_valid(i) && w.is_valid(i) && w.value(i) > 0 {
-                        self.groups[*g].push((v.value(i), w.value(i)));
-                    }
-                }
-            }
+            merge_state_row(&mut self.groups[*g], vs, ws, row)?;
         }
         Ok(())
     }
@@ -264,26 +251,17 @@ impl GroupsAccumulator for WeightedMedianGroups {
         // Each input row becomes the state of a group of its own.
         let v = as_float64_array(&values[0])?;
         let w = as_int64_array(&values[1])?;
-        let mut offsets = vec![0i32];
-        let mut vs = Vec::new();
-        let mut ws = Vec::new();
-        for row in 0..v.len() {
-            let kept = !opt_filter.is_some_and(|f| !(f.is_valid(row) && f.value(row)));
-            if kept && v.is_valid(row) && w.is_valid(row) && w.value(row) > 0 {
-                vs.push(v.value(row));
-                ws.push(w.value(row));
-            }
-            offsets.push(vs.len() as i32);
-        }
-        Ok(vec![
-            list_array(Float64Array::from(vs), offsets.clone(), DataType::Float64),
-            list_array(Int64Array::from(ws), offsets, DataType::Int64),
-        ])
+        Ok(state_columns((0..v.len()).map(|row| {
+            pair_at(v, w, row)
+                .filter(|_| kept(opt_filter, row))
+                .into_iter()
+                .collect::<Pairs>()
+        })))
     }
 
     fn size(&self) -> usize {
         std::mem::size_of_val(self)
-            + self.groups.capacity() * std::mem::size_of::<Vec<(f64, i64)>>()
+            + self.groups.capacity() * std::mem::size_of::<Pairs>()
             + self.groups.iter().map(|g| g.capacity() * 16).sum::<usize>()
     }
 }
