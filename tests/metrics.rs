@@ -838,3 +838,57 @@ async fn weighted_median_without_group_by_uses_the_same_definition() {
     .await;
     close(floats(&b, "m")[0], 2500.0, "median");
 }
+
+#[tokio::test]
+async fn medians_rolled_up_from_village_pairs_equal_direct_medians() {
+    // metrics() computes each level's median from its villages'
+    // `weighted_values` pairs; the direct median over the households of the
+    // level (no roll-up) must be identical, at every level.
+    let tables = tuopin::synth::generate_tables(&tuopin::GenerateOptions {
+        households: 6000,
+        seed: 5,
+        ..Default::default()
+    })
+    .unwrap();
+    let engine = Engine::new(tuopin::Dataset::from_batches(tables).await.unwrap()).unwrap();
+    let all = engine.metrics(2016, None).await.unwrap();
+    engine
+        .context()
+        .register_table("m", all.into_view())
+        .unwrap();
+    let mut checked = 0;
+    for level in ["province", "city", "county", "township", "village"] {
+        let sql = format!(
+            "SELECT m.code, m.median_income AS got, d.med AS want FROM m JOIN ( \
+               SELECT {level}_code AS code, weighted_median(per_capita_net_income, CAST(size AS BIGINT)) AS med \
+               FROM household_facts WHERE year = 2016 GROUP BY {level}_code) d ON d.code = m.code \
+             WHERE m.level = '{level}'"
+        );
+        let b = collect(engine.sql(&sql).await.unwrap()).await;
+        let (got, want) = (floats(&b, "got"), floats(&b, "want"));
+        assert!(!got.is_empty(), "{level}: no rows");
+        assert_eq!(got, want, "{level}");
+        checked += got.len();
+    }
+    assert!(checked > 100, "regions checked: {checked}");
+    // The pairs of a whole table, merged without GROUP BY, give the same
+    // province median.
+    let b = collect(
+        engine
+            .sql(
+                "SELECT weighted_median(p) AS m FROM (SELECT weighted_values(per_capita_net_income, \
+                 CAST(size AS BIGINT)) AS p FROM household_facts WHERE year = 2016 GROUP BY village_code)",
+            )
+            .await
+            .unwrap(),
+    )
+    .await;
+    let p = collect(
+        engine
+            .sql("SELECT median_income AS m FROM m WHERE level = 'province'")
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(floats(&b, "m"), floats(&p, "m"));
+}

@@ -33,6 +33,10 @@ struct Cli {
     /// Print wall-clock times of loading and of each query to stderr.
     #[arg(long, global = true)]
     timings: bool,
+    /// Run the query under EXPLAIN ANALYZE and print the executed plan with
+    /// per-operator times and row counts instead of the result.
+    #[arg(long, global = true)]
+    explain: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -262,8 +266,15 @@ fn parse_level(s: &str) -> Result<Option<Level>, Failure> {
 }
 
 static TIMINGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static EXPLAIN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 async fn emit(df: DataFrame, out: Option<&Path>, limit: usize) -> Result<(), Failure> {
+    if EXPLAIN.load(std::sync::atomic::Ordering::Relaxed) {
+        let plan = df.explain(false, true)?.collect().await?;
+        let text = pretty_format_batches(&plan).map_err(|e| Failure::from(Error::from(e)))?;
+        println!("{text}");
+        return Ok(());
+    }
     let started = std::time::Instant::now();
     let batches = df.collect().await?;
     if TIMINGS.load(std::sync::atomic::Ordering::Relaxed) {
@@ -305,6 +316,7 @@ fn print_batches(batches: &[RecordBatch], limit: usize) -> Result<(), Failure> {
 
 async fn run(cli: Cli) -> Result<u8, Failure> {
     TIMINGS.store(cli.timings, std::sync::atomic::Ordering::Relaxed);
+    EXPLAIN.store(cli.explain, std::sync::atomic::Ordering::Relaxed);
     match &cli.command {
         Command::Demo { households, seed } => demo(&cli, *households, *seed).await,
         Command::Generate {

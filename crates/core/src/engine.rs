@@ -351,8 +351,14 @@ impl Engine {
 /// Session settings shared by every tuopin session: text stays `Utf8` (the
 /// declared type) rather than DataFusion's default `Utf8View` for
 /// `VARCHAR`, so results have the types of DESIGN §2.2.
+///
+/// Any other DataFusion option can be set from the environment with its
+/// `DATAFUSION_*` variable (e.g. `DATAFUSION_OPTIMIZER_PREFER_HASH_JOIN`);
+/// an unreadable value is ignored in favour of the defaults.
 pub(crate) fn base_config() -> SessionConfig {
-    SessionConfig::new().set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
+    SessionConfig::from_env()
+        .unwrap_or_default()
+        .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
 }
 
 /// Split a table's batches round-robin into `n` partitions.

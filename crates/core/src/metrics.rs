@@ -35,7 +35,7 @@
 //! # Ok(()) }
 //! ```
 
-use crate::codes::{level_sql, roll_up_sql, Level};
+use crate::codes::{level_sql, roll_up_int_sql, roll_up_sql, Level};
 use crate::engine::Engine;
 
 const POOR: &str = "status IN ('poor', 'returned')";
@@ -129,21 +129,69 @@ fn years_sql(year: Option<i32>) -> String {
     }
 }
 
+/// Integer roll-up columns `l1` (province) … `l5` (village) of the BIGINT
+/// code `v` of a unit whose own level has rank `rank` (1 = province …
+/// 5 = village); a level below the unit's own is null, so a county's funds
+/// count for its county, city and province but not as a "township".
+fn int_levels(v: &str, rank: &str) -> String {
+    Level::ALL
+        .iter()
+        .map(|l| {
+            let k = (*l as u8) + 1;
+            format!(
+                "CASE WHEN {rank} >= {k} THEN {} END AS l{k}",
+                roll_up_int_sql(v, *l)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `GROUP BY` clause and the `code` expression over the integer level
+/// columns of [`int_levels`]: one level, or GROUPING SETS over all five.
+fn int_grouping(level: Option<Level>) -> (String, String) {
+    match level {
+        Some(l) => {
+            let k = (l as u8) + 1;
+            (
+                format!("WHERE l{k} IS NOT NULL GROUP BY year, l{k}"),
+                format!("l{k}"),
+            )
+        }
+        None => {
+            let sets = (1..=5)
+                .map(|k| format!("(year, l{k})"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let code = (1..=5)
+                .rev()
+                .map(|k| format!("l{k}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            (
+                format!("GROUP BY GROUPING SETS ({sets})"),
+                format!("coalesce({code})"),
+            )
+        }
+    }
+}
+
 /// SQL of `metrics(year, level)`; `year = None` gives every year of the
 /// registry (used by the facts views), `level = None` every level.
+///
+/// Plan shape (chosen from the profile, see BENCHMARKS.md): household rows
+/// are aggregated once per village on an integer code; migrants and
+/// assisted poor households are counted per village (a join and a semi-join
+/// on the household key); the village rows — a few tens of thousands — are
+/// then rolled up to every level with GROUPING SETS. The exact median does
+/// not compose, so each village carries its (income, size) pairs
+/// (`weighted_values`) and every level's median is taken over the merged
+/// pairs of its villages (`weighted_median(pairs)`).
 pub fn metrics_sql(engine: &Engine, year: Option<i32>, level: Option<Level>) -> String {
     let year_filter = year
         .map(|y| format!("WHERE f.year = {y}"))
         .unwrap_or_default();
-    let funds_filter = year
-        .map(|y| format!("WHERE f.year = {y}"))
-        .unwrap_or_default();
-    let (group, code) = grouping(level, &[]);
-    let fcodes = Level::ALL
-        .iter()
-        .map(|l| format!("rf.{}", l.code_column()))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let (group, code) = int_grouping(level);
     let migrants = if engine.has_table("members") {
         "coalesce(h.migrant_workers, 0)"
     } else {
@@ -151,53 +199,78 @@ pub fn metrics_sql(engine: &Engine, year: Option<i32>, level: Option<Level>) -> 
     };
     format!(
         "WITH years AS ({years}), \
-         hh AS ( \
-           SELECT f.year, {fc}, f.size, f.status, f.exit_year, f.net_income, \
-             f.per_capita_net_income AS pcy, f.poverty_line AS z, \
-             (a.household_id IS NOT NULL) AS assisted, coalesce(m.migrants, 0) AS migrants \
-           FROM household_facts f \
-           LEFT JOIN (SELECT DISTINCT household_id, year FROM assistance) a \
-             ON f.household_id = a.household_id AND f.year = a.year \
-           LEFT JOIN (SELECT household_id, year, count(*) AS migrants FROM members \
-                      WHERE migrant_months >= 6 GROUP BY household_id, year) m \
-             ON f.household_id = m.household_id AND f.year = m.year \
-           {year_filter}), \
-         hstats AS ( \
-           SELECT year, {code} AS code, \
+         h AS ( \
+           SELECT f.year, CAST(f.village_code AS BIGINT) AS v, f.household_id, f.size, f.status, \
+             f.status IN ('poor', 'returned') AS poor, \
+             f.exit_year, f.net_income, f.per_capita_net_income AS pcy, f.poverty_line AS z \
+           FROM household_facts f {year_filter}), \
+         hv AS ( \
+           SELECT year, v, \
              count(*) AS registered_households, \
              sum(size) AS registered_population, \
-             sum(CASE WHEN {POOR} THEN 1 ELSE 0 END) AS poor_households, \
-             sum(CASE WHEN {POOR} THEN size ELSE 0 END) AS poor_population, \
-             sum(CASE WHEN exit_year = year THEN 1 ELSE 0 END) AS exited_households, \
-             sum(CASE WHEN exit_year = year THEN size ELSE 0 END) AS exited_population, \
-             sum(CASE WHEN status = 'returned' THEN 1 ELSE 0 END) AS returned_households, \
+             count(*) FILTER (WHERE poor) AS poor_households, \
+             sum(size) FILTER (WHERE poor) AS poor_population, \
+             count(*) FILTER (WHERE exit_year = year) AS exited_households, \
+             sum(size) FILTER (WHERE exit_year = year) AS exited_population, \
+             count(*) FILTER (WHERE status = 'returned') AS returned_households, \
              sum(net_income) AS income_sum, \
-             sum(CASE WHEN net_income IS NOT NULL THEN size END) AS income_persons, \
-             weighted_median(pcy, CAST(size AS BIGINT)) AS median_income, \
-             sum(CASE WHEN pcy IS NOT NULL AND z IS NOT NULL THEN size END) AS fgt_persons, \
-             sum(CASE WHEN pcy < z THEN size ELSE 0 END) AS fgt0_num, \
-             sum(CASE WHEN pcy < z THEN size * ((z - pcy) / z) ELSE 0 END) AS fgt1_num, \
-             sum(CASE WHEN pcy < z THEN size * ((z - pcy) / z) * ((z - pcy) / z) ELSE 0 END) AS fgt2_num, \
-             sum(migrants) AS migrant_workers, \
-             sum(CASE WHEN {POOR} AND assisted THEN 1 ELSE 0 END) AS assisted_poor \
-           FROM hh {group}), \
+             sum(size) FILTER (WHERE net_income IS NOT NULL) AS income_persons, \
+             sum(size) FILTER (WHERE pcy IS NOT NULL AND z IS NOT NULL) AS fgt_persons, \
+             sum(size) FILTER (WHERE pcy < z) AS fgt0_num, \
+             sum(size * gap) FILTER (WHERE pcy < z) AS fgt1_num, \
+             sum(size * gap * gap) FILTER (WHERE pcy < z) AS fgt2_num, \
+             weighted_values(pcy, CAST(size AS BIGINT)) AS incomes \
+           FROM (SELECT *, (z - pcy) / z AS gap FROM h) GROUP BY year, v), \
+         mv AS ( \
+           SELECT h.year, h.v, count(*) AS migrants \
+           FROM members m JOIN h ON m.household_id = h.household_id AND m.year = h.year \
+           WHERE m.migrant_months >= 6 GROUP BY h.year, h.v), \
+         av AS ( \
+           SELECT year, v, count(*) AS assisted_poor FROM h \
+           WHERE poor AND EXISTS (SELECT 1 FROM assistance a \
+             WHERE a.household_id = h.household_id AND a.year = h.year) \
+           GROUP BY year, v), \
+         uv AS ( \
+           SELECT hv.*, coalesce(mv.migrants, 0) AS migrants, \
+             coalesce(av.assisted_poor, 0) AS assisted_poor, {levels_hh} \
+           FROM hv LEFT JOIN mv ON mv.year = hv.year AND mv.v = hv.v \
+           LEFT JOIN av ON av.year = hv.year AND av.v = hv.v), \
+         hstats AS ( \
+           SELECT year, {code} AS code, \
+             sum(registered_households) AS registered_households, \
+             sum(registered_population) AS registered_population, \
+             sum(poor_households) AS poor_households, \
+             sum(poor_population) AS poor_population, \
+             sum(exited_households) AS exited_households, \
+             sum(exited_population) AS exited_population, \
+             sum(returned_households) AS returned_households, \
+             sum(income_sum) AS income_sum, sum(income_persons) AS income_persons, \
+             sum(fgt_persons) AS fgt_persons, sum(fgt0_num) AS fgt0_num, \
+             sum(fgt1_num) AS fgt1_num, sum(fgt2_num) AS fgt2_num, \
+             sum(migrants) AS migrant_workers, sum(assisted_poor) AS assisted_poor, \
+             weighted_median(incomes) AS median_income \
+           FROM uv {group}), \
+         rl AS ( \
+           SELECT code, name, rural_population, poor_village, poor_county, exit_year, level, \
+             CAST(code AS BIGINT) AS v, {rank} AS rank \
+           FROM (SELECT *, {level_of} AS level FROM regions)), \
          vstats AS ( \
            SELECT year, {code} AS code, \
              sum(rural_population) AS rural_population, \
              sum(CASE WHEN poor_village THEN 1 ELSE 0 END) AS poor_villages, \
              sum(CASE WHEN poor_village AND (exit_year IS NULL OR exit_year > year) THEN 1 ELSE 0 END) AS poor_villages_remaining \
-           FROM (SELECT y.year, v.rural_population, v.poor_village, v.exit_year, {vc} \
-                 FROM region_facts v CROSS JOIN years y WHERE v.level = 'village') {group}), \
+           FROM (SELECT y.year, rl.rural_population, rl.poor_village, rl.exit_year, {levels_rl} \
+                 FROM rl CROSS JOIN years y WHERE rl.rank = 5) {group}), \
          cstats AS ( \
            SELECT year, {code} AS code, \
              sum(CASE WHEN poor_county IS NOT NULL THEN 1 ELSE 0 END) AS poor_counties, \
              sum(CASE WHEN poor_county IS NOT NULL AND (exit_year IS NULL OR exit_year > year) THEN 1 ELSE 0 END) AS poor_counties_remaining \
-           FROM (SELECT y.year, c.poor_county, c.exit_year, {cc} \
-                 FROM region_facts c CROSS JOIN years y WHERE c.level = 'county') {group}), \
+           FROM (SELECT y.year, rl.poor_county, rl.exit_year, {levels_rl} \
+                 FROM rl CROSS JOIN years y WHERE rl.rank = 3) {group}), \
          fstats AS ( \
            SELECT year, {code} AS code, sum(allocated) AS allocated, sum(disbursed) AS disbursed \
-           FROM (SELECT f.year, f.allocated, f.disbursed, {fcodes} \
-                 FROM funds f JOIN region_facts rf ON f.region_code = rf.code {funds_filter}) {group}) \
+           FROM (SELECT f.year, f.allocated, f.disbursed, {levels_rl} \
+                 FROM funds f JOIN rl ON f.region_code = rl.code {year_filter}) {group}) \
          SELECT r.level, r.code, r.name, y.year, \
            v.rural_population, \
            coalesce(h.registered_households, 0) AS registered_households, \
@@ -210,9 +283,9 @@ pub fn metrics_sql(engine: &Engine, year: Option<i32>, level: Option<Level>) -> 
            CASE WHEN v.rural_population > 0 THEN CAST(coalesce(h.poor_population, 0) AS DOUBLE) / v.rural_population END AS poverty_incidence, \
            CASE WHEN h.income_persons > 0 THEN h.income_sum / h.income_persons END AS mean_income, \
            h.median_income, \
-           CASE WHEN h.fgt_persons > 0 THEN CAST(h.fgt0_num AS DOUBLE) / h.fgt_persons END AS fgt0, \
-           CASE WHEN h.fgt_persons > 0 THEN h.fgt1_num / h.fgt_persons END AS fgt1, \
-           CASE WHEN h.fgt_persons > 0 THEN h.fgt2_num / h.fgt_persons END AS fgt2, \
+           CASE WHEN h.fgt_persons > 0 THEN CAST(coalesce(h.fgt0_num, 0) AS DOUBLE) / h.fgt_persons END AS fgt0, \
+           CASE WHEN h.fgt_persons > 0 THEN coalesce(h.fgt1_num, 0.0) / h.fgt_persons END AS fgt1, \
+           CASE WHEN h.fgt_persons > 0 THEN coalesce(h.fgt2_num, 0.0) / h.fgt_persons END AS fgt2, \
            coalesce(v.poor_villages, 0) AS poor_villages, \
            coalesce(v.poor_villages_remaining, 0) AS poor_villages_remaining, \
            coalesce(c.poor_counties, 0) AS poor_counties, \
@@ -222,33 +295,19 @@ pub fn metrics_sql(engine: &Engine, year: Option<i32>, level: Option<Level>) -> 
            coalesce(fs.allocated, 0.0) AS funds_allocated, \
            coalesce(fs.disbursed, 0.0) AS funds_disbursed, \
            CASE WHEN fs.allocated > 0 THEN fs.disbursed / fs.allocated END AS disbursement_rate \
-         FROM region_facts r CROSS JOIN years y \
-         LEFT JOIN hstats h ON h.code = r.code AND h.year = y.year \
-         LEFT JOIN vstats v ON v.code = r.code AND v.year = y.year \
-         LEFT JOIN cstats c ON c.code = r.code AND c.year = y.year \
-         LEFT JOIN fstats fs ON fs.code = r.code AND fs.year = y.year \
+         FROM rl r CROSS JOIN years y \
+         LEFT JOIN hstats h ON h.code = r.v AND h.year = y.year \
+         LEFT JOIN vstats v ON v.code = r.v AND v.year = y.year \
+         LEFT JOIN cstats c ON c.code = r.v AND c.year = y.year \
+         LEFT JOIN fstats fs ON fs.code = r.v AND fs.year = y.year \
          WHERE r.level IN ({levels}) \
-         ORDER BY y.year, {order}, r.code",
+         ORDER BY y.year, r.rank, r.code",
         years = years_sql(year),
-        fc = Level::ALL
-            .iter()
-            .map(|l| format!("f.{}", l.code_column()))
-            .collect::<Vec<_>>()
-            .join(", "),
-        vc = Level::ALL
-            .iter()
-            .map(|l| format!("v.{}", l.code_column()))
-            .collect::<Vec<_>>()
-            .join(", "),
-        cc = Level::ALL
-            .iter()
-            .map(|l| format!("c.{}", l.code_column()))
-            .collect::<Vec<_>>()
-            .join(", "),
+        levels_hh = int_levels("hv.v", "5"),
+        levels_rl = int_levels("rl.v", "rl.rank"),
+        level_of = level_sql("code"),
+        rank = level_order("level"),
         levels = levels_list(level),
-        order = level_order("r.level"),
-        group = group,
-        code = code,
     )
 }
 
