@@ -892,3 +892,49 @@ async fn medians_rolled_up_from_village_pairs_equal_direct_medians() {
     .await;
     assert_eq!(floats(&b, "m"), floats(&p, "m"));
 }
+
+#[tokio::test]
+async fn memory_limit_keeps_results_or_fails_with_a_query_error() {
+    let opts = tuopin::GenerateOptions {
+        households: 4000,
+        seed: 9,
+        ..Default::default()
+    };
+    let with = |limit: Option<usize>| {
+        let opts = opts.clone();
+        async move {
+            let tables = tuopin::synth::generate_tables(&opts).unwrap();
+            let dataset = tuopin::Dataset::from_batches(tables).await.unwrap();
+            Engine::with_options(
+                dataset,
+                tuopin::EngineOptions {
+                    memory_limit: limit,
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+        }
+    };
+    let free = with(None).await;
+    let limited = with(Some(64 << 20)).await;
+    let a = collect(free.metrics(2016, None).await.unwrap()).await;
+    let b = collect(limited.metrics(2016, None).await.unwrap()).await;
+    assert_eq!(text(&a, "code"), text(&b, "code"));
+    assert_eq!(floats(&a, "median_income"), floats(&b, "median_income"));
+    assert_eq!(
+        floats(&a, "poverty_incidence"),
+        floats(&b, "poverty_incidence")
+    );
+    // Far too little memory: a typed query error, not a panic or a wrong result.
+    let starved = with(Some(16 << 10)).await;
+    let err = starved
+        .metrics(2016, None)
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .map_err(tuopin::Error::from)
+        .expect_err("16 KiB cannot hold the aggregation");
+    assert_eq!(err.kind(), tuopin::ErrorKind::Query);
+    assert!(err.to_string().contains("Resources exhausted"), "{err}");
+}

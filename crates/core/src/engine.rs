@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::datasource::MemTable;
-use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::{col, lit, Expr};
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
@@ -38,8 +38,11 @@ use crate::schema;
 pub struct EngineOptions {
     /// Parallelism of query execution (default: number of cores).
     pub target_partitions: usize,
-    /// Memory limit in bytes for query execution; operators that can spill
-    /// (sorts, aggregations, joins) spill to disk past it. `None`: no limit.
+    /// Memory limit in bytes for query execution (a greedy DataFusion
+    /// memory pool); operators that can spill (sorts, aggregations) spill to
+    /// disk past it, others fail with a "resources exhausted" error naming
+    /// the largest consumers. The loaded tables themselves are not counted.
+    /// `None`: no limit.
     pub memory_limit: Option<usize>,
     /// Rows per batch.
     pub batch_size: usize,
@@ -87,7 +90,14 @@ impl Engine {
             .with_information_schema(true);
         let mut runtime = RuntimeEnvBuilder::new();
         if let Some(limit) = options.memory_limit {
-            runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
+            // Greedy (first come, first served) rather than fair shares: a
+            // metrics plan holds ~20 spillable operators at once, and fair
+            // shares starved the one big aggregation long before the limit
+            // was used. The tracking wrapper names the top consumers in the
+            // "resources exhausted" error.
+            let greedy = GreedyMemoryPool::new(limit);
+            let top = std::num::NonZeroUsize::new(3).unwrap_or(std::num::NonZeroUsize::MIN);
+            runtime = runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(greedy, top)));
         }
         let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
         functions::register_all(&ctx);
