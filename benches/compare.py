@@ -48,15 +48,6 @@ def data_dir(households: int) -> pathlib.Path:
     return d
 
 
-def median_time(fn, repeat: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), result
-
-
 # --------------------------------------------------------------------------- DuckDB
 
 
@@ -365,12 +356,20 @@ def main() -> None:
         ("W2 evaluate hebei-2016", lambda: eng.evaluate("hebei-2016", year=YEAR), lambda: duck_w2(con), lambda: polars_w2(pt).to_arrow(), check_w2),
         ("W3 metrics all levels", lambda: eng.metrics(year=YEAR, level="all"), lambda: duck_w3(con), lambda: polars_w3(pt).to_arrow(), check_w3),
     ]:
-        t_tu, r_tu = median_time(tu, args.repeat)
-        t_du, r_du = median_time(du, args.repeat)
-        t_po, r_po = median_time(po, args.repeat)
+        # One untimed run of each (warm-up, and the results to check), then
+        # the timed runs interleaved so background work of one engine (e.g.
+        # DuckDB compressing freshly created tables) does not land on
+        # another engine's block of runs.
+        r_tu, r_du, r_po = tu(), du(), po()
         check(r_tu, r_du, "duckdb")
         check(r_tu, r_po, "polars")
-        rows.append((work, t_tu, t_du, t_po))
+        times: dict[str, list[float]] = {"tu": [], "du": [], "po": []}
+        for _ in range(args.repeat):
+            for key, fn in (("tu", tu), ("du", du), ("po", po)):
+                t = time.perf_counter()
+                fn()
+                times[key].append(time.perf_counter() - t)
+        rows.append((work, *(statistics.median(times[k]) for k in ("tu", "du", "po"))))
     print(f"{'work':<26}{'tuopin s':>10}{'duckdb s':>10}{'polars s':>10}{'tu/duck':>9}{'tu/polars':>10}")
     for work, a, b, c in rows:
         print(f"{work:<26}{a:>10.3f}{b:>10.3f}{c:>10.3f}{a / b:>9.2f}{a / c:>10.2f}")
