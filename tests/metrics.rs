@@ -765,18 +765,8 @@ async fn county_exit_with_assessment_rates() {
 
 #[tokio::test]
 async fn roll_ups_are_consistent_on_generated_data() {
-    let tables = tuopin::synth::generate_tables(&tuopin::GenerateOptions {
-        households: 6000,
-        seed: 21,
-        ..Default::default()
-    })
-    .unwrap();
-    let engine = Engine::new(tuopin::Dataset::from_batches(tables).await.unwrap()).unwrap();
-    let all = engine.metrics(2017, None).await.unwrap();
-    engine
-        .context()
-        .register_table("m", all.into_view())
-        .unwrap();
+    let engine = generated(6000, 21).await;
+    register_metrics_view(&engine, 2017).await;
     // Each level's counts equal the sum over the level below (children are
     // found by the parent code), and incidence is recomputed from sums.
     let sql = "
@@ -844,18 +834,8 @@ async fn medians_rolled_up_from_village_pairs_equal_direct_medians() {
     // metrics() computes each level's median from its villages'
     // `weighted_values` pairs; the direct median over the households of the
     // level (no roll-up) must be identical, at every level.
-    let tables = tuopin::synth::generate_tables(&tuopin::GenerateOptions {
-        households: 6000,
-        seed: 5,
-        ..Default::default()
-    })
-    .unwrap();
-    let engine = Engine::new(tuopin::Dataset::from_batches(tables).await.unwrap()).unwrap();
-    let all = engine.metrics(2016, None).await.unwrap();
-    engine
-        .context()
-        .register_table("m", all.into_view())
-        .unwrap();
+    let engine = generated(6000, 5).await;
+    register_metrics_view(&engine, 2016).await;
     let mut checked = 0;
     for level in ["province", "city", "county", "township", "village"] {
         let sql = format!(
@@ -895,25 +875,15 @@ async fn medians_rolled_up_from_village_pairs_equal_direct_medians() {
 
 #[tokio::test]
 async fn memory_limit_keeps_results_or_fails_with_a_query_error() {
-    let opts = tuopin::GenerateOptions {
-        households: 4000,
-        seed: 9,
-        ..Default::default()
-    };
     let with = |limit: Option<usize>| {
-        let opts = opts.clone();
-        async move {
-            let tables = tuopin::synth::generate_tables(&opts).unwrap();
-            let dataset = tuopin::Dataset::from_batches(tables).await.unwrap();
-            Engine::with_options(
-                dataset,
-                tuopin::EngineOptions {
-                    memory_limit: limit,
-                    ..Default::default()
-                },
-            )
-            .unwrap()
-        }
+        generated_with(
+            4000,
+            9,
+            tuopin::EngineOptions {
+                memory_limit: limit,
+                ..Default::default()
+            },
+        )
     };
     let free = with(None).await;
     let limited = with(Some(64 << 20)).await;

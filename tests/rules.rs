@@ -306,13 +306,7 @@ async fn same_outcomes_from_csv_and_parquet() {
 
 #[tokio::test]
 async fn evaluate_many_equals_separate_evaluations() {
-    let tables = tuopin::synth::generate_tables(&tuopin::GenerateOptions {
-        households: 3000,
-        seed: 3,
-        ..Default::default()
-    })
-    .unwrap();
-    let engine = Engine::new(tuopin::Dataset::from_batches(tables).await.unwrap()).unwrap();
+    let engine = generated(3000, 3).await;
     let hebei = RuleSet::builtin("hebei-2016").unwrap();
     let sets = vec![
         hebei.with_pass_score("p70", 70.0).unwrap(),

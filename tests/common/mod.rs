@@ -39,6 +39,35 @@ pub async fn open(dir: &Path) -> Dataset {
     Dataset::open(dir).await.expect("dataset opens")
 }
 
+/// An engine over a generated in-memory registry (2014–2020) with `options`.
+pub async fn generated_with(
+    households: usize,
+    seed: u64,
+    options: tuopin::EngineOptions,
+) -> Engine {
+    let tables = tuopin::synth::generate_tables(&tuopin::GenerateOptions {
+        households,
+        seed,
+        ..Default::default()
+    })
+    .unwrap();
+    Engine::with_options(Dataset::from_batches(tables).await.unwrap(), options).unwrap()
+}
+
+/// Register `metrics(year, all)` as the view `m` of `engine`'s session.
+pub async fn register_metrics_view(engine: &Engine, year: i32) {
+    let all = engine.metrics(year, None).await.unwrap();
+    engine
+        .context()
+        .register_table("m", all.into_view())
+        .unwrap();
+}
+
+/// An engine over a generated in-memory registry with default options.
+pub async fn generated(households: usize, seed: u64) -> Engine {
+    generated_with(households, seed, Default::default()).await
+}
+
 /// Engine over CSV fixtures.
 pub async fn engine(files: &[(&str, &str)]) -> Engine {
     let dir = write_dir(files);
