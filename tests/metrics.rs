@@ -871,6 +871,22 @@ async fn medians_rolled_up_from_village_pairs_equal_direct_medians() {
     )
     .await;
     assert_eq!(floats(&b, "m"), floats(&p, "m"));
+    // Pairs merged twice (villages → counties with weighted_values(pairs),
+    // counties → province) still give the same median.
+    let c = collect(
+        engine
+            .sql(
+                "SELECT weighted_median(q) AS m FROM ( \
+                   SELECT weighted_values(p) AS q FROM ( \
+                     SELECT county_code, weighted_values(per_capita_net_income, CAST(size AS BIGINT)) AS p \
+                     FROM household_facts WHERE year = 2016 GROUP BY county_code, village_code) \
+                   GROUP BY county_code)",
+            )
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(floats(&c, "m"), floats(&p, "m"));
 }
 
 #[tokio::test]
