@@ -90,7 +90,7 @@ pub fn write_batches(batches: &[RecordBatch], path: impl AsRef<Path>) -> Result<
     Ok(())
 }
 
-/// Replace list<utf8> columns by `;`-joined text (for CSV and printing).
+/// Replace `list<utf8>` columns by `;`-joined text (for CSV and printing).
 pub fn lists_as_text(batch: &RecordBatch) -> Result<RecordBatch> {
     let schema = batch.schema();
     if !schema

@@ -23,7 +23,7 @@
 //!   against the unit's facts schema and refuses anything but columns and
 //!   scalar functions, with errors naming the rule set, indicator and the
 //!   nearest existing column;
-//! - [`outcome_columns`] turns compiled indicators into the output columns
+//! - `outcome_columns` turns compiled indicators into the output columns
 //!   (`pass_<key>`, `score`, `failed`, `vetoed_by`, `unknown`, `outcome`)
 //!   with the three-valued outcome rule of DESIGN §3.
 

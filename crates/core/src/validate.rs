@@ -16,7 +16,7 @@
 //! Structural faults — a missing required column, a type that cannot be
 //! cast at all — fail the load with [`Error::Schema`] naming the column.
 //!
-//! The checks themselves are listed per table in [`checks_for`]: one line
+//! The checks themselves are listed per table in `checks_for`: one line
 //! per fault, readable top to bottom.
 
 use std::collections::BTreeMap;
