@@ -47,3 +47,13 @@ def test_query_errors(eng: tuopin.Engine) -> None:
         eng.metrics(year=2016, level="district")
     with pytest.raises(TypeError):
         eng.evaluate(42, year=2016)  # type: ignore[arg-type]
+
+
+def test_memory_limit_option(data_dir, eng: tuopin.Engine) -> None:
+    # A limit the query fits in gives the same result as no limit ...
+    limited = tuopin.open(str(data_dir), memory_limit=64 << 20)
+    assert limited.metrics(2016, "all").equals(eng.metrics(2016, "all"))
+    # ... one it cannot fit in raises QueryError naming the exhausted pool.
+    starved = tuopin.open(str(data_dir), memory_limit=16 << 10)
+    with pytest.raises(tuopin.QueryError, match="Resources exhausted"):
+        starved.metrics(2016, "all")
