@@ -924,3 +924,43 @@ async fn memory_limit_keeps_results_or_fails_with_a_query_error() {
     assert_eq!(err.kind(), tuopin::ErrorKind::Query);
     assert!(err.to_string().contains("Resources exhausted"), "{err}");
 }
+
+#[tokio::test]
+async fn metrics_are_identical_whatever_the_partitioning() {
+    // Float sums are taken in DECIMAL, so how rows are split into parallel
+    // partitions, and the order partial aggregates merge in, cannot change
+    // a single bit (with double sums fgt1/fgt2/mean_income differ in the
+    // last bits between partition counts, and between runs).
+    let run = |partitions: usize| async move {
+        let engine = generated_with(
+            3000,
+            7,
+            tuopin::EngineOptions {
+                target_partitions: partitions,
+                batch_size: 256,
+                ..Default::default()
+            },
+        )
+        .await;
+        collect(engine.metrics(2017, None).await.unwrap()).await
+    };
+    let first = run(1).await;
+    for partitions in [2, 3, 7] {
+        let other = run(partitions).await;
+        for c in [
+            "mean_income",
+            "median_income",
+            "fgt0",
+            "fgt1",
+            "fgt2",
+            "funds_allocated",
+            "disbursement_rate",
+        ] {
+            assert_eq!(
+                floats(&first, c),
+                floats(&other, c),
+                "{c}, {partitions} partitions"
+            );
+        }
+    }
+}

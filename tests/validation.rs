@@ -466,3 +466,36 @@ async fn csv_and_parquet_loads_are_identical() {
         );
     }
 }
+
+#[tokio::test]
+async fn nan_and_infinite_numbers_are_rejected() {
+    let hh = format!(
+        "{HH_HEADER}\n{}\n{}\n{}\n",
+        row("H1", V1, "3", "general", "poor", "", "illness", "NaN", "3", "2", "2"),
+        row("H2", V1, "3", "general", "poor", "", "illness", "inf", "3", "2", "2"),
+        row("H3", V1, "3", "general", "poor", "", "illness", "5000", "3", "2", "2"),
+    );
+    let dir = write_dir(&[("regions", REGIONS_CSV), ("households", &hh)]);
+    let ds = open(dir.path()).await;
+    let rejects = ds.rejects().to_vec();
+    assert_eq!(
+        text(&rejects, "key"),
+        vec![Some("H1/2016".to_string()), Some("H2/2016".to_string())]
+    );
+    assert_eq!(
+        text(&rejects, "column"),
+        vec![
+            Some("wage_income".to_string()),
+            Some("wage_income".to_string())
+        ]
+    );
+    let problems = text(&rejects, "problem");
+    assert!(
+        problems.iter().all(|p| p
+            .as_deref()
+            .is_some_and(|p| p.starts_with("not a finite number"))),
+        "{problems:?}"
+    );
+    let accepted = ds.table("households").map(|t| t.num_rows()).unwrap_or(0);
+    assert_eq!(accepted, 1);
+}

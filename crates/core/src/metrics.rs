@@ -40,6 +40,13 @@ use crate::engine::Engine;
 
 const POOR: &str = "status IN ('poor', 'returned')";
 
+/// Sums of floating-point money and FGT terms are taken in DECIMAL: each
+/// term is rounded once (to 1e-9 yuan, 1e-18 of a share), and the sum is
+/// then exact, so results are identical run after run whatever order the
+/// parallel partial aggregates merge in (a double sum is not associative).
+const EXACT_MONEY: &str = "DECIMAL(38, 9)";
+const EXACT_SHARE: &str = "DECIMAL(38, 18)";
+
 fn levels_list(level: Option<Level>) -> String {
     match level {
         Some(l) => format!("'{}'", l.as_str()),
@@ -213,12 +220,12 @@ pub fn metrics_sql(engine: &Engine, year: Option<i32>, level: Option<Level>) -> 
              count(*) FILTER (WHERE exit_year = year) AS exited_households, \
              sum(size) FILTER (WHERE exit_year = year) AS exited_population, \
              count(*) FILTER (WHERE status = 'returned') AS returned_households, \
-             sum(net_income) AS income_sum, \
+             sum(CAST(net_income AS {EXACT_MONEY})) AS income_sum, \
              sum(size) FILTER (WHERE net_income IS NOT NULL) AS income_persons, \
              sum(size) FILTER (WHERE pcy IS NOT NULL AND z IS NOT NULL) AS fgt_persons, \
              sum(size) FILTER (WHERE pcy < z) AS fgt0_num, \
-             sum(size * gap) FILTER (WHERE pcy < z) AS fgt1_num, \
-             sum(size * gap * gap) FILTER (WHERE pcy < z) AS fgt2_num, \
+             sum(CAST(size * gap AS {EXACT_SHARE})) FILTER (WHERE pcy < z) AS fgt1_num, \
+             sum(CAST(size * gap * gap AS {EXACT_SHARE})) FILTER (WHERE pcy < z) AS fgt2_num, \
              weighted_values(pcy, CAST(size AS BIGINT)) AS incomes \
            FROM (SELECT *, (z - pcy) / z AS gap FROM h) GROUP BY year, v), \
          mv AS ( \
@@ -268,7 +275,9 @@ pub fn metrics_sql(engine: &Engine, year: Option<i32>, level: Option<Level>) -> 
            FROM (SELECT y.year, rl.poor_county, rl.exit_year, {levels_rl} \
                  FROM rl CROSS JOIN years y WHERE rl.rank = 3) {group}), \
          fstats AS ( \
-           SELECT year, {code} AS code, sum(allocated) AS allocated, sum(disbursed) AS disbursed \
+           SELECT year, {code} AS code, \
+             CAST(sum(CAST(allocated AS {EXACT_MONEY})) AS DOUBLE) AS allocated, \
+             CAST(sum(CAST(disbursed AS {EXACT_MONEY})) AS DOUBLE) AS disbursed \
            FROM (SELECT f.year, f.allocated, f.disbursed, {levels_rl} \
                  FROM funds f JOIN rl ON f.region_code = rl.code {year_filter}) {group}) \
          SELECT r.level, r.code, r.name, y.year, \
@@ -281,11 +290,11 @@ pub fn metrics_sql(engine: &Engine, year: Option<i32>, level: Option<Level>) -> 
            coalesce(h.exited_population, 0) AS exited_population, \
            coalesce(h.returned_households, 0) AS returned_households, \
            CASE WHEN v.rural_population > 0 THEN CAST(coalesce(h.poor_population, 0) AS DOUBLE) / v.rural_population END AS poverty_incidence, \
-           CASE WHEN h.income_persons > 0 THEN h.income_sum / h.income_persons END AS mean_income, \
+           CASE WHEN h.income_persons > 0 THEN CAST(h.income_sum AS DOUBLE) / h.income_persons END AS mean_income, \
            h.median_income, \
            CASE WHEN h.fgt_persons > 0 THEN CAST(coalesce(h.fgt0_num, 0) AS DOUBLE) / h.fgt_persons END AS fgt0, \
-           CASE WHEN h.fgt_persons > 0 THEN coalesce(h.fgt1_num, 0.0) / h.fgt_persons END AS fgt1, \
-           CASE WHEN h.fgt_persons > 0 THEN coalesce(h.fgt2_num, 0.0) / h.fgt_persons END AS fgt2, \
+           CASE WHEN h.fgt_persons > 0 THEN CAST(coalesce(h.fgt1_num, 0) AS DOUBLE) / h.fgt_persons END AS fgt1, \
+           CASE WHEN h.fgt_persons > 0 THEN CAST(coalesce(h.fgt2_num, 0) AS DOUBLE) / h.fgt_persons END AS fgt2, \
            coalesce(v.poor_villages, 0) AS poor_villages, \
            coalesce(v.poor_villages_remaining, 0) AS poor_villages_remaining, \
            coalesce(c.poor_counties, 0) AS poor_counties, \

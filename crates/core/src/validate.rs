@@ -130,6 +130,29 @@ fn not_negative(column: &str) -> Check {
     )
 }
 
+/// NaN or ±infinity in a floating-point column (a value no metric can
+/// use; it would otherwise poison every sum it enters).
+fn not_finite(column: &str) -> Check {
+    Check::new(
+        column,
+        format!(
+            "(isnan({c}) OR abs({c}) = CAST('inf' AS DOUBLE))",
+            c = q(column)
+        ),
+        format!("concat('not a finite number: ', {})", txt(column)),
+    )
+}
+
+/// [`not_finite`] for every floating-point column of the table.
+fn finite_numbers(spec: &TableSpec) -> Vec<Check> {
+    spec.schema()
+        .fields()
+        .iter()
+        .filter(|f| matches!(f.data_type(), DataType::Float64 | DataType::Float32))
+        .map(|f| not_finite(f.name()))
+        .collect()
+}
+
 fn malformed_code(column: &str) -> Check {
     Check::new(
         column,
@@ -390,6 +413,7 @@ async fn validate_table(
     ctx.register_table(typed_name.as_str(), ctx.sql(&typed_sql).await?.into_view())?;
 
     // 2. flagged: row checks, duplicate keys, references.
+    checks.extend(finite_numbers(spec));
     checks.extend(checks_for(spec));
     let mut joins = Vec::new();
     let mut flag_columns = Vec::new();
