@@ -96,8 +96,10 @@ impl Engine {
             // was used. The tracking wrapper names the top consumers in the
             // "resources exhausted" error.
             let greedy = GreedyMemoryPool::new(limit);
-            let top = std::num::NonZeroUsize::new(3).unwrap_or(std::num::NonZeroUsize::MIN);
-            runtime = runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(greedy, top)));
+            runtime = runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(
+                greedy,
+                TOP_CONSUMERS_IN_ERRORS,
+            )));
         }
         let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
         functions::register_all(&ctx);
@@ -370,6 +372,13 @@ pub(crate) fn base_config() -> SessionConfig {
         .unwrap_or_default()
         .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
 }
+
+/// How many of the largest memory consumers a "resources exhausted" error
+/// names.
+const TOP_CONSUMERS_IN_ERRORS: std::num::NonZeroUsize = match std::num::NonZeroUsize::new(3) {
+    Some(n) => n,
+    None => std::num::NonZeroUsize::MIN,
+};
 
 /// Split a table's batches round-robin into `n` partitions.
 fn partitioned(table: &Table, n: usize) -> Result<MemTable> {

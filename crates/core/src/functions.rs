@@ -150,18 +150,17 @@ impl AggregateUDFImpl for WeightedMedian {
         }))
     }
     fn state_fields(&self, args: StateFieldsArgs) -> DfResult<Vec<FieldRef>> {
-        Ok(vec![
-            Arc::new(Field::new(
-                format!("{}_values", args.name),
-                list_of(DataType::Float64),
-                true,
-            )),
-            Arc::new(Field::new(
-                format!("{}_weights", args.name),
-                list_of(DataType::Int64),
-                true,
-            )),
-        ])
+        // The state is the pairs struct's two lists, named after the call.
+        Ok(pairs_fields()
+            .iter()
+            .map(|f| {
+                Arc::new(Field::new(
+                    format!("{}_{}", args.name, f.name()),
+                    f.data_type().clone(),
+                    true,
+                ))
+            })
+            .collect())
     }
 }
 

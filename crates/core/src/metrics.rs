@@ -136,7 +136,13 @@ fn years_sql(year: Option<i32>) -> String {
     }
 }
 
-/// Integer roll-up columns `l1` (province) … `l5` (village) of the BIGINT
+/// Name of the integer roll-up column of `level` (`l1` province … `l5`
+/// village), also the level's rank in [`level_order`].
+fn int_column(level: Level) -> String {
+    format!("l{}", level as u8 + 1)
+}
+
+/// Integer roll-up columns `l1` … `l5` (see [`int_column`]) of the BIGINT
 /// code `v` of a unit whose own level has rank `rank` (1 = province …
 /// 5 = village); a level below the unit's own is null, so a county's funds
 /// count for its county, city and province but not as a "township".
@@ -144,10 +150,11 @@ fn int_levels(v: &str, rank: &str) -> String {
     Level::ALL
         .iter()
         .map(|l| {
-            let k = (*l as u8) + 1;
             format!(
-                "CASE WHEN {rank} >= {k} THEN {} END AS l{k}",
-                roll_up_int_sql(v, *l)
+                "CASE WHEN {rank} >= {k} THEN {roll} END AS {col}",
+                k = *l as u8 + 1,
+                roll = roll_up_int_sql(v, *l),
+                col = int_column(*l)
             )
         })
         .collect::<Vec<_>>()
@@ -159,20 +166,19 @@ fn int_levels(v: &str, rank: &str) -> String {
 fn int_grouping(level: Option<Level>) -> (String, String) {
     match level {
         Some(l) => {
-            let k = (l as u8) + 1;
-            (
-                format!("WHERE l{k} IS NOT NULL GROUP BY year, l{k}"),
-                format!("l{k}"),
-            )
+            let c = int_column(l);
+            (format!("WHERE {c} IS NOT NULL GROUP BY year, {c}"), c)
         }
         None => {
-            let sets = (1..=5)
-                .map(|k| format!("(year, l{k})"))
+            let sets = Level::ALL
+                .iter()
+                .map(|l| format!("(year, {})", int_column(*l)))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let code = (1..=5)
+            let code = Level::ALL
+                .iter()
                 .rev()
-                .map(|k| format!("l{k}"))
+                .map(|l| int_column(*l))
                 .collect::<Vec<_>>()
                 .join(", ");
             (
@@ -208,7 +214,7 @@ pub fn metrics_sql(engine: &Engine, year: Option<i32>, level: Option<Level>) -> 
         "WITH years AS ({years}), \
          h AS ( \
            SELECT f.year, CAST(f.village_code AS BIGINT) AS v, f.household_id, f.size, f.status, \
-             f.status IN ('poor', 'returned') AS poor, \
+             f.{POOR} AS poor, \
              f.exit_year, f.net_income, f.per_capita_net_income AS pcy, f.poverty_line AS z \
            FROM household_facts f {year_filter}), \
          hv AS ( \
