@@ -704,7 +704,9 @@ async fn village_exit_uses_inherited_western_threshold() {
 #[tokio::test]
 async fn county_exit_with_assessment_rates() {
     let engine = fixture().await;
-    let facts = collect(engine.sql("SELECT code, mistaken_exit_rate, missed_rate, recognition_rate, poverty_incidence, western FROM county_facts WHERE year = 2016 ORDER BY code").await.unwrap()).await;
+    let sql = "SELECT code, mistaken_exit_rate, missed_rate, recognition_rate, poverty_incidence, \
+        western FROM county_facts WHERE year = 2016 ORDER BY code";
+    let facts = query(&engine, sql).await;
     assert_eq!(
         text(&facts, "code"),
         vec![
@@ -782,7 +784,7 @@ async fn roll_ups_are_consistent_on_generated_data() {
         FROM m p JOIN m c ON region_parent(c.code) = p.code
         GROUP BY p.level, p.code, p.registered_households, p.poor_population, p.exited_households,
                  p.returned_households, p.poor_villages, p.migrant_workers, p.rural_population, p.poverty_incidence";
-    let b = collect(engine.sql(sql).await.unwrap()).await;
+    let b = query(&engine, sql).await;
     assert!(count(&b) >= 30, "parents with children: {}", count(&b));
     for d in ["d1", "d2", "d3", "d4", "d5", "d6", "d7"] {
         assert!(
@@ -797,18 +799,14 @@ async fn roll_ups_are_consistent_on_generated_data() {
         "incidence"
     );
     // Household counts of the province equal the registry's rows that year.
-    let n = collect(
-        engine
-            .sql("SELECT count(*) AS n FROM households WHERE year = 2017")
-            .await
-            .unwrap(),
+    let n = query(
+        &engine,
+        "SELECT count(*) AS n FROM households WHERE year = 2017",
     )
     .await;
-    let p = collect(
-        engine
-            .sql("SELECT registered_households AS n FROM m WHERE level = 'province'")
-            .await
-            .unwrap(),
+    let p = query(
+        &engine,
+        "SELECT registered_households AS n FROM m WHERE level = 'province'",
     )
     .await;
     assert_eq!(text(&n, "n"), text(&p, "n"));
@@ -819,13 +817,9 @@ async fn weighted_median_without_group_by_uses_the_same_definition() {
     // No GROUP BY: DataFusion uses the single-group accumulator, not the
     // groups fast path; both must give the province median (2500).
     let engine = fixture().await;
-    let b = collect(
-        engine
-            .sql("SELECT weighted_median(per_capita_net_income, CAST(size AS BIGINT)) AS m FROM household_facts WHERE year = 2016")
-            .await
-            .unwrap(),
-    )
-    .await;
+    let direct = "SELECT weighted_median(per_capita_net_income, CAST(size AS BIGINT)) AS m \
+        FROM household_facts WHERE year = 2016";
+    let b = query(&engine, direct).await;
     close(floats(&b, "m")[0], 2500.0, "median");
 }
 
@@ -844,7 +838,7 @@ async fn medians_rolled_up_from_village_pairs_equal_direct_medians() {
                FROM household_facts WHERE year = 2016 GROUP BY {level}_code) d ON d.code = m.code \
              WHERE m.level = '{level}'"
         );
-        let b = collect(engine.sql(&sql).await.unwrap()).await;
+        let b = query(&engine, &sql).await;
         let (got, want) = (floats(&b, "got"), floats(&b, "want"));
         assert!(!got.is_empty(), "{level}: no rows");
         assert_eq!(got, want, "{level}");
@@ -853,39 +847,24 @@ async fn medians_rolled_up_from_village_pairs_equal_direct_medians() {
     assert!(checked > 100, "regions checked: {checked}");
     // The pairs of a whole table, merged without GROUP BY, give the same
     // province median.
-    let b = collect(
-        engine
-            .sql(
-                "SELECT weighted_median(p) AS m FROM (SELECT weighted_values(per_capita_net_income, \
-                 CAST(size AS BIGINT)) AS p FROM household_facts WHERE year = 2016 GROUP BY village_code)",
-            )
-            .await
-            .unwrap(),
-    )
-    .await;
-    let p = collect(
-        engine
-            .sql("SELECT median_income AS m FROM m WHERE level = 'province'")
-            .await
-            .unwrap(),
+    let merged_once =
+        "SELECT weighted_median(p) AS m FROM (SELECT weighted_values(per_capita_net_income, \
+        CAST(size AS BIGINT)) AS p FROM household_facts WHERE year = 2016 GROUP BY village_code)";
+    let b = query(&engine, merged_once).await;
+    let p = query(
+        &engine,
+        "SELECT median_income AS m FROM m WHERE level = 'province'",
     )
     .await;
     assert_eq!(floats(&b, "m"), floats(&p, "m"));
     // Pairs merged twice (villages → counties with weighted_values(pairs),
     // counties → province) still give the same median.
-    let c = collect(
-        engine
-            .sql(
-                "SELECT weighted_median(q) AS m FROM ( \
-                   SELECT weighted_values(p) AS q FROM ( \
-                     SELECT county_code, weighted_values(per_capita_net_income, CAST(size AS BIGINT)) AS p \
-                     FROM household_facts WHERE year = 2016 GROUP BY county_code, village_code) \
-                   GROUP BY county_code)",
-            )
-            .await
-            .unwrap(),
-    )
-    .await;
+    let merged_twice = "SELECT weighted_median(q) AS m FROM ( \
+          SELECT weighted_values(p) AS q FROM ( \
+            SELECT county_code, weighted_values(per_capita_net_income, CAST(size AS BIGINT)) AS p \
+            FROM household_facts WHERE year = 2016 GROUP BY county_code, village_code) \
+          GROUP BY county_code)";
+    let c = query(&engine, merged_twice).await;
     assert_eq!(floats(&c, "m"), floats(&p, "m"));
 }
 

@@ -79,6 +79,11 @@ pub async fn collect(df: DataFrame) -> Vec<RecordBatch> {
     df.collect().await.expect("query runs")
 }
 
+/// Run `sql` on `engine` and collect the result.
+pub async fn query(engine: &Engine, sql: &str) -> Vec<RecordBatch> {
+    collect(engine.sql(sql).await.expect("query plans")).await
+}
+
 /// Column `name` of `batches` as text (`None` for null); lists as
 /// `;`-joined text.
 pub fn text(batches: &[RecordBatch], name: &str) -> Vec<Option<String>> {
