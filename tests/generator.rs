@@ -77,6 +77,44 @@ fn smaller_scales_keep_the_proportions() {
 }
 
 #[test]
+fn national_scale_keeps_twelve_digit_codes() {
+    // 30 million households: ~4,200 counties, far past 99 per Hebei city.
+    let r = synth::regions(30_000_000, 2016);
+    let mut codes = std::collections::HashSet::new();
+    for row in &r.rows {
+        assert!(
+            tuopin::codes::RegionCode::parse(&row.code).is_ok(),
+            "malformed code {}",
+            row.code
+        );
+        assert!(
+            codes.insert(row.code.clone()),
+            "duplicate code {}",
+            row.code
+        );
+    }
+    for row in &r.rows {
+        let code = tuopin::codes::RegionCode::parse(&row.code).unwrap();
+        if let Some(parent) = code.parent() {
+            assert!(
+                codes.contains(parent.as_str()),
+                "parent of {} missing",
+                row.code
+            );
+        }
+    }
+    let (p, c, d, ..) = shape(30_000_000);
+    assert_eq!(p, 1);
+    assert!(c > 11 && c <= 99, "cities {c}");
+    assert!((4_000..=4_400).contains(&d), "counties {d}");
+    let too_many = synth::generate_tables(&GenerateOptions {
+        households: synth::MAX_HOUSEHOLDS + 1,
+        ..Default::default()
+    });
+    assert!(too_many.is_err());
+}
+
+#[test]
 fn same_seed_same_bytes_other_seed_other_data() {
     let opts = |seed| GenerateOptions {
         households: 1500,

@@ -178,12 +178,24 @@ class Engine:
         return f"tuopin.Engine({tables})"
 
 
-def open(path: str, *, memory_limit: int | None = None, partitions: int | None = None) -> Engine:
+def open(
+    path: str,
+    *,
+    memory_limit: int | None = None,
+    partitions: int | None = None,
+    store: str | None = None,
+) -> Engine:
     """Load and validate the dataset folder ``path`` (one ``<table>.parquet``,
-    ``.csv`` or ``.arrow`` file per table)."""
+    ``.csv`` or ``.arrow`` file per table).
+
+    ``memory_limit`` (bytes) bounds validation and every query; operators
+    that can spill do so past it. ``store`` keeps the validated tables as
+    Parquet files in that folder instead of in memory, for registries larger
+    than memory (Parquet sources are then streamed, never loaded whole)."""
     import os
 
-    return Engine._wrap(_tuopin.open(os.fspath(path), memory_limit, partitions))
+    store_path = None if store is None else os.fspath(store)
+    return Engine._wrap(_tuopin.open(os.fspath(path), memory_limit, partitions, store_path))
 
 
 def generate(

@@ -15,7 +15,7 @@ use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::prelude::DataFrame;
 use indicatif::{ProgressBar, ProgressStyle};
 use tuopin::synth::{self, GenerateOptions};
-use tuopin::{Dataset, Engine, EngineOptions, Error, ErrorKind, Level, RuleSet};
+use tuopin::{Dataset, Engine, EngineOptions, Error, ErrorKind, Level, OpenOptions, RuleSet};
 
 #[derive(Parser)]
 #[command(
@@ -30,6 +30,10 @@ struct Cli {
     /// Number of parallel partitions (default: cores).
     #[arg(long, global = true)]
     partitions: Option<usize>,
+    /// Keep the validated tables as Parquet files in this folder instead of
+    /// in memory (registries larger than memory; pair with --memory-limit).
+    #[arg(long, global = true)]
+    store: Option<PathBuf>,
     /// Print wall-clock times of loading and of each query to stderr.
     #[arg(long, global = true)]
     timings: bool,
@@ -224,11 +228,18 @@ fn options(cli: &Cli) -> EngineOptions {
     }
 }
 
+fn open_options(cli: &Cli) -> OpenOptions {
+    OpenOptions {
+        store: cli.store.clone(),
+        memory_limit: cli.memory_limit,
+    }
+}
+
 async fn open(cli: &Cli, dir: &Path) -> Result<Engine, Failure> {
     let spinner = ProgressBar::new_spinner().with_message(format!("loading {}", dir.display()));
     spinner.enable_steady_tick(Duration::from_millis(120));
     let started = std::time::Instant::now();
-    let dataset = Dataset::open(dir).await;
+    let dataset = Dataset::open_with(dir, &open_options(cli)).await;
     spinner.finish_and_clear();
     if cli.timings {
         eprintln!(
@@ -276,17 +287,26 @@ async fn emit(df: DataFrame, out: Option<&Path>, limit: usize) -> Result<(), Fai
         return Ok(());
     }
     let started = std::time::Instant::now();
-    let batches = df.collect().await?;
-    if TIMINGS.load(std::sync::atomic::Ordering::Relaxed) {
-        eprintln!("timing: query {:.3}s", started.elapsed().as_secs_f64());
-    }
+    let timings = TIMINGS.load(std::sync::atomic::Ordering::Relaxed);
     match out {
         Some(path) => {
-            tuopin::output::write_batches(&batches, path)?;
-            let n: usize = batches.iter().map(|b| b.num_rows()).sum();
+            // Streamed: a national-scale result never sits in memory whole.
+            let n = tuopin::output::write_dataframe(df, path).await?;
+            if timings {
+                eprintln!(
+                    "timing: query + write {:.3}s",
+                    started.elapsed().as_secs_f64()
+                );
+            }
             eprintln!("wrote {n} rows to {}", path.display());
         }
-        None => print_batches(&batches, limit)?,
+        None => {
+            let batches = df.collect().await?;
+            if timings {
+                eprintln!("timing: query {:.3}s", started.elapsed().as_secs_f64());
+            }
+            print_batches(&batches, limit)?
+        }
     }
     Ok(())
 }
@@ -352,7 +372,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             Ok(0)
         }
         Command::Validate { dir, out } => {
-            let dataset = Dataset::open(dir).await?;
+            let dataset = Dataset::open_with(dir, &open_options(&cli)).await?;
             println!(
                 "{:<14} {:>10} {:>10} {:>10}  source",
                 "table", "rows", "accepted", "rejected"

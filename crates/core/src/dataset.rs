@@ -29,6 +29,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::error::{Error, Result};
 use crate::schema::{self, TableSpec, TABLES};
+use crate::store::StoredFile;
 use crate::validate;
 
 /// Name of the row-number column added while loading.
@@ -40,15 +41,50 @@ pub(crate) const ROW_COLUMN: &str = "__row";
 pub struct Table {
     /// Schema of the accepted rows.
     pub schema: SchemaRef,
-    /// The accepted rows.
+    /// The accepted rows; empty for a table kept on disk (see
+    /// [`Table::file`]).
     pub batches: Vec<RecordBatch>,
+    /// Where a disk-backed table lives ([`crate::store`]).
+    pub(crate) stored: Option<StoredFile>,
 }
 
 impl Table {
+    /// An in-memory table.
+    pub fn new(schema: SchemaRef, batches: Vec<RecordBatch>) -> Table {
+        Table {
+            schema,
+            batches,
+            stored: None,
+        }
+    }
+
     /// Number of rows.
     pub fn num_rows(&self) -> usize {
-        self.batches.iter().map(|b| b.num_rows()).sum()
+        match &self.stored {
+            Some(s) => s.rows,
+            None => self.batches.iter().map(|b| b.num_rows()).sum(),
+        }
     }
+
+    /// The store file of a disk-backed table (its rows are those with
+    /// `__bad` false), `None` for a table held in memory.
+    pub fn file(&self) -> Option<&Path> {
+        self.stored.as_ref().map(|s| s.path.as_path())
+    }
+}
+
+/// How [`Dataset::open_with`] loads a registry.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// Keep the accepted tables as Parquet files in this folder instead of
+    /// in memory, for registries larger than memory ([`crate::store`]).
+    /// `None` (default): in memory.
+    pub store: Option<PathBuf>,
+    /// Memory limit in bytes for the validation plans (duplicate keys and
+    /// references spill to disk past it), as
+    /// [`EngineOptions::memory_limit`](crate::EngineOptions) is for
+    /// queries. `None`: no limit.
+    pub memory_limit: Option<usize>,
 }
 
 /// How loading went for one table.
@@ -68,12 +104,21 @@ pub struct TableSummary {
 
 /// A table as read, before typing and validation: original columns plus a
 /// 1-based row number.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct RawTable {
     pub spec: &'static TableSpec,
     pub source: String,
-    pub batches: Vec<RecordBatch>,
+    pub rows: RawRows,
     pub schema: SchemaRef,
+}
+
+/// Where the raw rows are.
+#[derive(Debug)]
+pub(crate) enum RawRows {
+    /// Read into memory, numbered.
+    Memory(Vec<RecordBatch>),
+    /// A Parquet file streamed by row groups and numbered on the fly.
+    Parquet(PathBuf),
 }
 
 /// A loaded and validated registry.
@@ -91,6 +136,12 @@ impl Dataset {
     /// unreadable file, missing required column, uncastable type); row
     /// faults go to [`Dataset::rejects`].
     pub async fn open(dir: impl AsRef<Path>) -> Result<Dataset> {
+        Self::open_with(dir, &OpenOptions::default()).await
+    }
+
+    /// [`Dataset::open`] with options, e.g. a store folder that keeps the
+    /// accepted tables on disk for registries larger than memory.
+    pub async fn open_with(dir: impl AsRef<Path>, options: &OpenOptions) -> Result<Dataset> {
         let dir = dir.as_ref().to_path_buf();
         if !dir.is_dir() {
             return Err(Error::io(
@@ -101,6 +152,17 @@ impl Dataset {
         let mut raws = Vec::new();
         for spec in TABLES.iter() {
             match find_table_file(&dir, spec.name)? {
+                Some(path)
+                    if options.store.is_some()
+                        && path.extension().is_some_and(|e| e == "parquet") =>
+                {
+                    raws.push(RawTable {
+                        spec,
+                        source: path.display().to_string(),
+                        rows: RawRows::Parquet(path),
+                        schema: spec.schema(),
+                    });
+                }
                 Some(path) => {
                     let reader_dir = path.clone();
                     let raw = tokio::task::spawn_blocking(move || read_file(spec, &reader_dir))
@@ -119,7 +181,7 @@ impl Dataset {
                 None => {}
             }
         }
-        validate::validate(raws).await
+        validate::validate(raws, options).await
     }
 
     /// Build a dataset from in-memory Arrow tables, e.g.
@@ -153,7 +215,7 @@ impl Dataset {
                 None => {}
             }
         }
-        validate::validate(raws).await
+        validate::validate(raws, &OpenOptions::default()).await
     }
 
     /// The accepted rows of `table`, if the dataset has it.
@@ -320,7 +382,7 @@ pub(crate) fn raw_from_batches(
     Ok(RawTable {
         spec,
         source: source.to_string(),
-        batches: out,
+        rows: RawRows::Memory(out),
         schema,
     })
 }

@@ -21,17 +21,18 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::datasource::MemTable;
 use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::{col, lit, Expr};
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 
 use crate::codes::{roll_up_sql, Level};
-use crate::dataset::{Dataset, Table};
+use crate::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::functions;
 use crate::metrics;
 use crate::rules::{outcome_columns, RuleSet, Unit};
 use crate::schema;
+use crate::validate::provider;
 
 /// Session settings of an [`Engine`].
 #[derive(Debug, Clone)]
@@ -88,24 +89,11 @@ impl Engine {
             .with_target_partitions(options.target_partitions.max(1))
             .with_batch_size(options.batch_size.max(1))
             .with_information_schema(true);
-        let mut runtime = RuntimeEnvBuilder::new();
-        if let Some(limit) = options.memory_limit {
-            // Greedy (first come, first served) rather than fair shares: a
-            // metrics plan holds ~20 spillable operators at once, and fair
-            // shares starved the one big aggregation long before the limit
-            // was used. The tracking wrapper names the top consumers in the
-            // "resources exhausted" error.
-            let greedy = GreedyMemoryPool::new(limit);
-            runtime = runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(
-                greedy,
-                TOP_CONSUMERS_IN_ERRORS,
-            )));
-        }
-        let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
+        let ctx = SessionContext::new_with_config_rt(config, runtime_env(options.memory_limit)?);
         functions::register_all(&ctx);
         let partitions = options.target_partitions.max(1);
         for (name, table) in &dataset.tables {
-            ctx.register_table(name.as_str(), Arc::new(partitioned(table, partitions)?))?;
+            ctx.register_table(name.as_str(), provider(&ctx, table, partitions)?)?;
         }
         for spec in schema::TABLES.iter() {
             if !dataset.tables.contains_key(spec.name) {
@@ -371,6 +359,27 @@ pub(crate) fn base_config() -> SessionConfig {
     SessionConfig::from_env()
         .unwrap_or_default()
         .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
+        .set_bool(
+            "datafusion.execution.parquet.schema_force_view_types",
+            false,
+        )
+}
+
+/// The runtime of a session: with a memory `limit`, a greedy (first come,
+/// first served) pool rather than fair shares — a metrics plan holds ~20
+/// spillable operators at once, and fair shares starved the one big
+/// aggregation long before the limit was used. The tracking wrapper names
+/// the top consumers in the "resources exhausted" error.
+pub(crate) fn runtime_env(limit: Option<usize>) -> Result<Arc<RuntimeEnv>> {
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(limit) = limit {
+        let greedy = GreedyMemoryPool::new(limit);
+        runtime = runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(
+            greedy,
+            TOP_CONSUMERS_IN_ERRORS,
+        )));
+    }
+    Ok(runtime.build_arc()?)
 }
 
 /// How many of the largest memory consumers a "resources exhausted" error
@@ -379,25 +388,6 @@ const TOP_CONSUMERS_IN_ERRORS: std::num::NonZeroUsize = match std::num::NonZeroU
     Some(n) => n,
     None => std::num::NonZeroUsize::MIN,
 };
-
-/// Split a table's batches round-robin into `n` partitions.
-fn partitioned(table: &Table, n: usize) -> Result<MemTable> {
-    let mut parts: Vec<Vec<_>> = vec![Vec::new(); n];
-    let mut i = 0;
-    for batch in &table.batches {
-        // Large batches are sliced so every partition gets work.
-        let rows = batch.num_rows();
-        let chunk = 64 * 1024;
-        let mut offset = 0;
-        while offset < rows {
-            let len = chunk.min(rows - offset);
-            parts[i % n].push(batch.slice(offset, len));
-            i += 1;
-            offset += len;
-        }
-    }
-    Ok(MemTable::try_new(table.schema.clone(), parts)?)
-}
 
 /// SQL of the `household_facts` view (DESIGN §2.3).
 pub fn household_facts_sql() -> String {

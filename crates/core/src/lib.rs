@@ -21,6 +21,7 @@
 //! - [`codes`]: region codes and resident ID numbers;
 //! - [`schema`]: the tables and their columns;
 //! - [`dataset`] and [`validate`]: loading and the rejects ledger;
+//! - [`store`]: disk-backed datasets for registries larger than memory;
 //! - [`rules`]: rule sets and the outcome rule;
 //! - [`engine`]: the session, evaluation and audit;
 //! - [`metrics`]: every metric, causes, transitions, village/county facts;
@@ -37,11 +38,12 @@ pub mod metrics;
 pub mod output;
 pub mod rules;
 pub mod schema;
+pub mod store;
 pub mod synth;
 pub mod validate;
 
 pub use codes::Level;
-pub use dataset::{Dataset, Table, TableSummary};
+pub use dataset::{Dataset, OpenOptions, Table, TableSummary};
 pub use engine::{Engine, EngineOptions};
 pub use error::{Error, ErrorKind, Result};
 pub use rules::{Indicator, RuleSet, Unit};

@@ -60,8 +60,5 @@ pub fn builtin_table() -> Result<Table> {
         schema.clone(),
         vec![Arc::new(years), Arc::new(lines), Arc::new(monitoring)],
     )?;
-    Ok(Table {
-        schema,
-        batches: vec![batch],
-    })
+    Ok(Table::new(schema, vec![batch]))
 }

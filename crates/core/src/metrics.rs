@@ -199,12 +199,30 @@ fn int_grouping(level: Option<Level>) -> (String, String) {
 /// then rolled up to every level with GROUPING SETS. The exact median does
 /// not compose, so each village carries its (income, size) pairs
 /// (`weighted_values`) and every level's median is taken over the merged
-/// pairs of its villages (`weighted_median(pairs)`).
+/// pairs of its villages (`weighted_median(pairs)`). For one level the
+/// household rows are aggregated straight to that level's regions and the
+/// median taken there (no pairs).
 pub fn metrics_sql(engine: &Engine, year: Option<i32>, level: Option<Level>) -> String {
     let year_filter = year
         .map(|y| format!("WHERE f.year = {y}"))
         .unwrap_or_default();
     let (group, code) = int_grouping(level);
+    // The unit household rows are first aggregated to: the village when
+    // every level is wanted (rolled up from there), else the wanted level
+    // itself — one group per region, so its median is taken directly over
+    // its households and no (income, size) pairs are carried.
+    let (unit, incomes, median) = match level {
+        None => (
+            "CAST(f.village_code AS BIGINT)".to_string(),
+            "weighted_values(pcy, CAST(size AS BIGINT)) AS incomes",
+            "weighted_median(incomes)",
+        ),
+        Some(l) => (
+            roll_up_int_sql("CAST(f.village_code AS BIGINT)", l),
+            "weighted_median(pcy, CAST(size AS BIGINT)) AS median_income",
+            "max(median_income)",
+        ),
+    };
     let migrants = if engine.has_table("members") {
         "coalesce(h.migrant_workers, 0)"
     } else {
@@ -213,7 +231,7 @@ pub fn metrics_sql(engine: &Engine, year: Option<i32>, level: Option<Level>) -> 
     format!(
         "WITH years AS ({years}), \
          h AS ( \
-           SELECT f.year, CAST(f.village_code AS BIGINT) AS v, f.household_id, f.size, f.status, \
+           SELECT f.year, {unit} AS v, f.household_id, f.size, f.status, \
              f.{POOR} AS poor, \
              f.exit_year, f.net_income, f.per_capita_net_income AS pcy, f.poverty_line AS z \
            FROM household_facts f {year_filter}), \
@@ -232,7 +250,7 @@ pub fn metrics_sql(engine: &Engine, year: Option<i32>, level: Option<Level>) -> 
              sum(size) FILTER (WHERE pcy < z) AS fgt0_num, \
              sum(CAST(size * gap AS {EXACT_SHARE})) FILTER (WHERE pcy < z) AS fgt1_num, \
              sum(CAST(size * gap * gap AS {EXACT_SHARE})) FILTER (WHERE pcy < z) AS fgt2_num, \
-             weighted_values(pcy, CAST(size AS BIGINT)) AS incomes \
+             {incomes} \
            FROM (SELECT *, (z - pcy) / z AS gap FROM h) GROUP BY year, v), \
          mv AS ( \
            SELECT h.year, h.v, count(*) AS migrants \
@@ -261,7 +279,7 @@ pub fn metrics_sql(engine: &Engine, year: Option<i32>, level: Option<Level>) -> 
              sum(fgt_persons) AS fgt_persons, sum(fgt0_num) AS fgt0_num, \
              sum(fgt1_num) AS fgt1_num, sum(fgt2_num) AS fgt2_num, \
              sum(migrants) AS migrant_workers, sum(assisted_poor) AS assisted_poor, \
-             weighted_median(incomes) AS median_income \
+             {median} AS median_income \
            FROM uv {group}), \
          rl AS ( \
            SELECT code, name, rural_population, poor_village, poor_county, exit_year, level, \

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringBuilder};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::error::{Error, Result};
 
@@ -49,45 +49,103 @@ impl Format {
 /// Write `batches` to `path` in the format given by its extension.
 pub fn write_batches(batches: &[RecordBatch], path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
-    let format = Format::from_path(path)?;
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-    }
-    let file = File::create(path).map_err(|e| Error::io(path, e))?;
     let Some(first) = batches.first() else {
         return Err(Error::InvalidArgument(format!(
             "{}: nothing to write (no schema)",
             path.display()
         )));
     };
-    match format {
-        Format::Parquet => {
-            let props = parquet::file::properties::WriterProperties::builder()
-                .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
-                .build();
-            let mut w = parquet::arrow::ArrowWriter::try_new(file, first.schema(), Some(props))?;
-            for b in batches {
-                w.write(b)?;
-            }
-            w.close()?;
-        }
-        Format::Csv => {
-            let mut w = datafusion::arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .build(file);
-            for b in batches {
-                w.write(&lists_as_text(b)?)?;
-            }
-        }
-        Format::Json => {
-            let mut w = datafusion::arrow::json::LineDelimitedWriter::new(file);
-            for b in batches {
-                w.write(b)?;
-            }
-            w.finish()?;
-        }
+    let mut w = BatchWriter::create(path, first.schema())?;
+    for b in batches {
+        w.write(b)?;
     }
-    Ok(())
+    w.finish()
+}
+
+/// Run `df` and write its result to `path` batch by batch, as it is
+/// produced (the result never sits in memory whole); returns the number
+/// of rows written.
+///
+/// ```no_run
+/// # async fn run(df: datafusion::prelude::DataFrame) -> tuopin::Result<()> {
+/// let rows = tuopin::output::write_dataframe(df, "outcomes.parquet").await?;
+/// # Ok(()) }
+/// ```
+pub async fn write_dataframe(
+    df: datafusion::prelude::DataFrame,
+    path: impl AsRef<Path>,
+) -> Result<usize> {
+    use futures::StreamExt;
+    let path = path.as_ref();
+    let schema = df.schema().inner().clone();
+    let mut stream = df.execute_stream().await?;
+    let mut w = BatchWriter::create(path, schema)?;
+    let mut rows = 0;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        rows += batch.num_rows();
+        w.write(&batch)?;
+    }
+    w.finish()?;
+    Ok(rows)
+}
+
+/// A file being written in one of the [`Format`]s.
+enum BatchWriter {
+    Parquet(parquet::arrow::ArrowWriter<File>),
+    Csv(datafusion::arrow::csv::Writer<File>),
+    Json(datafusion::arrow::json::LineDelimitedWriter<File>),
+}
+
+impl BatchWriter {
+    /// Create `path` (and its folder) for batches of `schema`.
+    fn create(path: &Path, schema: SchemaRef) -> Result<BatchWriter> {
+        let format = Format::from_path(path)?;
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        let file = File::create(path).map_err(|e| Error::io(path, e))?;
+        Ok(match format {
+            Format::Parquet => {
+                let props = parquet::file::properties::WriterProperties::builder()
+                    .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+                    .build();
+                BatchWriter::Parquet(parquet::arrow::ArrowWriter::try_new(
+                    file,
+                    schema,
+                    Some(props),
+                )?)
+            }
+            Format::Csv => BatchWriter::Csv(
+                datafusion::arrow::csv::WriterBuilder::new()
+                    .with_header(true)
+                    .build(file),
+            ),
+            Format::Json => {
+                BatchWriter::Json(datafusion::arrow::json::LineDelimitedWriter::new(file))
+            }
+        })
+    }
+
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        match self {
+            BatchWriter::Parquet(w) => w.write(batch)?,
+            BatchWriter::Csv(w) => w.write(&lists_as_text(batch)?)?,
+            BatchWriter::Json(w) => w.write(batch)?,
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<()> {
+        match self {
+            BatchWriter::Parquet(w) => {
+                w.close()?;
+            }
+            BatchWriter::Csv(_) => {}
+            BatchWriter::Json(mut w) => w.finish()?,
+        }
+        Ok(())
+    }
 }
 
 /// Replace `list<utf8>` columns by `;`-joined text (for CSV and printing).

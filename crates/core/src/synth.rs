@@ -4,7 +4,9 @@
 //! national, 17 provincial), about 2,200 townships and 49,000 villages
 //! (about 7,400 registered poor villages) at full scale (1,200,000
 //! households, about 3.1 million people), scaled down in proportion with
-//! `households`. Yearly snapshots 2014–2020: identification mostly in 2014
+//! `households`. Past 99 counties in a city (national scale, tens of
+//! millions of households) cities are split into numbered parts so every
+//! region code keeps its 12 digits; up to 50 million households. Yearly snapshots 2014–2020: identification mostly in 2014
 //! with later additions, about a third of the remaining poor exiting each
 //! year, a few returning; incomes around the poverty line; indicator gaps
 //! and nulls; exit procedure dates with some irregularities; members,
@@ -130,6 +132,10 @@ pub struct RegionRow {
     weight: f64,
 }
 
+/// The largest registry the generator makes: past it the split cities of
+/// one province would need more than 99 city codes.
+pub const MAX_HOUSEHOLDS: usize = 50_000_000;
+
 fn scaled(full: f64, scale: f64, min: usize) -> usize {
     ((full * scale).round() as usize).max(min)
 }
@@ -166,12 +172,40 @@ pub fn regions(households: usize, seed: u64) -> Regions {
         per_city[j] -= 1;
     }
 
+    // A city code has two digits for its counties: past 99 counties (a
+    // registry of national size) a city is split into parts of at most 99,
+    // numbered on after the Hebei cities, so every code keeps 12 digits.
+    // Below that scale the cities are exactly Hebei's.
+    let mut cities: Vec<(String, String, f64)> = Vec::new(); // code, name, poor share
+    let mut parts: Vec<usize> = Vec::new(); // counties of each city
+    let mut next_code = CITIES.len() + 1;
+    for (ci, (code, name, _, poor_share)) in CITIES.iter().enumerate() {
+        let mut left = per_city[ci];
+        let mut part = 0;
+        while left > 0 || part == 0 {
+            let take = left.min(99);
+            let (code, name) = if part == 0 {
+                (code.to_string(), name.to_string())
+            } else {
+                next_code += 1;
+                (
+                    format!("13{:02}", next_code - 1),
+                    format!("{name}{}区", part + 1),
+                )
+            };
+            cities.push((code, name, *poor_share));
+            parts.push(take);
+            left -= take;
+            part += 1;
+        }
+    }
+
     // Counties, ranked by a poverty score so designation follows the cities'
     // shares: the top n_national are national, the next n_provincial
     // provincial.
     let mut counties: Vec<(String, String, f64)> = Vec::new();
-    for (ci, (code, name, _, poor_share)) in CITIES.iter().enumerate() {
-        for k in 0..per_city[ci] {
+    for (ci, (code, name, poor_share)) in cities.iter().enumerate() {
+        for k in 0..parts[ci] {
             let ccode = format!("{code}{:02}000000", k + 1);
             let score = poor_share + rng.random::<f64>() * 0.6;
             counties.push((
@@ -202,8 +236,8 @@ pub fn regions(households: usize, seed: u64) -> Regions {
         exit_year: None,
         weight: 0.0,
     }];
-    for (code, name, _, _) in CITIES.iter() {
-        rows.push(plain(format!("{code}00000000"), name.to_string()));
+    for (code, name, _) in &cities {
+        rows.push(plain(format!("{code}00000000"), name.clone()));
     }
     // Townships per county and villages per township, spread evenly.
     let spread =
@@ -456,10 +490,10 @@ fn days(y: i32, m: u32, d: u32) -> i32 {
 }
 
 fn run(opts: &GenerateOptions, sink: &mut dyn Sink) -> Result<()> {
-    if opts.households == 0 {
-        return Err(Error::InvalidArgument(
-            "households must be at least 1".into(),
-        ));
+    if opts.households == 0 || opts.households > MAX_HOUSEHOLDS {
+        return Err(Error::InvalidArgument(format!(
+            "households must be between 1 and {MAX_HOUSEHOLDS}"
+        )));
     }
     if !(0.0..=0.5).contains(&opts.faults) {
         return Err(Error::InvalidArgument(

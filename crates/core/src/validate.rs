@@ -22,17 +22,21 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, BooleanArray, RecordBatch};
+use std::path::Path;
+
+use datafusion::arrow::array::{Array, BooleanArray, Int64Array, RecordBatch};
 use datafusion::arrow::compute::can_cast_types;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 
 use crate::codes::{self, valid_code_sql};
-use crate::dataset::{Dataset, RawTable, Table, TableSummary, ROW_COLUMN};
+use crate::dataset::{Dataset, OpenOptions, RawRows, RawTable, Table, TableSummary, ROW_COLUMN};
 use crate::error::{Error, Result};
 use crate::lines;
 use crate::schema::{self, TableSpec};
+use crate::store::{self, StoredFile, BAD_COLUMN};
 
 /// One row check: the column it concerns, a SQL predicate over the typed
 /// columns that is true for a faulty row, and a SQL expression giving the
@@ -347,9 +351,14 @@ fn key_is_unique(spec: &TableSpec) -> bool {
     !matches!(spec.name, "assistance" | "assessments")
 }
 
-/// Validate raw tables (in load order) into a [`Dataset`].
-pub(crate) async fn validate(raws: Vec<RawTable>) -> Result<Dataset> {
-    let ctx = SessionContext::new_with_config(crate::engine::base_config());
+/// Validate raw tables (in load order) into a [`Dataset`]; with a store
+/// folder the accepted tables are kept there ([`crate::store`]).
+pub(crate) async fn validate(raws: Vec<RawTable>, options: &OpenOptions) -> Result<Dataset> {
+    let ctx = SessionContext::new_with_config_rt(
+        crate::engine::base_config(),
+        crate::engine::runtime_env(options.memory_limit)?,
+    );
+    let store = options.store.as_deref();
     ctx.register_udf(codes::id_number_valid_udf());
     ctx.register_udf(codes::region_parent_udf());
 
@@ -357,8 +366,8 @@ pub(crate) async fn validate(raws: Vec<RawTable>) -> Result<Dataset> {
     let mut rejects = Vec::new();
     let mut summary = Vec::new();
     for raw in raws {
-        let (table, rej, sum) = validate_table(&ctx, raw).await?;
-        ctx.register_table(sum.table.as_str(), Arc::new(mem_table(&table)?))?;
+        let (table, rej, sum) = validate_table(&ctx, raw, store).await?;
+        ctx.register_table(sum.table.as_str(), provider(&ctx, &table, 1)?)?;
         tables.insert(sum.table.clone(), table);
         rejects.extend(rej);
         summary.push(sum);
@@ -385,38 +394,72 @@ pub(crate) async fn validate(raws: Vec<RawTable>) -> Result<Dataset> {
     })
 }
 
-pub(crate) fn mem_table(table: &Table) -> Result<MemTable> {
-    Ok(MemTable::try_new(
-        table.schema.clone(),
-        vec![table.batches.clone()],
-    )?)
+/// `table` as a table provider of `ctx`: its batches split round-robin
+/// into `partitions` partitions, or the accepted view of its store file.
+pub(crate) fn provider(
+    ctx: &SessionContext,
+    table: &Table,
+    partitions: usize,
+) -> Result<Arc<dyn TableProvider>> {
+    if let Some(stored) = &table.stored {
+        return store::accepted_view(ctx, stored, &table.schema);
+    }
+    let n = partitions.max(1);
+    let mut parts: Vec<Vec<_>> = vec![Vec::new(); n];
+    let mut i = 0;
+    for batch in &table.batches {
+        // Large batches are sliced so every partition gets work.
+        let rows = batch.num_rows();
+        let chunk = 64 * 1024;
+        let mut offset = 0;
+        while offset < rows {
+            let len = chunk.min(rows - offset);
+            parts[i % n].push(batch.slice(offset, len));
+            i += 1;
+            offset += len;
+        }
+    }
+    Ok(Arc::new(MemTable::try_new(table.schema.clone(), parts)?))
 }
 
 async fn validate_table(
     ctx: &SessionContext,
     raw: RawTable,
+    store: Option<&Path>,
 ) -> Result<(Table, Vec<RecordBatch>, TableSummary)> {
     let spec = raw.spec;
     let name = spec.name;
-    let rows: usize = raw.batches.iter().map(|b| b.num_rows()).sum();
     let raw_name = format!("__raw_{name}");
     let typed_name = format!("__typed_{name}");
     let flagged_name = format!("__flagged_{name}");
-    ctx.register_table(
-        raw_name.as_str(),
-        Arc::new(MemTable::try_new(raw.schema.clone(), vec![raw.batches])?),
-    )?;
+    let partitions = ctx.state().config().target_partitions();
+    let (raw_provider, raw_schema, rows): (Arc<dyn TableProvider>, SchemaRef, usize) =
+        match raw.rows {
+            RawRows::Memory(batches) => {
+                let rows = batches.iter().map(|b| b.num_rows()).sum();
+                let table = MemTable::try_new(raw.schema.clone(), vec![batches])?;
+                (Arc::new(table), raw.schema, rows)
+            }
+            RawRows::Parquet(path) => {
+                let batch_size = ctx.state().config().batch_size();
+                store::numbered_parquet(name, &path, partitions, batch_size)?
+            }
+        };
+    ctx.register_table(raw_name.as_str(), raw_provider)?;
 
     // 1. typed
     let (typed_sql, mut checks, output_columns) =
-        typed_projection(spec, &raw.source, &raw.schema, &raw_name)?;
+        typed_projection(spec, &raw.source, &raw_schema, &raw_name)?;
     ctx.register_table(typed_name.as_str(), ctx.sql(&typed_sql).await?.into_view())?;
 
     // 2. flagged: row checks, duplicate keys, references.
     checks.extend(finite_numbers(spec));
     checks.extend(checks_for(spec));
-    let mut joins = Vec::new();
-    let mut flag_columns = Vec::new();
+    // Each join puts the key set on the left (the hash table) and the
+    // checked rows on the right, streamed: a large table is never held in a
+    // hash table, whatever statistics its source has (a streamed Parquet
+    // source has none).
+    let mut rows_sql = format!("SELECT * FROM {typed_name}");
     if key_is_unique(spec) {
         let keys = spec.key.iter().map(|k| q(k)).collect::<Vec<_>>().join(", ");
         let on = spec
@@ -425,10 +468,11 @@ async fn validate_table(
             .map(|k| format!("t.{c} = dup.{c}", c = q(k)))
             .collect::<Vec<_>>()
             .join(" AND ");
-        joins.push(format!(
-            "LEFT JOIN (SELECT {keys}, count(*) AS __n FROM {typed_name} GROUP BY {keys} HAVING count(*) > 1) dup ON {on}"
-        ));
-        flag_columns.push("(dup.__n IS NOT NULL) AS __dup".to_string());
+        rows_sql = format!(
+            "SELECT t.*, (dup.__n IS NOT NULL) AS __dup, dup.__n AS __dup_n \
+             FROM (SELECT {keys}, count(*) AS __n FROM {typed_name} GROUP BY {keys} HAVING count(*) > 1) dup \
+             RIGHT JOIN ({rows_sql}) t ON {on}"
+        );
         checks.push(Check::new(
             spec.key.last().copied().unwrap_or_default(),
             "__dup",
@@ -437,7 +481,6 @@ async fn validate_table(
                 spec.key.join(", ")
             ),
         ));
-        flag_columns.push("dup.__n AS __dup_n".to_string());
     }
     for (i, r) in references_for(spec).into_iter().enumerate() {
         let alias = format!("ref{i}");
@@ -451,12 +494,13 @@ async fn validate_table(
                 .map(|(expr, _)| format!("{} IS NOT NULL", qualify(expr)))
                 .collect::<Vec<_>>()
                 .join(" AND ");
-        joins.push(format!("LEFT JOIN ({}) {alias} ON {on}", r.target));
-        flag_columns.push(format!(
-            "({present} AND coalesce({}, false) AND {alias}.{} IS NULL) AS __ref{i}",
+        rows_sql = format!(
+            "SELECT t.*, ({present} AND coalesce({}, false) AND {alias}.{} IS NULL) AS __ref{i} \
+             FROM ({}) {alias} RIGHT JOIN ({rows_sql}) t ON {on}",
             r.only_if,
-            q(r.on[0].1)
-        ));
+            q(r.on[0].1),
+            r.target
+        );
         checks.push(Check::new(r.column, format!("__ref{i}"), r.problem));
     }
     let bad = checks
@@ -464,29 +508,47 @@ async fn validate_table(
         .map(|c| format!("coalesce(({}), false)", c.predicate))
         .collect::<Vec<_>>()
         .join(" OR ");
-    let flag_select = if flag_columns.is_empty() {
-        String::new()
-    } else {
-        format!(", {}", flag_columns.join(", "))
+    let flagged_sql = format!("SELECT *, ({bad}) AS {BAD_COLUMN} FROM ({rows_sql})");
+    let flagged_df = ctx.sql(&flagged_sql).await?;
+    let mut stored = None;
+    let rejected = match store {
+        None => {
+            let (flagged_schema, flagged) = collect_table(flagged_df).await?;
+            let rejected = flagged
+                .iter()
+                .map(|b| {
+                    b.column_by_name(BAD_COLUMN)
+                        .and_then(|c| c.as_any().downcast_ref::<BooleanArray>())
+                        .map(|a| a.true_count())
+                        .unwrap_or(0)
+                })
+                .sum();
+            ctx.register_table(
+                flagged_name.as_str(),
+                Arc::new(MemTable::try_new(flagged_schema, vec![flagged])?),
+            )?;
+            rejected
+        }
+        Some(dir) => {
+            let file_schema: SchemaRef = flagged_df.schema().inner().clone();
+            let path = store::stored_path(dir, name)?;
+            store::write_flagged(flagged_df, &path).await?;
+            let mut file = StoredFile {
+                path,
+                file_schema,
+                rows: 0,
+            };
+            ctx.register_table(flagged_name.as_str(), store::flagged_provider(&file)?)?;
+            let rejected = count(
+                ctx,
+                &format!("SELECT count(*) FROM {flagged_name} WHERE __bad"),
+            )
+            .await?;
+            file.rows = rows - rejected;
+            stored = Some(file);
+            rejected
+        }
     };
-    let flagged_sql = format!(
-        "SELECT *, ({bad}) AS __bad FROM (SELECT t.*{flag_select} FROM {typed_name} t {})",
-        joins.join(" ")
-    );
-    let (flagged_schema, flagged) = collect_table(ctx.sql(&flagged_sql).await?).await?;
-    let rejected: usize = flagged
-        .iter()
-        .map(|b| {
-            b.column_by_name("__bad")
-                .and_then(|c| c.as_any().downcast_ref::<BooleanArray>())
-                .map(|a| a.true_count())
-                .unwrap_or(0)
-        })
-        .sum();
-    ctx.register_table(
-        flagged_name.as_str(),
-        Arc::new(MemTable::try_new(flagged_schema, vec![flagged])?),
-    )?;
 
     // 3. rejects and accepted
     let mut reject_batches = Vec::new();
@@ -536,14 +598,28 @@ async fn validate_table(
         .map(|c| q(c))
         .collect::<Vec<_>>()
         .join(", ");
-    let df = ctx
-        .sql(&format!(
-            "SELECT {select} FROM {flagged_name} WHERE NOT __bad ORDER BY {}",
-            q(ROW_COLUMN)
-        ))
-        .await?;
-    let (schema, batches) = collect_table(df).await?;
-    let table = Table { schema, batches };
+    let table = match stored {
+        None => {
+            let df = ctx
+                .sql(&format!(
+                    "SELECT {select} FROM {flagged_name} WHERE NOT __bad ORDER BY {}",
+                    q(ROW_COLUMN)
+                ))
+                .await?;
+            let (schema, batches) = collect_table(df).await?;
+            Table::new(schema, batches)
+        }
+        Some(file) => {
+            let df = ctx
+                .sql(&format!("SELECT {select} FROM {flagged_name} LIMIT 0"))
+                .await?;
+            Table {
+                schema: df.schema().inner().clone(),
+                batches: Vec::new(),
+                stored: Some(file),
+            }
+        }
+    };
     for n in [raw_name, typed_name, flagged_name] {
         ctx.deregister_table(n.as_str())?;
     }
@@ -555,6 +631,22 @@ async fn validate_table(
         rejected,
     };
     Ok((table, reject_batches, summary))
+}
+
+/// The single count of a `SELECT count(*) …` query.
+async fn count(ctx: &SessionContext, sql: &str) -> Result<usize> {
+    let batches = ctx.sql(sql).await?.collect().await?;
+    let n = batches
+        .first()
+        .filter(|b| b.num_rows() == 1 && b.num_columns() == 1)
+        .and_then(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .map(|a| a.value(0))
+        })
+        .ok_or_else(|| Error::InvalidArgument(format!("no count from `{sql}`")))?;
+    Ok(usize::try_from(n).unwrap_or(0))
 }
 
 /// Collect a DataFrame with a schema that matches its batches exactly

@@ -21,7 +21,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3_arrow::PyTable;
 use tuopin::synth::GenerateOptions;
-use tuopin::{Dataset, Engine, EngineOptions, ErrorKind, Level, RuleSet};
+use tuopin::{Dataset, Engine, EngineOptions, ErrorKind, Level, OpenOptions, RuleSet};
 
 create_exception!(
     _tuopin,
@@ -325,16 +325,21 @@ impl PyEngine {
 }
 
 #[pyfunction]
-#[pyo3(signature = (path, memory_limit=None, partitions=None))]
+#[pyo3(signature = (path, memory_limit=None, partitions=None, store=None))]
 fn open(
     py: Python<'_>,
     path: String,
     memory_limit: Option<usize>,
     partitions: Option<usize>,
+    store: Option<String>,
 ) -> PyResult<PyEngine> {
     let opts = options(memory_limit, partitions);
+    let open_options = OpenOptions {
+        store: store.map(Into::into),
+        memory_limit,
+    };
     let inner = wait(py, async move {
-        Engine::with_options(Dataset::open(&path).await?, opts)
+        Engine::with_options(Dataset::open_with(&path, &open_options).await?, opts)
     })?;
     Ok(PyEngine { inner })
 }

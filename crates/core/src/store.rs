@@ -1,0 +1,256 @@
+//! Disk-backed datasets, for registries larger than memory (a national
+//! registry of 30 million households).
+//!
+//! By default a [`Dataset`](crate::Dataset) holds its accepted tables in
+//! memory. Opened with a store folder, it keeps them on disk instead:
+//!
+//! ```no_run
+//! # async fn run() -> tuopin::Result<()> {
+//! use tuopin::{Dataset, Engine, EngineOptions, OpenOptions};
+//! let limit = Some(3 << 30); // 3 GiB, for validation and for queries
+//! let options = OpenOptions { store: Some("/tmp/tuopin-store".into()), memory_limit: limit };
+//! let ds = Dataset::open_with("data/national", &options).await?;
+//! let engine = Engine::with_options(
+//!     ds,
+//!     EngineOptions { memory_limit: limit, ..Default::default() },
+//! )?;
+//! # Ok(()) }
+//! ```
+//!
+//! What changes (the checks, rejects and results do not):
+//!
+//! - a Parquet source is read as a stream of row groups, numbered on the
+//!   fly ([`NumberedParquet`]), never loaded whole (CSV and Arrow sources
+//!   are still read into memory first);
+//! - the validation plan of each table (typing, row checks, duplicate keys
+//!   as a spillable aggregate, references as joins) is written once to
+//!   `<store>/<table>.parquet` with its `__bad` flag and fault columns; the
+//!   rejects ledger is read back from the flagged rows;
+//! - the accepted table is a view over that file (`WHERE NOT __bad`), so
+//!   every later query streams from disk under the engine's memory limit.
+//!
+//! Row order of a stored table is not the source order (the write is
+//! parallel); rejects still name the source row.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Int64Array, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::streaming::StreamingTable;
+use datafusion::catalog::TableProvider;
+use datafusion::common::Column;
+use datafusion::config::TableParquetOptions;
+use datafusion::dataframe::DataFrameWriteOptions;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::error::DataFusionError;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{col, not, Expr};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion::prelude::{DataFrame, SessionContext};
+use futures::{StreamExt, TryStreamExt};
+use parquet::arrow::ParquetRecordBatchStreamBuilder;
+
+use crate::dataset::ROW_COLUMN;
+use crate::error::{Error, Result};
+
+/// Column of a stored table that is true for a rejected row.
+pub(crate) const BAD_COLUMN: &str = "__bad";
+
+/// A table kept in a Parquet file of the store: the flagged rows of the
+/// validation plan; the accepted rows are those with `__bad` false.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredFile {
+    /// The file, an absolute path.
+    pub path: PathBuf,
+    /// Schema of the whole file (accepted columns plus fault columns).
+    pub file_schema: SchemaRef,
+    /// Number of accepted rows.
+    pub rows: usize,
+}
+
+/// A Parquet file read as `partitions` streams of whole row groups, each
+/// row numbered (`__row`, 1-based, in file order) from the row-group
+/// offsets in the footer — so a large source never sits in memory and
+/// every reject still names its row.
+#[derive(Debug)]
+pub(crate) struct NumberedParquet {
+    path: PathBuf,
+    schema: SchemaRef,
+    /// (row group index, number of its first row) read by this partition.
+    groups: Vec<(usize, i64)>,
+    batch_size: usize,
+}
+
+impl PartitionStream for NumberedParquet {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let path = self.path.clone();
+        let schema = self.schema.clone();
+        let batch_size = self.batch_size;
+        let out_schema = schema.clone();
+        let stream = futures::stream::iter(self.groups.clone())
+            .then(move |(group, first)| {
+                let path = path.clone();
+                let schema = schema.clone();
+                async move {
+                    let file = tokio::fs::File::open(&path)
+                        .await
+                        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+                    let reader = ParquetRecordBatchStreamBuilder::new(file)
+                        .await?
+                        .with_row_groups(vec![group])
+                        .with_batch_size(batch_size)
+                        .build()?;
+                    let mut next = first;
+                    Ok::<_, DataFusionError>(reader.map(move |batch| {
+                        let batch = batch?;
+                        let n = batch.num_rows() as i64;
+                        let rows = Int64Array::from_iter_values(next..next + n);
+                        next += n;
+                        let mut columns = batch.columns().to_vec();
+                        columns.push(Arc::new(rows));
+                        Ok(RecordBatch::try_new(schema.clone(), columns)?)
+                    }))
+                }
+            })
+            .try_flatten();
+        Box::pin(RecordBatchStreamAdapter::new(out_schema, stream))
+    }
+}
+
+/// The raw rows of Parquet file `path` (its columns plus `__row`) as a
+/// table of `partitions` streams, and the number of rows.
+pub(crate) fn numbered_parquet(
+    table: &str,
+    path: &Path,
+    partitions: usize,
+    batch_size: usize,
+) -> Result<(Arc<dyn TableProvider>, SchemaRef, usize)> {
+    let unreadable = |message: String| Error::Schema {
+        table: table.to_string(),
+        source_name: path.display().to_string(),
+        column: None,
+        message,
+    };
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| unreadable(format!("unreadable Parquet file: {e}")))?;
+    let base = builder.schema().clone();
+    if base.field_with_name(ROW_COLUMN).is_ok() {
+        return Err(Error::Schema {
+            table: table.into(),
+            source_name: path.display().to_string(),
+            column: Some(ROW_COLUMN.into()),
+            message: "column name is reserved".into(),
+        });
+    }
+    let mut fields: Vec<Field> = base.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new(ROW_COLUMN, DataType::Int64, false));
+    let schema = Arc::new(Schema::new(fields));
+
+    let mut groups = Vec::new();
+    let mut first = 1i64;
+    for (i, rg) in builder.metadata().row_groups().iter().enumerate() {
+        groups.push((i, first));
+        first += rg.num_rows();
+    }
+    let rows = (first - 1) as usize;
+    // Contiguous runs of row groups per partition (at least one partition,
+    // even for a file without row groups, so the table has a stream).
+    let n = partitions.clamp(1, groups.len().max(1));
+    let per = groups.len().div_ceil(n).max(1);
+    let mut parts: Vec<Arc<dyn PartitionStream>> = Vec::new();
+    for chunk in groups.chunks(per) {
+        parts.push(Arc::new(NumberedParquet {
+            path: path.to_path_buf(),
+            schema: schema.clone(),
+            groups: chunk.to_vec(),
+            batch_size,
+        }));
+    }
+    if parts.is_empty() {
+        parts.push(Arc::new(NumberedParquet {
+            path: path.to_path_buf(),
+            schema: schema.clone(),
+            groups: Vec::new(),
+            batch_size,
+        }));
+    }
+    let provider = StreamingTable::try_new(schema.clone(), parts)?;
+    Ok((Arc::new(provider), schema, rows))
+}
+
+/// Write the flagged rows of `df` to `path` (one Parquet file, LZ4: the
+/// store is read back many times and decompression speed matters more
+/// than size).
+pub(crate) async fn write_flagged(df: DataFrame, path: &Path) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let mut options = TableParquetOptions::default();
+    options.global.compression = Some("lz4_raw".into());
+    let target = path.to_str().ok_or_else(|| {
+        Error::InvalidArgument(format!("{}: store path is not UTF-8", path.display()))
+    })?;
+    df.write_parquet(
+        target,
+        DataFrameWriteOptions::new().with_single_file_output(true),
+        Some(options),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The store file `<store>/<table>.parquet`, as an absolute path.
+pub(crate) fn stored_path(store: &Path, table: &str) -> Result<PathBuf> {
+    std::fs::create_dir_all(store).map_err(|e| Error::io(store, e))?;
+    let dir = std::fs::canonicalize(store).map_err(|e| Error::io(store, e))?;
+    Ok(dir.join(format!("{table}.parquet")))
+}
+
+/// The whole stored file (accepted and rejected rows, fault columns) as a
+/// listing table: scans split by byte range across the session's
+/// partitions, columns and row groups read on demand.
+pub(crate) fn flagged_provider(stored: &StoredFile) -> Result<Arc<dyn TableProvider>> {
+    let path = stored.path.to_str().ok_or_else(|| {
+        Error::InvalidArgument(format!(
+            "{}: store path is not UTF-8",
+            stored.path.display()
+        ))
+    })?;
+    let url = ListingTableUrl::parse(path)?;
+    let options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(stored.file_schema.clone());
+    Ok(Arc::new(ListingTable::try_new(config)?))
+}
+
+/// The accepted rows of a stored table: a view over the file that keeps
+/// the rows with `__bad` false and the table's own columns (`schema`).
+pub(crate) fn accepted_view(
+    ctx: &SessionContext,
+    stored: &StoredFile,
+    schema: &SchemaRef,
+) -> Result<Arc<dyn TableProvider>> {
+    let columns: Vec<Expr> = schema
+        .fields()
+        .iter()
+        .map(|f| Expr::Column(Column::new_unqualified(f.name())))
+        .collect();
+    let view = ctx
+        .read_table(flagged_provider(stored)?)?
+        .filter(not(col(BAD_COLUMN)))?
+        .select(columns)?
+        .into_view();
+    Ok(view)
+}

@@ -1,0 +1,218 @@
+//! Disk-backed datasets (`OpenOptions::store`): the same accepted rows,
+//! rejects, outcomes and metrics as in memory, with the tables kept as
+//! Parquet files; and streamed result output.
+
+mod common;
+
+use std::path::Path;
+
+use common::{collect, count, query, text};
+use datafusion::arrow::array::RecordBatch;
+use tuopin::{Dataset, Engine, EngineOptions, Level, OpenOptions, RuleSet};
+
+const YEAR: i32 = 2016;
+
+/// A generated registry (with deliberate faults) written to `dir` as
+/// Parquet files of small row groups — so a streamed source has many row
+/// groups split over several partitions — or as CSV.
+fn write_registry(dir: &Path, format: &str) {
+    let tables = tuopin::synth::generate_tables(&tuopin::GenerateOptions {
+        households: 600,
+        seed: 23,
+        faults: 0.03,
+        ..Default::default()
+    })
+    .unwrap();
+    for (name, batches) in &tables {
+        let path = dir.join(format!("{name}.{format}"));
+        if format == "parquet" {
+            let file = std::fs::File::create(&path).unwrap();
+            let props = parquet::file::properties::WriterProperties::builder()
+                .set_max_row_group_row_count(Some(97))
+                .build();
+            let mut w =
+                parquet::arrow::ArrowWriter::try_new(file, batches[0].schema(), Some(props))
+                    .unwrap();
+            for b in batches {
+                w.write(b).unwrap();
+            }
+            w.close().unwrap();
+        } else {
+            tuopin::output::write_batches(batches, &path).unwrap();
+        }
+    }
+}
+
+async fn engines(dir: &Path, store: &Path) -> (Engine, Engine) {
+    let memory = Engine::new(Dataset::open(dir).await.unwrap()).unwrap();
+    let options = OpenOptions {
+        store: Some(store.to_path_buf()),
+        memory_limit: Some(64 << 20),
+    };
+    let disk = Engine::with_options(
+        Dataset::open_with(dir, &options).await.unwrap(),
+        EngineOptions {
+            memory_limit: Some(64 << 20),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    (memory, disk)
+}
+
+/// Every column of `a` and `b` as text, in order.
+fn assert_same(a: &[RecordBatch], b: &[RecordBatch], what: &str) {
+    assert_eq!(count(a), count(b), "{what}: row count");
+    let schema = a.first().map(|x| x.schema()).expect("rows");
+    for f in schema.fields() {
+        assert_eq!(text(a, f.name()), text(b, f.name()), "{what}.{}", f.name());
+    }
+}
+
+async fn same_everything(format: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    write_registry(dir.path(), format);
+    let (memory, disk) = engines(dir.path(), store.path()).await;
+
+    // Loading: the same summary and the same rejects ledger (rows numbered
+    // across row groups and partitions exactly as a whole read numbers them).
+    let (m, d) = (memory.dataset(), disk.dataset());
+    assert!(m.reject_count() > 0, "faults were generated");
+    assert_eq!(m.summary().len(), d.summary().len());
+    for (sm, sd) in m.summary().iter().zip(d.summary()) {
+        assert_eq!(
+            (&sm.table, sm.rows, sm.accepted, sm.rejected),
+            (&sd.table, sd.rows, sd.accepted, sd.rejected)
+        );
+    }
+    for col in ["table", "row", "key", "column", "problem"] {
+        assert_eq!(
+            text(m.rejects(), col),
+            text(d.rejects(), col),
+            "rejects.{col}"
+        );
+    }
+
+    // The tables are on disk, not in memory, and hold the same rows.
+    for name in ["households", "members", "regions"] {
+        let t = d.table(name).unwrap();
+        let file = t.file().expect("stored table has a file");
+        assert!(file.starts_with(std::fs::canonicalize(store.path()).unwrap()));
+        assert!(file.is_file(), "{}", file.display());
+        assert!(t.batches.is_empty());
+        assert_eq!(t.num_rows(), m.table(name).unwrap().num_rows(), "{name}");
+        assert!(m.table(name).unwrap().file().is_none());
+    }
+    let sql = "SELECT * FROM households ORDER BY household_id, year";
+    assert_same(
+        &query(&memory, sql).await,
+        &query(&disk, sql).await,
+        "households",
+    );
+    let sql = "SELECT * FROM members ORDER BY person_id, year";
+    assert_same(
+        &query(&memory, sql).await,
+        &query(&disk, sql).await,
+        "members",
+    );
+
+    // Outcomes and metrics.
+    let hebei = RuleSet::builtin("hebei-2016").unwrap();
+    let outcomes = |e: Engine| {
+        let hebei = hebei.clone();
+        async move {
+            let df = e.evaluate(&hebei, YEAR).await.unwrap();
+            collect(
+                df.sort_by(vec![datafusion::prelude::col("household_id")])
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    assert_same(
+        &outcomes(memory.clone()).await,
+        &outcomes(disk.clone()).await,
+        "outcomes",
+    );
+    let metrics = |e: Engine| async move {
+        let df = e.metrics(YEAR, None).await.unwrap();
+        let sorted = df
+            .sort_by(vec![
+                datafusion::prelude::col("level"),
+                datafusion::prelude::col("code"),
+            ])
+            .unwrap();
+        collect(sorted).await
+    };
+    let mm = metrics(memory.clone()).await;
+    assert_eq!(
+        count(&mm),
+        m.table("regions").unwrap().num_rows(),
+        "a row per region"
+    );
+    assert_same(&mm, &metrics(disk.clone()).await, "metrics");
+    let county = |e: Engine| async move {
+        let df = e.metrics(YEAR, Some(Level::County)).await.unwrap();
+        collect(df.sort_by(vec![datafusion::prelude::col("code")]).unwrap()).await
+    };
+    assert_same(&county(memory).await, &county(disk).await, "county metrics");
+}
+
+#[tokio::test]
+async fn parquet_sources_stream_into_the_store_with_identical_results() {
+    same_everything("parquet").await;
+}
+
+#[tokio::test]
+async fn csv_sources_are_stored_with_identical_results() {
+    same_everything("csv").await;
+}
+
+#[tokio::test]
+async fn results_are_written_as_they_stream() {
+    let engine = common::generated(300, 5).await;
+    let hebei = RuleSet::builtin("hebei-2016").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sorted = || async {
+        engine
+            .evaluate(&hebei, YEAR)
+            .await
+            .unwrap()
+            .sort_by(vec![datafusion::prelude::col("household_id")])
+            .unwrap()
+    };
+    let expected = collect(sorted().await).await;
+    let pq = dir.path().join("out/outcomes.parquet");
+    let rows = tuopin::output::write_dataframe(sorted().await, &pq)
+        .await
+        .unwrap();
+    assert_eq!(rows, count(&expected));
+    let back: Vec<RecordBatch> =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            std::fs::File::open(&pq).unwrap(),
+        )
+        .unwrap()
+        .build()
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_same(&expected, &back, "parquet output");
+
+    let csv = dir.path().join("outcomes.csv");
+    let rows = tuopin::output::write_dataframe(sorted().await, &csv)
+        .await
+        .unwrap();
+    let written = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(
+        written.lines().count(),
+        rows + 1,
+        "header + one line per row"
+    );
+    assert!(written.starts_with("household_id,year,"));
+
+    let err = tuopin::output::write_dataframe(sorted().await, dir.path().join("x.txt"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("unknown output format"), "{err}");
+}
