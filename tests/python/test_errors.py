@@ -53,7 +53,24 @@ def test_memory_limit_option(data_dir, eng: tuopin.Engine) -> None:
     # A limit the query fits in gives the same result as no limit ...
     limited = tuopin.open(str(data_dir), memory_limit=64 << 20)
     assert limited.metrics(2016, "all").equals(eng.metrics(2016, "all"))
-    # ... one it cannot fit in raises QueryError naming the exhausted pool.
-    starved = tuopin.open(str(data_dir), memory_limit=16 << 10)
+    # ... one it cannot fit in raises QueryError naming the exhausted pool
+    # (the limit bounds validation too, so here already while loading).
     with pytest.raises(tuopin.QueryError, match="Resources exhausted"):
-        starved.metrics(2016, "all")
+        tuopin.open(str(data_dir), memory_limit=16 << 10)
+
+
+def test_store_option_keeps_tables_on_disk(data_dir, eng: tuopin.Engine, tmp_path) -> None:
+    # A disk-backed engine answers exactly as the in-memory one ...
+    stored = tuopin.open(data_dir, store=tmp_path / "store", memory_limit=64 << 20)
+    for query in [
+        "SELECT * FROM households ORDER BY household_id, year",
+        "SELECT * FROM rejects ORDER BY \"table\", \"row\", \"column\"",
+    ]:
+        assert stored.sql(query).equals(eng.sql(query))
+    key = ["level", "code"]
+    assert stored.metrics(2016, "all").sort_by([(k, "ascending") for k in key]).equals(
+        eng.metrics(2016, "all").sort_by([(k, "ascending") for k in key])
+    )
+    # ... with the validated tables written to the store folder.
+    assert (tmp_path / "store" / "households.parquet").is_file()
+    assert stored.summary.equals(eng.summary)
