@@ -216,3 +216,63 @@ async fn results_are_written_as_they_stream() {
         .unwrap_err();
     assert!(err.to_string().contains("unknown output format"), "{err}");
 }
+
+#[tokio::test]
+async fn a_store_is_reused_until_a_source_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    write_registry(dir.path(), "parquet");
+    let options = OpenOptions {
+        store: Some(store.path().to_path_buf()),
+        memory_limit: None,
+    };
+    let stored = store.path().join("households.parquet");
+    let modified = || std::fs::metadata(&stored).unwrap().modified().unwrap();
+
+    let first = Dataset::open_with(dir.path(), &options).await.unwrap();
+    let written = modified();
+    assert!(store.path().join("tuopin-store.toml").is_file());
+
+    // Same sources: reused as it is (nothing rewritten), same answers.
+    let second = Dataset::open_with(dir.path(), &options).await.unwrap();
+    assert_eq!(modified(), written, "reused, not validated again");
+    assert_eq!(first.summary(), second.summary());
+    assert!(first.reject_count() > 0);
+    for col in ["table", "row", "key", "column", "problem"] {
+        assert_eq!(text(first.rejects(), col), text(second.rejects(), col));
+    }
+    let metrics = |ds: Dataset| async move {
+        let e = Engine::new(ds).unwrap();
+        let df = e.metrics(YEAR, None).await.unwrap();
+        collect(
+            df.sort_by(vec![
+                datafusion::prelude::col("level"),
+                datafusion::prelude::col("code"),
+            ])
+            .unwrap(),
+        )
+        .await
+    };
+    assert_same(
+        &metrics(first.clone()).await,
+        &metrics(second).await,
+        "metrics of a reused store",
+    );
+
+    // A source changes (an optional table removed): validated again.
+    std::fs::remove_file(dir.path().join("assessments.parquet")).unwrap();
+    let third = Dataset::open_with(dir.path(), &options).await.unwrap();
+    assert_ne!(modified(), written, "validated again");
+    assert!(third.table("assessments").is_none());
+    assert!(first.table("assessments").is_some());
+    assert_eq!(
+        third.table("households").unwrap().num_rows(),
+        first.table("households").unwrap().num_rows()
+    );
+
+    // A store without its manifest (say, interrupted) is validated again.
+    std::fs::remove_file(store.path().join("tuopin-store.toml")).unwrap();
+    let before = modified();
+    Dataset::open_with(dir.path(), &options).await.unwrap();
+    assert_ne!(modified(), before);
+}

@@ -29,7 +29,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::error::{Error, Result};
 use crate::schema::{self, TableSpec, TABLES};
-use crate::store::StoredFile;
+use crate::store::{self, StoredFile};
 use crate::validate;
 
 /// Name of the row-number column added while loading.
@@ -140,7 +140,9 @@ impl Dataset {
     }
 
     /// [`Dataset::open`] with options, e.g. a store folder that keeps the
-    /// accepted tables on disk for registries larger than memory.
+    /// accepted tables on disk for registries larger than memory. A store
+    /// validated from the same source files (path, size, modification time)
+    /// by the same tuopin version is reused without validating again.
     pub async fn open_with(dir: impl AsRef<Path>, options: &OpenOptions) -> Result<Dataset> {
         let dir = dir.as_ref().to_path_buf();
         if !dir.is_dir() {
@@ -149,29 +151,10 @@ impl Dataset {
                 std::io::Error::new(std::io::ErrorKind::NotFound, "dataset folder not found"),
             ));
         }
-        let mut raws = Vec::new();
+        let mut found = Vec::new();
         for spec in TABLES.iter() {
             match find_table_file(&dir, spec.name)? {
-                Some(path)
-                    if options.store.is_some()
-                        && path.extension().is_some_and(|e| e == "parquet") =>
-                {
-                    raws.push(RawTable {
-                        spec,
-                        source: path.display().to_string(),
-                        rows: RawRows::Parquet(path),
-                        schema: spec.schema(),
-                    });
-                }
-                Some(path) => {
-                    let reader_dir = path.clone();
-                    let raw = tokio::task::spawn_blocking(move || read_file(spec, &reader_dir))
-                        .await
-                        .map_err(|e| {
-                            Error::InvalidArgument(format!("reader task failed: {e}"))
-                        })??;
-                    raws.push(raw);
-                }
+                Some(path) => found.push((spec, path)),
                 None if spec.required => {
                     return Err(Error::MissingTable {
                         dir: dir.display().to_string(),
@@ -181,7 +164,38 @@ impl Dataset {
                 None => {}
             }
         }
-        validate::validate(raws, options).await
+        let sources = match &options.store {
+            Some(store) => {
+                let sources = store::fingerprint(&found)?;
+                if let Some(dataset) = store::reopen(store, &sources)? {
+                    return Ok(dataset);
+                }
+                store::invalidate(store)?;
+                Some((store, sources))
+            }
+            None => None,
+        };
+        let mut raws = Vec::new();
+        for (spec, path) in found {
+            if sources.is_some() && path.extension().is_some_and(|e| e == "parquet") {
+                raws.push(RawTable {
+                    spec,
+                    source: path.display().to_string(),
+                    rows: RawRows::Parquet(path),
+                    schema: spec.schema(),
+                });
+                continue;
+            }
+            let raw = tokio::task::spawn_blocking(move || read_file(spec, &path))
+                .await
+                .map_err(|e| Error::InvalidArgument(format!("reader task failed: {e}")))??;
+            raws.push(raw);
+        }
+        let dataset = validate::validate(raws, options).await?;
+        if let Some((store, sources)) = sources {
+            store::save(store, &sources, &dataset)?;
+        }
+        Ok(dataset)
     }
 
     /// Build a dataset from in-memory Arrow tables, e.g.

@@ -77,6 +77,9 @@ pub async fn write_dataframe(
 ) -> Result<usize> {
     use futures::StreamExt;
     let path = path.as_ref();
+    if Format::from_path(path)? == Format::Parquet {
+        return write_parquet(df, path, "zstd(1)").await;
+    }
     let schema = df.schema().inner().clone();
     let mut stream = df.execute_stream().await?;
     let mut w = BatchWriter::create(path, schema)?;
@@ -88,6 +91,40 @@ pub async fn write_dataframe(
     }
     w.finish()?;
     Ok(rows)
+}
+
+/// Run `df` into one Parquet file at `path` with DataFusion's writer,
+/// which encodes row groups and columns in parallel with the plan;
+/// `compression` as DataFusion spells it (`zstd(1)`, `lz4_raw`, …).
+/// Returns the number of rows written.
+pub(crate) async fn write_parquet(
+    df: datafusion::prelude::DataFrame,
+    path: &Path,
+    compression: &str,
+) -> Result<usize> {
+    use datafusion::arrow::array::UInt64Array;
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let target = path
+        .to_str()
+        .ok_or_else(|| Error::InvalidArgument(format!("{}: path is not UTF-8", path.display())))?;
+    let mut options = datafusion::config::TableParquetOptions::default();
+    options.global.compression = Some(compression.into());
+    let written = df
+        .write_parquet(
+            target,
+            datafusion::dataframe::DataFrameWriteOptions::new().with_single_file_output(true),
+            Some(options),
+        )
+        .await?;
+    let rows = written
+        .first()
+        .and_then(|b| b.column(0).as_any().downcast_ref::<UInt64Array>())
+        .filter(|c| !c.is_empty())
+        .map(|c| c.value(0))
+        .unwrap_or(0);
+    Ok(usize::try_from(rows).unwrap_or(usize::MAX))
 }
 
 /// A file being written in one of the [`Format`]s.

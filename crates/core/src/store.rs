@@ -31,7 +31,14 @@
 //!
 //! Row order of a stored table is not the source order (the write is
 //! parallel); rejects still name the source row.
+//!
+//! A store remembers what it was validated from (`tuopin-store.toml`:
+//! each source file's path, size and modification time, and the tuopin
+//! version) and keeps its rejects ledger (`rejects.parquet`); opening the
+//! same sources into the same store again reuses it without validating.
+//! Any change of a source file, or a missing store file, validates again.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -40,8 +47,6 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::catalog::TableProvider;
 use datafusion::common::Column;
-use datafusion::config::TableParquetOptions;
-use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
@@ -53,10 +58,13 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::{DataFrame, SessionContext};
 use futures::{StreamExt, TryStreamExt};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
+use serde::{Deserialize, Serialize};
 
-use crate::dataset::ROW_COLUMN;
+use crate::dataset::{Dataset, Table, TableSummary, ROW_COLUMN};
 use crate::error::{Error, Result};
+use crate::schema::TableSpec;
 
 /// Column of a stored table that is true for a rejected row.
 pub(crate) const BAD_COLUMN: &str = "__bad";
@@ -141,7 +149,7 @@ pub(crate) fn numbered_parquet(
         message,
     };
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| unreadable(format!("unreadable Parquet file: {e}")))?;
     let base = builder.schema().clone();
     if base.field_with_name(ROW_COLUMN).is_ok() {
@@ -192,20 +200,7 @@ pub(crate) fn numbered_parquet(
 /// store is read back many times and decompression speed matters more
 /// than size).
 pub(crate) async fn write_flagged(df: DataFrame, path: &Path) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    }
-    let mut options = TableParquetOptions::default();
-    options.global.compression = Some("lz4_raw".into());
-    let target = path.to_str().ok_or_else(|| {
-        Error::InvalidArgument(format!("{}: store path is not UTF-8", path.display()))
-    })?;
-    df.write_parquet(
-        target,
-        DataFrameWriteOptions::new().with_single_file_output(true),
-        Some(options),
-    )
-    .await?;
+    crate::output::write_parquet(df, path, "lz4_raw").await?;
     Ok(())
 }
 
@@ -253,4 +248,198 @@ pub(crate) fn accepted_view(
         .select(columns)?
         .into_view();
     Ok(view)
+}
+
+// ---------------------------------------------------------------------
+// Reusing a store: validated once, opened many times.
+// ---------------------------------------------------------------------
+
+/// File of the store that records what it was validated from; written
+/// last, removed first, so a half-written store is never reused.
+const MANIFEST: &str = "tuopin-store.toml";
+/// The rejects ledger of the store.
+const REJECTS: &str = "rejects.parquet";
+
+/// What a store was validated from and holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Manifest {
+    /// tuopin version that wrote the store (checks may change between
+    /// versions).
+    version: String,
+    sources: Vec<Source>,
+    tables: Vec<Entry>,
+}
+
+/// One source file, as found when validating.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Source {
+    table: String,
+    path: String,
+    bytes: u64,
+    modified_secs: u64,
+    modified_nanos: u32,
+}
+
+/// One table of the store: its load summary and accepted columns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Entry {
+    table: String,
+    source: String,
+    rows: u64,
+    accepted: u64,
+    rejected: u64,
+    /// Accepted columns, in order; empty for the built-in poverty lines
+    /// (kept in memory).
+    columns: Vec<String>,
+}
+
+/// Path, size and modification time of every source file.
+pub(crate) fn fingerprint(found: &[(&'static TableSpec, PathBuf)]) -> Result<Vec<Source>> {
+    found
+        .iter()
+        .map(|(spec, path)| {
+            let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+            let modified = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .unwrap_or_default();
+            let absolute = std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
+            Ok(Source {
+                table: spec.name.to_string(),
+                path: absolute.display().to_string(),
+                bytes: meta.len(),
+                modified_secs: modified.as_secs(),
+                modified_nanos: modified.subsec_nanos(),
+            })
+        })
+        .collect()
+}
+
+/// Remove the manifest of `store`, if any, before validating into it.
+pub(crate) fn invalidate(store: &Path) -> Result<()> {
+    let path = store.join(MANIFEST);
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(&path, e)),
+    }
+}
+
+/// Record a freshly validated `dataset` in `store`: its rejects ledger,
+/// then the manifest.
+pub(crate) fn save(store: &Path, sources: &[Source], dataset: &Dataset) -> Result<()> {
+    let rejects_path = store.join(REJECTS);
+    let file = std::fs::File::create(&rejects_path).map_err(|e| Error::io(&rejects_path, e))?;
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, crate::schema::rejects_schema(), None)?;
+    for b in &dataset.rejects {
+        w.write(b)?;
+    }
+    w.close()?;
+    let tables = dataset
+        .summary
+        .iter()
+        .map(|s| Entry {
+            table: s.table.clone(),
+            source: s.source.clone(),
+            rows: s.rows as u64,
+            accepted: s.accepted as u64,
+            rejected: s.rejected as u64,
+            columns: match dataset.tables.get(&s.table) {
+                Some(t) if t.stored.is_some() => {
+                    t.schema.fields().iter().map(|f| f.name().clone()).collect()
+                }
+                _ => Vec::new(),
+            },
+        })
+        .collect();
+    let manifest = Manifest {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        sources: sources.to_vec(),
+        tables,
+    };
+    let text = toml::to_string(&manifest)
+        .map_err(|e| Error::InvalidArgument(format!("store manifest: {e}")))?;
+    let path = store.join(MANIFEST);
+    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
+}
+
+/// The dataset of `store` if it was validated from exactly `sources` by
+/// this version and all its files are present; `None` otherwise (it is
+/// then validated again).
+pub(crate) fn reopen(store: &Path, sources: &[Source]) -> Result<Option<Dataset>> {
+    let Ok(text) = std::fs::read_to_string(store.join(MANIFEST)) else {
+        return Ok(None);
+    };
+    let Ok(manifest) = toml::from_str::<Manifest>(&text) else {
+        return Ok(None);
+    };
+    if manifest.version != env!("CARGO_PKG_VERSION") || manifest.sources != sources {
+        return Ok(None);
+    }
+    let mut tables = BTreeMap::new();
+    let mut summary = Vec::new();
+    for e in &manifest.tables {
+        let table = if e.columns.is_empty() {
+            crate::lines::builtin_table()?
+        } else {
+            let path = stored_path(store, &e.table)?;
+            let Some(file_schema) = parquet_schema(&path) else {
+                return Ok(None);
+            };
+            let indices: Option<Vec<usize>> = e
+                .columns
+                .iter()
+                .map(|c| file_schema.index_of(c).ok())
+                .collect();
+            let Some(indices) = indices else {
+                return Ok(None);
+            };
+            let schema = file_schema.project(&indices)?;
+            Table {
+                schema: Arc::new(schema),
+                batches: Vec::new(),
+                stored: Some(StoredFile {
+                    path,
+                    file_schema,
+                    rows: e.accepted as usize,
+                }),
+            }
+        };
+        tables.insert(e.table.clone(), table);
+        summary.push(TableSummary {
+            table: e.table.clone(),
+            source: e.source.clone(),
+            rows: e.rows as usize,
+            accepted: e.accepted as usize,
+            rejected: e.rejected as usize,
+        });
+    }
+    let rejects_path = store.join(REJECTS);
+    let Ok(file) = std::fs::File::open(&rejects_path) else {
+        return Ok(None);
+    };
+    let rejects = ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .map_err(|e| Error::Schema {
+            table: "rejects".into(),
+            source_name: rejects_path.display().to_string(),
+            column: None,
+            message: format!("unreadable store file: {e}"),
+        })?
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let rejects = rejects.into_iter().filter(|b| b.num_rows() > 0).collect();
+    Ok(Some(Dataset {
+        tables,
+        rejects,
+        summary,
+    }))
+}
+
+/// The Arrow schema of a Parquet file, `None` if it cannot be read.
+fn parquet_schema(path: &Path) -> Option<SchemaRef> {
+    let file = std::fs::File::open(path).ok()?;
+    ParquetRecordBatchReaderBuilder::try_new(file)
+        .ok()
+        .map(|b| b.schema().clone())
 }
