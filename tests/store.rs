@@ -276,3 +276,27 @@ async fn a_store_is_reused_until_a_source_changes() {
     Dataset::open_with(dir.path(), &options).await.unwrap();
     assert_ne!(modified(), before);
 }
+
+#[tokio::test]
+async fn a_damaged_source_names_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    write_registry(dir.path(), "parquet");
+    // Overwrite the start of the first column chunk (after the 4-byte
+    // magic): the footer still reads, the data does not.
+    let path = dir.path().join("households.parquet");
+    let mut bytes = std::fs::read(&path).unwrap();
+    for b in bytes.iter_mut().skip(4).take(400) {
+        *b = 0xAB;
+    }
+    std::fs::write(&path, bytes).unwrap();
+    let options = OpenOptions {
+        store: Some(store.path().to_path_buf()),
+        memory_limit: None,
+    };
+    let err = Dataset::open_with(dir.path(), &options).await.unwrap_err();
+    assert!(
+        err.to_string().contains("households.parquet"),
+        "error names the file: {err}"
+    );
+}

@@ -109,17 +109,26 @@ impl PartitionStream for NumberedParquet {
                 let path = path.clone();
                 let schema = schema.clone();
                 async move {
-                    let file = tokio::fs::File::open(&path)
-                        .await
-                        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+                    // Errors name the file: a source can be damaged past
+                    // its footer, which is only found while streaming.
+                    let named = {
+                        let path = path.clone();
+                        move |e: &dyn std::fmt::Display| {
+                            DataFusionError::Execution(format!("{}: {e}", path.display()))
+                        }
+                    };
+                    let file = tokio::fs::File::open(&path).await.map_err(|e| named(&e))?;
                     let reader = ParquetRecordBatchStreamBuilder::new(file)
-                        .await?
-                        .with_row_groups(vec![group])
-                        .with_batch_size(batch_size)
-                        .build()?;
+                        .await
+                        .and_then(|b| {
+                            b.with_row_groups(vec![group])
+                                .with_batch_size(batch_size)
+                                .build()
+                        })
+                        .map_err(|e| named(&e))?;
                     let mut next = first;
                     Ok::<_, DataFusionError>(reader.map(move |batch| {
-                        let batch = batch?;
+                        let batch = batch.map_err(|e| named(&e))?;
                         let n = batch.num_rows() as i64;
                         let rows = Int64Array::from_iter_values(next..next + n);
                         next += n;
