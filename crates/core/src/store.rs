@@ -1,7 +1,7 @@
 //! Disk-backed datasets, for registries larger than memory (a national
 //! registry of 30 million households).
 //!
-//! By default a [`Dataset`](crate::Dataset) holds its accepted tables in
+//! By default a [`Dataset`] holds its accepted tables in
 //! memory. Opened with a store folder, it keeps them on disk instead:
 //!
 //! ```no_run
@@ -20,7 +20,7 @@
 //! What changes (the checks, rejects and results do not):
 //!
 //! - a Parquet source is read as a stream of row groups, numbered on the
-//!   fly ([`NumberedParquet`]), never loaded whole (CSV and Arrow sources
+//!   fly (`NumberedParquet`), never loaded whole (CSV and Arrow sources
 //!   are still read into memory first);
 //! - the validation plan of each table (typing, row checks, duplicate keys
 //!   as a spillable aggregate, references as joins) is written once to
