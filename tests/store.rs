@@ -300,3 +300,27 @@ async fn a_damaged_source_names_its_file() {
         "error names the file: {err}"
     );
 }
+
+#[tokio::test]
+async fn rejects_are_listed_under_a_small_memory_limit() {
+    // The rejects ledger is sorted once, not per check: sorting the union
+    // of ~25 checks reserved 10 MB per branch and failed below ~32 MiB.
+    let dir = tempfile::tempdir().unwrap();
+    write_registry(dir.path(), "csv");
+    let unlimited = Dataset::open(dir.path()).await.unwrap();
+    assert!(unlimited.reject_count() > 100);
+    for store in [None, Some(tempfile::tempdir().unwrap())] {
+        let options = OpenOptions {
+            store: store.as_ref().map(|s| s.path().to_path_buf()),
+            memory_limit: Some(16 << 20),
+        };
+        let limited = Dataset::open_with(dir.path(), &options).await.unwrap();
+        for col in ["table", "row", "key", "column", "problem"] {
+            assert_eq!(
+                text(unlimited.rejects(), col),
+                text(limited.rejects(), col),
+                "rejects.{col}"
+            );
+        }
+    }
+}

@@ -586,12 +586,27 @@ async fn validate_table(
             })
             .collect::<Vec<_>>()
             .join(" UNION ALL ");
-        let sql = format!(
-            "SELECT \"table\", \"row\", \"key\", \"column\", problem FROM ({parts}) ORDER BY \"row\", __check"
-        );
-        let found = ctx.sql(&sql).await?.collect().await?;
-        reject_batches = conform(found, &schema::rejects_schema())?;
-        ctx.deregister_table(bad_name.as_str())?;
+        // Found first, sorted in a second plan over one partition: a sort
+        // over the union itself is pushed into each of its ~25 branches,
+        // and every branch's sorter reserves `sort_spill_reservation_bytes`
+        // (10 MB) at once — more than a small memory limit holds.
+        let found_name = format!("__found_{name}");
+        let (found_schema, found) = collect_table(ctx.sql(&parts).await?).await?;
+        ctx.register_table(
+            found_name.as_str(),
+            Arc::new(MemTable::try_new(found_schema, vec![found])?),
+        )?;
+        let sorted = ctx
+            .sql(&format!(
+                "SELECT \"table\", \"row\", \"key\", \"column\", problem FROM {found_name} ORDER BY \"row\", __check"
+            ))
+            .await?
+            .collect()
+            .await?;
+        reject_batches = conform(sorted, &schema::rejects_schema())?;
+        for n in [bad_name, found_name] {
+            ctx.deregister_table(n.as_str())?;
+        }
     }
     let select = output_columns
         .iter()
