@@ -109,14 +109,16 @@ pub(crate) struct RawTable {
     pub spec: &'static TableSpec,
     pub source: String,
     pub rows: RawRows,
-    pub schema: SchemaRef,
 }
 
 /// Where the raw rows are.
 #[derive(Debug)]
 pub(crate) enum RawRows {
-    /// Read into memory, numbered.
-    Memory(Vec<RecordBatch>),
+    /// Read into memory and numbered, with their schema.
+    Memory {
+        batches: Vec<RecordBatch>,
+        schema: SchemaRef,
+    },
     /// A Parquet file streamed by row groups and numbered on the fly.
     Parquet(PathBuf),
 }
@@ -164,7 +166,9 @@ impl Dataset {
                 None => {}
             }
         }
-        let sources = match &options.store {
+        // With a store: reuse it if it was validated from these sources,
+        // else validate into it (Parquet sources streamed).
+        let into_store = match &options.store {
             Some(store) => {
                 let sources = store::fingerprint(&found)?;
                 if let Some(dataset) = store::reopen(store, &sources)? {
@@ -177,12 +181,11 @@ impl Dataset {
         };
         let mut raws = Vec::new();
         for (spec, path) in found {
-            if sources.is_some() && path.extension().is_some_and(|e| e == "parquet") {
+            if into_store.is_some() && path.extension().is_some_and(|e| e == "parquet") {
                 raws.push(RawTable {
                     spec,
                     source: path.display().to_string(),
                     rows: RawRows::Parquet(path),
-                    schema: spec.schema(),
                 });
                 continue;
             }
@@ -192,7 +195,7 @@ impl Dataset {
             raws.push(raw);
         }
         let dataset = validate::validate(raws, options).await?;
-        if let Some((store, sources)) = sources {
+        if let Some((store, sources)) = into_store {
             store::save(store, &sources, &dataset)?;
         }
         Ok(dataset)
@@ -364,17 +367,7 @@ pub(crate) fn raw_from_batches(
         Some(b) => b.schema(),
         None => spec.schema(),
     };
-    if base.field_with_name(ROW_COLUMN).is_ok() {
-        return Err(Error::Schema {
-            table: spec.name.into(),
-            source_name: source.into(),
-            column: Some(ROW_COLUMN.into()),
-            message: "column name is reserved".into(),
-        });
-    }
-    let mut fields: Vec<Field> = base.fields().iter().map(|f| f.as_ref().clone()).collect();
-    fields.push(Field::new(ROW_COLUMN, DataType::Int64, false));
-    let schema = Arc::new(Schema::new(fields));
+    let schema = numbered_schema(spec.name, source, &base)?;
     let mut next = 1i64;
     let mut out = Vec::with_capacity(batches.len());
     for batch in batches {
@@ -386,17 +379,44 @@ pub(crate) fn raw_from_batches(
                 message: "record batches have different schemas".into(),
             });
         }
-        let n = batch.num_rows() as i64;
-        let rows = Int64Array::from_iter_values(next..next + n);
-        next += n;
-        let mut columns = batch.columns().to_vec();
-        columns.push(Arc::new(rows));
-        out.push(RecordBatch::try_new(schema.clone(), columns)?);
+        out.push(number_rows(&batch, &schema, next)?);
+        next += batch.num_rows() as i64;
     }
     Ok(RawTable {
         spec,
         source: source.to_string(),
-        rows: RawRows::Memory(out),
-        schema,
+        rows: RawRows::Memory {
+            batches: out,
+            schema,
+        },
     })
+}
+
+/// `base` with the row-number column appended (a source may not have a
+/// column of that name: it is reserved).
+pub(crate) fn numbered_schema(table: &str, source: &str, base: &Schema) -> Result<SchemaRef> {
+    if base.field_with_name(ROW_COLUMN).is_ok() {
+        return Err(Error::Schema {
+            table: table.into(),
+            source_name: source.into(),
+            column: Some(ROW_COLUMN.into()),
+            message: "column name is reserved".into(),
+        });
+    }
+    let mut fields: Vec<Field> = base.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new(ROW_COLUMN, DataType::Int64, false));
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+/// `batch` with its rows numbered `first`, `first + 1`, … under `schema`
+/// (from [`numbered_schema`]).
+pub(crate) fn number_rows(
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+    first: i64,
+) -> std::result::Result<RecordBatch, datafusion::arrow::error::ArrowError> {
+    let n = batch.num_rows() as i64;
+    let mut columns = batch.columns().to_vec();
+    columns.push(Arc::new(Int64Array::from_iter_values(first..first + n)));
+    RecordBatch::try_new(schema.clone(), columns)
 }

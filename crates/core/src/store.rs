@@ -42,8 +42,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Int64Array, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::catalog::TableProvider;
 use datafusion::common::Column;
@@ -62,7 +61,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::{Dataset, Table, TableSummary, ROW_COLUMN};
+use crate::dataset::{number_rows, numbered_schema, Dataset, Table, TableSummary};
 use crate::error::{Error, Result};
 use crate::schema::TableSpec;
 
@@ -129,12 +128,9 @@ impl PartitionStream for NumberedParquet {
                     let mut next = first;
                     Ok::<_, DataFusionError>(reader.map(move |batch| {
                         let batch = batch.map_err(|e| named(&e))?;
-                        let n = batch.num_rows() as i64;
-                        let rows = Int64Array::from_iter_values(next..next + n);
-                        next += n;
-                        let mut columns = batch.columns().to_vec();
-                        columns.push(Arc::new(rows));
-                        Ok(RecordBatch::try_new(schema.clone(), columns)?)
+                        let numbered = number_rows(&batch, &schema, next)?;
+                        next += batch.num_rows() as i64;
+                        Ok(numbered)
                     }))
                 }
             })
@@ -160,18 +156,7 @@ pub(crate) fn numbered_parquet(
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| unreadable(format!("unreadable Parquet file: {e}")))?;
-    let base = builder.schema().clone();
-    if base.field_with_name(ROW_COLUMN).is_ok() {
-        return Err(Error::Schema {
-            table: table.into(),
-            source_name: path.display().to_string(),
-            column: Some(ROW_COLUMN.into()),
-            message: "column name is reserved".into(),
-        });
-    }
-    let mut fields: Vec<Field> = base.fields().iter().map(|f| f.as_ref().clone()).collect();
-    fields.push(Field::new(ROW_COLUMN, DataType::Int64, false));
-    let schema = Arc::new(Schema::new(fields));
+    let schema = numbered_schema(table, &path.display().to_string(), builder.schema())?;
 
     let mut groups = Vec::new();
     let mut first = 1i64;
@@ -184,23 +169,21 @@ pub(crate) fn numbered_parquet(
     // even for a file without row groups, so the table has a stream).
     let n = partitions.clamp(1, groups.len().max(1));
     let per = groups.len().div_ceil(n).max(1);
-    let mut parts: Vec<Arc<dyn PartitionStream>> = Vec::new();
-    for chunk in groups.chunks(per) {
-        parts.push(Arc::new(NumberedParquet {
-            path: path.to_path_buf(),
-            schema: schema.clone(),
-            groups: chunk.to_vec(),
-            batch_size,
-        }));
+    let mut runs: Vec<Vec<(usize, i64)>> = groups.chunks(per).map(<[_]>::to_vec).collect();
+    if runs.is_empty() {
+        runs.push(Vec::new());
     }
-    if parts.is_empty() {
-        parts.push(Arc::new(NumberedParquet {
-            path: path.to_path_buf(),
-            schema: schema.clone(),
-            groups: Vec::new(),
-            batch_size,
-        }));
-    }
+    let parts = runs
+        .into_iter()
+        .map(|groups| {
+            Arc::new(NumberedParquet {
+                path: path.to_path_buf(),
+                schema: schema.clone(),
+                groups,
+                batch_size,
+            }) as Arc<dyn PartitionStream>
+        })
+        .collect();
     let provider = StreamingTable::try_new(schema.clone(), parts)?;
     Ok((Arc::new(provider), schema, rows))
 }

@@ -435,10 +435,10 @@ async fn validate_table(
     let partitions = ctx.state().config().target_partitions();
     let (raw_provider, raw_schema, rows): (Arc<dyn TableProvider>, SchemaRef, usize) =
         match raw.rows {
-            RawRows::Memory(batches) => {
+            RawRows::Memory { batches, schema } => {
                 let rows = batches.iter().map(|b| b.num_rows()).sum();
-                let table = MemTable::try_new(raw.schema.clone(), vec![batches])?;
-                (Arc::new(table), raw.schema, rows)
+                let table = MemTable::try_new(schema.clone(), vec![batches])?;
+                (Arc::new(table), schema, rows)
             }
             RawRows::Parquet(path) => {
                 let batch_size = ctx.state().config().batch_size();
