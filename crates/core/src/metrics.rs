@@ -161,18 +161,60 @@ fn int_levels(v: &str, rank: &str) -> String {
         .join(", ")
 }
 
+/// How the year enters the keys of the metrics plan. With one year asked
+/// for, every row has that year: rows are grouped and joined on the region
+/// code alone and the year is put back as a constant — one integer key
+/// hashes about twice as fast as (year, code) (BENCHMARKS.md). With every
+/// year, the year is part of every key.
+struct YearKey(Option<i32>);
+
+impl YearKey {
+    /// The `year` output column, from the (qualified) column `year`.
+    fn column(&self, year: &str) -> String {
+        match self.0 {
+            Some(y) => format!("CAST({y} AS INT) AS year"),
+            None => format!("{year} AS year"),
+        }
+    }
+
+    /// The year's part of a key list: `"<year>, "` or nothing.
+    fn key(&self, year: &str) -> String {
+        match self.0 {
+            Some(_) => String::new(),
+            None => format!("{year}, "),
+        }
+    }
+
+    /// The year's part of a join condition: `"a.year = b.year AND "` or nothing.
+    fn on(&self, a: &str, b: &str) -> String {
+        match self.0 {
+            Some(_) => String::new(),
+            None => format!("{a}.year = {b}.year AND "),
+        }
+    }
+
+    /// A filter on a table's own `year` column: `"AND t.year = y"` or nothing.
+    fn only(&self, table: &str) -> String {
+        match self.0 {
+            Some(y) => format!("AND {table}.year = {y}"),
+            None => String::new(),
+        }
+    }
+}
+
 /// `GROUP BY` clause and the `code` expression over the integer level
 /// columns of [`int_levels`]: one level, or GROUPING SETS over all five.
-fn int_grouping(level: Option<Level>) -> (String, String) {
+fn int_grouping(level: Option<Level>, yk: &YearKey) -> (String, String) {
+    let y = yk.key("year");
     match level {
         Some(l) => {
             let c = int_column(l);
-            (format!("WHERE {c} IS NOT NULL GROUP BY year, {c}"), c)
+            (format!("WHERE {c} IS NOT NULL GROUP BY {y}{c}"), c)
         }
         None => {
             let sets = Level::ALL
                 .iter()
-                .map(|l| format!("(year, {})", int_column(*l)))
+                .map(|l| format!("({y}{})", int_column(*l)))
                 .collect::<Vec<_>>()
                 .join(", ");
             let code = Level::ALL
@@ -206,7 +248,8 @@ pub fn metrics_sql(engine: &Engine, year: Option<i32>, level: Option<Level>) -> 
     let year_filter = year
         .map(|y| format!("WHERE f.year = {y}"))
         .unwrap_or_default();
-    let (group, code) = int_grouping(level);
+    let yk = YearKey(year);
+    let (group, code) = int_grouping(level, &yk);
     // The unit household rows are first aggregated to: the village when
     // every level is wanted (rolled up from there), else the wanted level
     // itself — one group per region, so its median is taken directly over
@@ -236,7 +279,7 @@ pub fn metrics_sql(engine: &Engine, year: Option<i32>, level: Option<Level>) -> 
              f.exit_year, f.net_income, f.per_capita_net_income AS pcy, f.poverty_line AS z \
            FROM household_facts f {year_filter}), \
          hv AS ( \
-           SELECT year, v, \
+           SELECT {hv_year}, v, \
              count(*) AS registered_households, \
              sum(size) AS registered_population, \
              count(*) FILTER (WHERE poor) AS poor_households, \
@@ -251,23 +294,23 @@ pub fn metrics_sql(engine: &Engine, year: Option<i32>, level: Option<Level>) -> 
              sum(CAST(size * gap AS {EXACT_SHARE})) FILTER (WHERE pcy < z) AS fgt1_num, \
              sum(CAST(size * gap * gap AS {EXACT_SHARE})) FILTER (WHERE pcy < z) AS fgt2_num, \
              {incomes} \
-           FROM (SELECT *, (z - pcy) / z AS gap FROM h) GROUP BY year, v), \
+           FROM (SELECT *, (z - pcy) / z AS gap FROM h) GROUP BY {hv_key}v), \
          mv AS ( \
-           SELECT h.year, h.v, count(*) AS migrants \
-           FROM members m JOIN h ON m.household_id = h.household_id AND m.year = h.year \
-           WHERE m.migrant_months >= 6 GROUP BY h.year, h.v), \
+           SELECT {mv_year}, h.v, count(*) AS migrants \
+           FROM members m JOIN h ON {mh_on}m.household_id = h.household_id \
+           WHERE m.migrant_months >= 6 {m_only} GROUP BY {mv_key}h.v), \
          av AS ( \
-           SELECT year, v, count(*) AS assisted_poor FROM h \
+           SELECT {hv_year}, v, count(*) AS assisted_poor FROM h \
            WHERE poor AND EXISTS (SELECT 1 FROM assistance a \
-             WHERE a.household_id = h.household_id AND a.year = h.year) \
-           GROUP BY year, v), \
+             WHERE {ah_on}a.household_id = h.household_id {a_only}) \
+           GROUP BY {hv_key}v), \
          uv AS ( \
            SELECT hv.*, coalesce(mv.migrants, 0) AS migrants, \
              coalesce(av.assisted_poor, 0) AS assisted_poor, {levels_hh} \
-           FROM hv LEFT JOIN mv ON mv.year = hv.year AND mv.v = hv.v \
-           LEFT JOIN av ON av.year = hv.year AND av.v = hv.v), \
+           FROM hv LEFT JOIN mv ON {mvhv_on}mv.v = hv.v \
+           LEFT JOIN av ON {avhv_on}av.v = hv.v), \
          hstats AS ( \
-           SELECT year, {code} AS code, \
+           SELECT {hv_year}, {code} AS code, \
              sum(registered_households) AS registered_households, \
              sum(registered_population) AS registered_population, \
              sum(poor_households) AS poor_households, \
@@ -286,20 +329,20 @@ pub fn metrics_sql(engine: &Engine, year: Option<i32>, level: Option<Level>) -> 
              CAST(code AS BIGINT) AS v, {rank} AS rank \
            FROM (SELECT *, {level_of} AS level FROM regions)), \
          vstats AS ( \
-           SELECT year, {code} AS code, \
+           SELECT {hv_year}, {code} AS code, \
              sum(rural_population) AS rural_population, \
              sum(CASE WHEN poor_village THEN 1 ELSE 0 END) AS poor_villages, \
              sum(CASE WHEN poor_village AND (exit_year IS NULL OR exit_year > year) THEN 1 ELSE 0 END) AS poor_villages_remaining \
            FROM (SELECT y.year, rl.rural_population, rl.poor_village, rl.exit_year, {levels_rl} \
                  FROM rl CROSS JOIN years y WHERE rl.rank = 5) {group}), \
          cstats AS ( \
-           SELECT year, {code} AS code, \
+           SELECT {hv_year}, {code} AS code, \
              sum(CASE WHEN poor_county IS NOT NULL THEN 1 ELSE 0 END) AS poor_counties, \
              sum(CASE WHEN poor_county IS NOT NULL AND (exit_year IS NULL OR exit_year > year) THEN 1 ELSE 0 END) AS poor_counties_remaining \
            FROM (SELECT y.year, rl.poor_county, rl.exit_year, {levels_rl} \
                  FROM rl CROSS JOIN years y WHERE rl.rank = 3) {group}), \
          fstats AS ( \
-           SELECT year, {code} AS code, \
+           SELECT {hv_year}, {code} AS code, \
              CAST(sum(CAST(allocated AS {EXACT_MONEY})) AS DOUBLE) AS allocated, \
              CAST(sum(CAST(disbursed AS {EXACT_MONEY})) AS DOUBLE) AS disbursed \
            FROM (SELECT f.year, f.allocated, f.disbursed, {levels_rl} \
@@ -336,6 +379,16 @@ pub fn metrics_sql(engine: &Engine, year: Option<i32>, level: Option<Level>) -> 
          WHERE r.level IN ({levels}) \
          ORDER BY y.year, r.rank, r.code",
         years = years_sql(year),
+        hv_year = yk.column("year"),
+        hv_key = yk.key("year"),
+        mv_year = yk.column("h.year"),
+        mv_key = yk.key("h.year"),
+        mh_on = yk.on("m", "h"),
+        m_only = yk.only("m"),
+        ah_on = yk.on("a", "h"),
+        a_only = yk.only("a"),
+        mvhv_on = yk.on("mv", "hv"),
+        avhv_on = yk.on("av", "hv"),
         levels_hh = int_levels("hv.v", "5"),
         levels_rl = int_levels("rl.v", "rl.rank"),
         level_of = level_sql("code"),
