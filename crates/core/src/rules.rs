@@ -33,11 +33,12 @@ use std::ops::{ControlFlow, Not};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, ListBuilder, StringBuilder};
+use datafusion::arrow::array::{Array, ArrayRef, ListArray, StringArray};
+use datafusion::arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::tree_node::TreeNode;
 use datafusion::common::{DFSchema, ScalarValue};
-use datafusion::error::Result as DfResult;
+use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{
     col, lit, when, ColumnarValue, Expr, ExprSchemable, ScalarFunctionArgs, ScalarUDF,
@@ -526,22 +527,91 @@ impl ScalarUDFImpl for FlagList {
             names.push(name.clone());
             flags.push(flag);
         }
-        let mut builder = ListBuilder::with_capacity(StringBuilder::new(), n);
-        for row in 0..n {
-            for (name, flag) in names.iter().zip(&flags) {
-                if flag.is_valid(row) && flag.value(row) {
-                    builder.values().append_value(name);
-                }
-            }
-            builder.append(true);
+        if flags.len() > 64 {
+            return datafusion::common::plan_err!("flag_list takes at most 64 flags");
         }
-        Ok(ColumnarValue::Array(Arc::new(builder.finish())))
+        // Each row's set flags as one bitmask, built flag by flag from the
+        // flags' bitmaps (a null flag counts as false).
+        let mut masks = vec![0u64; n];
+        for (k, flag) in flags.iter().enumerate() {
+            let set = match flag.nulls() {
+                Some(nulls) => flag.values() & nulls.inner(),
+                None => flag.values().clone(),
+            };
+            for row in set.set_indices() {
+                masks[row] |= 1 << k;
+            }
+        }
+        // The lists' strings and offsets, written straight from the masks.
+        let too_long = || DataFusionError::Execution("flag_list: output over 2 GiB".into());
+        let mut bytes = Vec::new();
+        let mut ends = vec![0i32];
+        let mut lists = Vec::with_capacity(n + 1);
+        lists.push(0i32);
+        for mask in masks {
+            let mut m = mask;
+            while m != 0 {
+                bytes.extend_from_slice(names[m.trailing_zeros() as usize].as_bytes());
+                ends.push(i32::try_from(bytes.len()).map_err(|_| too_long())?);
+                m &= m - 1;
+            }
+            lists.push(i32::try_from(ends.len() - 1).map_err(|_| too_long())?);
+        }
+        let values = StringArray::try_new(
+            OffsetBuffer::new(ScalarBuffer::from(ends)),
+            Buffer::from_vec(bytes),
+            None,
+        )?;
+        let list = ListArray::try_new(
+            Arc::new(Field::new_list_field(DataType::Utf8, true)),
+            OffsetBuffer::new(ScalarBuffer::from(lists)),
+            Arc::new(values),
+            None,
+        )?;
+        Ok(ColumnarValue::Array(Arc::new(list)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::arrow::array::BooleanArray;
+
+    #[test]
+    fn flag_list_names_the_true_flags_in_order() {
+        let a = BooleanArray::from(vec![Some(true), None, Some(false), Some(true)]);
+        let b = BooleanArray::from(vec![Some(true), Some(true), None, Some(false)]);
+        let args = ScalarFunctionArgs {
+            args: vec![
+                ColumnarValue::Scalar(ScalarValue::Utf8(Some("a".into()))),
+                ColumnarValue::Array(Arc::new(a)),
+                ColumnarValue::Scalar(ScalarValue::Utf8(Some("bb".into()))),
+                ColumnarValue::Array(Arc::new(b)),
+            ],
+            arg_fields: (0..4)
+                .map(|_| Arc::new(Field::new("x", DataType::Boolean, true)))
+                .collect(),
+            number_rows: 4,
+            return_field: Arc::new(Field::new(
+                "f",
+                flag_list_udf().return_type(&[]).unwrap(),
+                true,
+            )),
+            config_options: Arc::new(Default::default()),
+        };
+        let ColumnarValue::Array(out) = flag_list_udf().invoke_with_args(args).unwrap() else {
+            panic!("an array")
+        };
+        let out = datafusion::common::cast::as_list_array(&out).unwrap();
+        let rows: Vec<Vec<String>> = (0..4)
+            .map(|i| {
+                let v = out.value(i);
+                let v = datafusion::common::cast::as_string_array(&v).unwrap();
+                v.iter().map(|s| s.unwrap().to_string()).collect()
+            })
+            .collect();
+        assert_eq!(rows, [vec!["a", "bb"], vec!["bb"], vec![], vec!["a"]]);
+    }
 
     #[test]
     fn builtins_parse_and_check() {
