@@ -7,30 +7,13 @@
 //! TUOPIN_BENCH_SCALES=100000 cargo bench --bench engine
 //! ```
 
-use std::path::PathBuf;
+mod common;
+
 use std::time::Duration;
 
+use common::{bench_data, YEAR};
 use criterion::{criterion_group, criterion_main, Criterion};
-use tuopin::synth::{self, GenerateOptions};
 use tuopin::{Dataset, Engine, RuleSet};
-
-const YEAR: i32 = 2016;
-
-/// Generate (once) and return the folder of a one-year registry.
-pub fn bench_data(households: usize) -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench-data");
-    let dir = root.join(format!("h{households}-y{YEAR}"));
-    if !dir.join("households.parquet").exists() {
-        let opts = GenerateOptions {
-            households,
-            seed: 2016,
-            only_year: Some(YEAR),
-            ..Default::default()
-        };
-        synth::generate(&opts, &dir).expect("generate bench data");
-    }
-    dir
-}
 
 fn scales() -> Vec<usize> {
     std::env::var("TUOPIN_BENCH_SCALES")

@@ -13,13 +13,12 @@
 //! The registry is generated once under `bench-data/` (≈ 6 min, 2.4 GB at
 //! 30 M); the store goes to `bench-data/store-<n>` and is rebuilt each run.
 
-use std::path::PathBuf;
+mod common;
+
 use std::time::Instant;
 
-use tuopin::synth::{self, GenerateOptions};
+use common::{bench_data, YEAR};
 use tuopin::{Dataset, Engine, EngineOptions, Level, OpenOptions, RuleSet};
-
-const YEAR: i32 = 2016;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -60,23 +59,8 @@ fn main() {
     let households = env_usize("TUOPIN_W5_HOUSEHOLDS", 30_000_000);
     let limit = env_usize("TUOPIN_W5_MEMORY_MIB", 3 * 1024) << 20;
     let runs = env_usize("TUOPIN_W5_RUNS", 3).max(1);
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bench-data");
-    let dir = root.join(format!("h{households}-y{YEAR}"));
-    if !dir.join("households.parquet").exists() {
-        let started = Instant::now();
-        let opts = GenerateOptions {
-            households,
-            seed: 2016,
-            only_year: Some(YEAR),
-            ..Default::default()
-        };
-        synth::generate(&opts, &dir).expect("generate");
-        println!(
-            "generated {households} households in {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
-    }
-    let store = root.join(format!("store-{households}"));
+    let dir = bench_data(households);
+    let store = common::root().join(format!("store-{households}"));
     let _ = std::fs::remove_dir_all(&store);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
 

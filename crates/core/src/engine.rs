@@ -16,6 +16,7 @@
 //! `village_facts` and `county_facts` (the last two over all years; see
 //! [`crate::metrics`]). All results are lazy DataFusion `DataFrame`s.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
@@ -234,17 +235,34 @@ impl Engine {
         }
         let facts = self.facts(unit, year).await?;
         let keys = unit.key_columns();
+        // Indicators with the same condition (rule-set variants share most)
+        // are computed once: each distinct condition is one column, and the
+        // rule sets' scores over the same columns are then the same
+        // expression, which the optimizer computes once too.
         let mut first: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
-        for (i, r) in rule_sets.iter().enumerate() {
+        let mut columns: HashMap<Expr, String> = HashMap::new();
+        let mut pass_columns: Vec<HashMap<String, String>> = Vec::new();
+        for r in rule_sets {
             let compiled = r.compile(&self.ctx.state(), facts.schema())?;
+            let mut mine = HashMap::new();
             for (ind, expr) in r.indicators.iter().zip(compiled) {
-                first.push(expr.alias(format!("__r{i}_{}", ind.key)));
+                let name = match columns.get(&expr) {
+                    Some(name) => name.clone(),
+                    None => {
+                        let name = format!("__pass{}", columns.len());
+                        first.push(expr.clone().alias(&name));
+                        columns.insert(expr, name.clone());
+                        name
+                    }
+                };
+                mine.insert(ind.key.clone(), name);
             }
+            pass_columns.push(mine);
         }
         let df = facts.select(first)?;
         let mut second: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
-        for (i, r) in rule_sets.iter().enumerate() {
-            let out = outcome_columns(r, |k| format!("__r{i}_{k}"))?;
+        for (r, mine) in rule_sets.iter().zip(&pass_columns) {
+            let out = outcome_columns(r, |k| mine.get(k).cloned().unwrap_or_default())?;
             second.push(out.score.alias(format!("score_{}", r.name)));
             second.push(out.outcome.alias(format!("outcome_{}", r.name)));
         }

@@ -42,7 +42,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::error::ArrowError;
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::catalog::TableProvider;
 use datafusion::common::Column;
@@ -222,6 +223,19 @@ pub(crate) fn flagged_provider(stored: &StoredFile) -> Result<Arc<dyn TableProvi
     Ok(Arc::new(ListingTable::try_new(config)?))
 }
 
+/// The schema of a stored table's accepted rows: the file's `columns`, in
+/// that order (the file also holds the `__bad` flag and the fault columns).
+pub(crate) fn accepted_schema(
+    file_schema: &Schema,
+    columns: &[String],
+) -> std::result::Result<SchemaRef, ArrowError> {
+    let indices = columns
+        .iter()
+        .map(|c| file_schema.index_of(c))
+        .collect::<std::result::Result<Vec<usize>, _>>()?;
+    Ok(Arc::new(file_schema.project(&indices)?))
+}
+
 /// The accepted rows of a stored table: a view over the file that keeps
 /// the rows with `__bad` false and the table's own columns (`schema`).
 pub(crate) fn accepted_view(
@@ -379,17 +393,11 @@ pub(crate) fn reopen(store: &Path, sources: &[Source]) -> Result<Option<Dataset>
             let Some(file_schema) = parquet_schema(&path) else {
                 return Ok(None);
             };
-            let indices: Option<Vec<usize>> = e
-                .columns
-                .iter()
-                .map(|c| file_schema.index_of(c).ok())
-                .collect();
-            let Some(indices) = indices else {
+            let Ok(schema) = accepted_schema(&file_schema, &e.columns) else {
                 return Ok(None);
             };
-            let schema = file_schema.project(&indices)?;
             Table {
-                schema: Arc::new(schema),
+                schema,
                 batches: Vec::new(),
                 stored: Some(StoredFile {
                     path,

@@ -541,7 +541,7 @@ async fn validate_table(
             ctx.register_table(flagged_name.as_str(), store::flagged_provider(&file)?)?;
             let rejected = count(
                 ctx,
-                &format!("SELECT count(*) FROM {flagged_name} WHERE __bad"),
+                &format!("SELECT count(*) FROM {flagged_name} WHERE {BAD_COLUMN}"),
             )
             .await?;
             file.rows = rows - rejected;
@@ -555,7 +555,7 @@ async fn validate_table(
     if rejected > 0 {
         let bad_name = format!("__bad_{name}");
         let (schema, bad_rows) = collect_table(
-            ctx.sql(&format!("SELECT * FROM {flagged_name} WHERE __bad"))
+            ctx.sql(&format!("SELECT * FROM {flagged_name} WHERE {BAD_COLUMN}"))
                 .await?,
         )
         .await?;
@@ -617,23 +617,18 @@ async fn validate_table(
         None => {
             let df = ctx
                 .sql(&format!(
-                    "SELECT {select} FROM {flagged_name} WHERE NOT __bad ORDER BY {}",
+                    "SELECT {select} FROM {flagged_name} WHERE NOT {BAD_COLUMN} ORDER BY {}",
                     q(ROW_COLUMN)
                 ))
                 .await?;
             let (schema, batches) = collect_table(df).await?;
             Table::new(schema, batches)
         }
-        Some(file) => {
-            let df = ctx
-                .sql(&format!("SELECT {select} FROM {flagged_name} LIMIT 0"))
-                .await?;
-            Table {
-                schema: df.schema().inner().clone(),
-                batches: Vec::new(),
-                stored: Some(file),
-            }
-        }
+        Some(file) => Table {
+            schema: store::accepted_schema(&file.file_schema, &output_columns)?,
+            batches: Vec::new(),
+            stored: Some(file),
+        },
     };
     for n in [raw_name, typed_name, flagged_name] {
         ctx.deregister_table(n.as_str())?;
