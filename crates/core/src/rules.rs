@@ -33,16 +33,16 @@ use std::ops::{ControlFlow, Not};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, ListArray, StringArray};
-use datafusion::arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
+use datafusion::arrow::array::{Array, ArrayRef, Float64Array, ListArray, StringArray};
+use datafusion::arrow::buffer::{BooleanBuffer, Buffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::tree_node::TreeNode;
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{
-    col, lit, when, ColumnarValue, Expr, ExprSchemable, ScalarFunctionArgs, ScalarUDF,
-    ScalarUDFImpl, Signature, Volatility,
+    col, lit, ColumnarValue, Expr, ExprSchemable, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
+    Signature, Volatility,
 };
 use datafusion::sql::parser::DFParser;
 use datafusion::sql::sqlparser::ast::{visit_expressions, Expr as SqlExpr};
@@ -433,38 +433,35 @@ pub(crate) fn outcome_columns(
     let all_veto = rules.pass_score.is_none();
     let pass_mark = rules.pass_score.unwrap_or_else(|| rules.total_points());
     let pass = |i: &Indicator| col(datafusion::common::Column::from_name(pass_column(&i.key)));
-    let sum = |terms: Vec<Expr>| terms.into_iter().reduce(|a, b| a + b).unwrap_or(lit(0.0));
     let any = |terms: Vec<Expr>| {
         terms
             .into_iter()
             .reduce(|a, b| a.or(b))
             .unwrap_or(lit(false))
     };
-    let points = |i: &Indicator, cond: Expr| -> Result<Expr> {
-        Ok(when(cond, lit(i.points)).otherwise(lit(0.0))?)
-    };
     let inds = &rules.indicators;
     let vetoes: Vec<&Indicator> = inds.iter().filter(|i| i.veto || all_veto).collect();
 
-    let score = sum(inds
-        .iter()
-        .map(|i| points(i, pass(i).is_true()))
-        .collect::<Result<_>>()?);
-    let unknown_points = sum(inds
-        .iter()
-        .map(|i| points(i, pass(i).is_null()))
-        .collect::<Result<_>>()?);
+    let points = |flag: fn(Expr) -> Expr| {
+        let mut args = Vec::new();
+        for i in inds {
+            args.push(lit(i.points));
+            args.push(flag(pass(i)));
+        }
+        flag_points_udf().call(args)
+    };
+    // A null pass counts as not passed (flag_points reads null as false).
+    let score = points(|pass| pass);
+    let unknown_points = points(Expr::is_null);
     let veto_failed = any(vetoes.iter().map(|i| pass(i).is_false()).collect());
     let veto_unknown = any(vetoes.iter().map(|i| pass(i).is_null()).collect());
-    let outcome = when(
-        veto_failed.or((score.clone() + unknown_points).lt(lit(pass_mark))),
+    let outcome = first_label_udf().call(vec![
         lit("stay"),
-    )
-    .when(
-        veto_unknown.not().and(score.clone().gt_eq(lit(pass_mark))),
+        veto_failed.or((score.clone() + unknown_points).lt(lit(pass_mark))),
         lit("exit"),
-    )
-    .otherwise(lit("undetermined"))?;
+        veto_unknown.not().and(score.clone().gt_eq(lit(pass_mark))),
+        lit("undetermined"),
+    ]);
     let list = |chosen: Vec<(&Indicator, Expr)>| -> Expr {
         let mut args = Vec::new();
         for (i, flag) in chosen {
@@ -513,31 +510,20 @@ impl ScalarUDFImpl for FlagList {
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let n = args.number_rows;
-        let mut names = Vec::new();
-        let mut flags = Vec::new();
-        for pair in args.args.chunks(2) {
-            let [name, flag] = pair else {
-                return datafusion::common::plan_err!("flag_list takes (name, flag) pairs");
-            };
-            let ColumnarValue::Scalar(ScalarValue::Utf8(Some(name))) = name else {
-                return datafusion::common::plan_err!("flag_list names must be text literals");
-            };
-            let flag: ArrayRef = flag.to_array(n)?;
-            let flag = datafusion::common::cast::as_boolean_array(&flag)?.clone();
-            names.push(name.clone());
-            flags.push(flag);
-        }
+        let (names, flags): (Vec<String>, Vec<BooleanBuffer>) =
+            flag_pairs("flag_list", &args.args, n, |v| match v {
+                ScalarValue::Utf8(Some(name)) => Some(name.clone()),
+                _ => None,
+            })?
+            .into_iter()
+            .unzip();
         if flags.len() > 64 {
             return datafusion::common::plan_err!("flag_list takes at most 64 flags");
         }
         // Each row's set flags as one bitmask, built flag by flag from the
         // flags' bitmaps (a null flag counts as false).
         let mut masks = vec![0u64; n];
-        for (k, flag) in flags.iter().enumerate() {
-            let set = match flag.nulls() {
-                Some(nulls) => flag.values() & nulls.inner(),
-                None => flag.values().clone(),
-            };
+        for (k, set) in flags.iter().enumerate() {
             for row in set.set_indices() {
                 masks[row] |= 1 << k;
             }
@@ -569,6 +555,143 @@ impl ScalarUDFImpl for FlagList {
             None,
         )?;
         Ok(ColumnarValue::Array(Arc::new(list)))
+    }
+}
+
+/// The (literal, flag) pairs of a `flag_list` / `flag_points` call, each
+/// flag as the bitmap of its true rows (a null flag counts as false).
+fn flag_pairs<T>(
+    name: &str,
+    args: &[ColumnarValue],
+    rows: usize,
+    literal: impl Fn(&ScalarValue) -> Option<T>,
+) -> DfResult<Vec<(T, BooleanBuffer)>> {
+    args.chunks(2)
+        .map(|pair| {
+            let [ColumnarValue::Scalar(label), flag] = pair else {
+                return datafusion::common::plan_err!(
+                    "{name} takes (literal, flag) pairs, got a non-literal or a lone argument"
+                );
+            };
+            let Some(label) = literal(label) else {
+                return datafusion::common::plan_err!("{name}: unexpected literal {label}");
+            };
+            let flag: ArrayRef = flag.to_array(rows)?;
+            let flag = datafusion::common::cast::as_boolean_array(&flag)?;
+            let set = match flag.nulls() {
+                Some(nulls) => flag.values() & nulls.inner(),
+                None => flag.values().clone(),
+            };
+            Ok((label, set))
+        })
+        .collect()
+}
+
+/// `flag_points(p_a, flag_a, p_b, flag_b, …) -> float64`: the sum of the
+/// points whose flag is true (0 when none), added in argument order — the
+/// rule engine's `score` and unknown points. Same value as a sum of
+/// `CASE WHEN flag THEN p ELSE 0 END`, computed from the flags' bitmaps.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct FlagPoints {
+    signature: Signature,
+}
+
+/// The `flag_points` scalar UDF.
+pub fn flag_points_udf() -> ScalarUDF {
+    ScalarUDF::from(FlagPoints {
+        signature: Signature::variadic_any(Volatility::Immutable),
+    })
+}
+
+impl ScalarUDFImpl for FlagPoints {
+    fn name(&self) -> &str {
+        "flag_points"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Float64)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let n = args.number_rows;
+        let pairs = flag_pairs("flag_points", &args.args, n, |v| match v {
+            ScalarValue::Float64(Some(p)) => Some(*p),
+            _ => None,
+        })?;
+        let mut sums = vec![0.0f64; n];
+        for (points, set) in &pairs {
+            for row in set.set_indices() {
+                sums[row] += points;
+            }
+        }
+        Ok(ColumnarValue::Array(Arc::new(Float64Array::from(sums))))
+    }
+}
+
+/// `first_label('a', cond_a, 'b', cond_b, …, 'otherwise') -> utf8`: the
+/// label of the first true condition (a null condition counts as false),
+/// else the last label — `CASE WHEN cond_a THEN 'a' WHEN … ELSE 'otherwise'
+/// END`, computed from the conditions' bitmaps. The rule engine's `outcome`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct FirstLabel {
+    signature: Signature,
+}
+
+/// The `first_label` scalar UDF.
+pub fn first_label_udf() -> ScalarUDF {
+    ScalarUDF::from(FirstLabel {
+        signature: Signature::variadic_any(Volatility::Immutable),
+    })
+}
+
+impl ScalarUDFImpl for FirstLabel {
+    fn name(&self) -> &str {
+        "first_label"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let n = args.number_rows;
+        let Some((ColumnarValue::Scalar(ScalarValue::Utf8(Some(otherwise))), pairs)) =
+            args.args.split_last()
+        else {
+            return datafusion::common::plan_err!("first_label ends with a text literal");
+        };
+        let label = |v: &ScalarValue| match v {
+            ScalarValue::Utf8(Some(l)) => Some(l.clone()),
+            _ => None,
+        };
+        let conds = flag_pairs("first_label", pairs, n, label)?;
+        let mut labels: Vec<&str> = conds.iter().map(|(l, _)| l.as_str()).collect();
+        labels.push(otherwise);
+        // Each row's label index: later conditions first, so the first
+        // true one is written last and wins.
+        let mut chosen = vec![conds.len(); n];
+        for (k, (_, set)) in conds.iter().enumerate().rev() {
+            for row in set.set_indices() {
+                chosen[row] = k;
+            }
+        }
+        let mut bytes = Vec::new();
+        let mut ends = Vec::with_capacity(n + 1);
+        ends.push(0i32);
+        for k in chosen {
+            bytes.extend_from_slice(labels[k].as_bytes());
+            let end = i32::try_from(bytes.len())
+                .map_err(|_| DataFusionError::Execution("first_label: output over 2 GiB".into()))?;
+            ends.push(end);
+        }
+        let out = StringArray::try_new(
+            OffsetBuffer::new(ScalarBuffer::from(ends)),
+            Buffer::from_vec(bytes),
+            None,
+        )?;
+        Ok(ColumnarValue::Array(Arc::new(out)))
     }
 }
 
@@ -611,6 +734,60 @@ mod tests {
             })
             .collect();
         assert_eq!(rows, [vec!["a", "bb"], vec!["bb"], vec![], vec!["a"]]);
+    }
+
+    #[test]
+    fn flag_points_adds_the_points_of_true_flags() {
+        let a = BooleanArray::from(vec![Some(true), None, Some(false), Some(true)]);
+        let b = BooleanArray::from(vec![Some(true), Some(true), None, Some(false)]);
+        let args = ScalarFunctionArgs {
+            args: vec![
+                ColumnarValue::Scalar(ScalarValue::Float64(Some(30.0))),
+                ColumnarValue::Array(Arc::new(a)),
+                ColumnarValue::Scalar(ScalarValue::Float64(Some(2.5))),
+                ColumnarValue::Array(Arc::new(b)),
+            ],
+            arg_fields: (0..4)
+                .map(|_| Arc::new(Field::new("x", DataType::Boolean, true)))
+                .collect(),
+            number_rows: 4,
+            return_field: Arc::new(Field::new("f", DataType::Float64, false)),
+            config_options: Arc::new(Default::default()),
+        };
+        let ColumnarValue::Array(out) = flag_points_udf().invoke_with_args(args).unwrap() else {
+            panic!("an array")
+        };
+        let out = datafusion::common::cast::as_float64_array(&out).unwrap();
+        assert_eq!(out.null_count(), 0);
+        assert_eq!(out.values().to_vec(), [32.5, 2.5, 0.0, 30.0]);
+    }
+
+    #[test]
+    fn first_label_takes_the_first_true_condition() {
+        let a = BooleanArray::from(vec![Some(true), None, Some(false), Some(true)]);
+        let b = BooleanArray::from(vec![Some(true), Some(true), None, Some(false)]);
+        let text = |s: &str| ColumnarValue::Scalar(ScalarValue::Utf8(Some(s.into())));
+        let args = ScalarFunctionArgs {
+            args: vec![
+                text("a"),
+                ColumnarValue::Array(Arc::new(a)),
+                text("b"),
+                ColumnarValue::Array(Arc::new(b)),
+                text("none"),
+            ],
+            arg_fields: (0..5)
+                .map(|_| Arc::new(Field::new("x", DataType::Boolean, true)))
+                .collect(),
+            number_rows: 4,
+            return_field: Arc::new(Field::new("f", DataType::Utf8, false)),
+            config_options: Arc::new(Default::default()),
+        };
+        let ColumnarValue::Array(out) = first_label_udf().invoke_with_args(args).unwrap() else {
+            panic!("an array")
+        };
+        let out = datafusion::common::cast::as_string_array(&out).unwrap();
+        let got: Vec<&str> = out.iter().map(|s| s.unwrap()).collect();
+        assert_eq!(got, ["a", "b", "none", "a"]);
     }
 
     #[test]
