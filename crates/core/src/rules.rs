@@ -558,8 +558,9 @@ impl ScalarUDFImpl for FlagList {
     }
 }
 
-/// The (literal, flag) pairs of a `flag_list` / `flag_points` call, each
-/// flag as the bitmap of its true rows (a null flag counts as false).
+/// The (literal, flag) pairs of a `flag_list`, `flag_points` or
+/// `first_label` call, each flag as the bitmap of its true rows (a null
+/// flag counts as false).
 fn flag_pairs<T>(
     name: &str,
     args: &[ColumnarValue],
