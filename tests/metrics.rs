@@ -951,3 +951,102 @@ async fn metrics_are_identical_whatever_the_partitioning() {
         }
     }
 }
+
+/// Every column of `a` equals the same column of `b` (values and types;
+/// field nullability may differ).
+fn same_columns(
+    a: &[arrow::record_batch::RecordBatch],
+    b: &[arrow::record_batch::RecordBatch],
+    what: &str,
+) {
+    let (a, b) = (
+        arrow::compute::concat_batches(&a[0].schema(), a).unwrap(),
+        arrow::compute::concat_batches(&b[0].schema(), b).unwrap(),
+    );
+    assert!(a.num_rows() > 0, "{what}: no rows");
+    assert_eq!(a.num_columns(), b.num_columns(), "{what}");
+    for (i, field) in a.schema().fields().iter().enumerate() {
+        assert_eq!(field.name(), b.schema().field(i).name(), "{what}");
+        assert_eq!(
+            a.column(i).as_ref(),
+            b.column(i).as_ref(),
+            "{what}: {}",
+            field.name()
+        );
+    }
+}
+
+#[tokio::test]
+async fn one_year_facts_with_constant_lines_equal_the_view() {
+    // metrics(year) and evaluate(year) read the year's household facts
+    // with its lines written as constants instead of joining
+    // `poverty_lines`: the rows must be those of the view — a year with
+    // both lines (2016), one without a monitoring line (2015), and one
+    // without a poverty_lines row at all (null lines).
+    let without_2015 = engine(&[
+        ("regions", REGIONS),
+        ("households", &households()),
+        (
+            "poverty_lines",
+            "year,poverty_line,monitoring_line\n2016,3000,4000\n",
+        ),
+    ])
+    .await;
+    for (engine, year) in [
+        (fixture().await, 2016),
+        (fixture().await, 2015),
+        (without_2015, 2015),
+    ] {
+        let lines = engine
+            .year_lines(year)
+            .await
+            .unwrap()
+            .expect("constant lines");
+        let inlined = query(
+            &engine,
+            &format!(
+                "SELECT * FROM ({}) ORDER BY household_id",
+                engine.household_facts_of(year).await.unwrap()
+            ),
+        )
+        .await;
+        let view = query(
+            &engine,
+            &format!("SELECT * FROM household_facts WHERE year = {year} ORDER BY household_id"),
+        )
+        .await;
+        same_columns(&inlined, &view, &format!("{year}, lines {lines:?}"));
+    }
+    let engine = fixture().await;
+    assert_eq!(
+        engine.year_lines(2016).await.unwrap(),
+        Some(tuopin::engine::YearLines {
+            poverty_line: Some(3000.0),
+            monitoring_line: Some(4000.0)
+        })
+    );
+    assert_eq!(
+        engine.year_lines(2015).await.unwrap(),
+        Some(tuopin::engine::YearLines {
+            poverty_line: Some(2800.0),
+            monitoring_line: None
+        })
+    );
+}
+
+#[tokio::test]
+async fn one_year_metrics_equal_the_view_based_query() {
+    // Engine::metrics reads constant lines and joins members and
+    // assistance to `households` directly; the view-based SQL of
+    // `metrics_sql` must give the same table, bit for bit.
+    let engine = generated(3000, 11).await;
+    for level in [None, Some(Level::County)] {
+        let fast = collect(engine.metrics(2017, level).await.unwrap()).await;
+        let view = query(
+            &engine,
+            &tuopin::metrics::metrics_sql(&engine, Some(2017), level),
+        )
+        .await;
+        same_columns(&fast, &view, &format!("{level:?}"));
+    }
+}

@@ -19,6 +19,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use datafusion::arrow::array::{Array, Float64Array};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::datasource::MemTable;
 use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
@@ -271,11 +272,58 @@ impl Engine {
 
     /// The facts of `unit` for `year`.
     async fn facts(&self, unit: Unit, year: i32) -> Result<DataFrame> {
+        if unit == Unit::Household {
+            return self.sql(&self.household_facts_of(year).await?).await;
+        }
         Ok(self
             .ctx
             .table(unit.facts_view())
             .await?
             .filter(col("year").eq(lit(year)))?)
+    }
+
+    /// SQL of the `household_facts` rows of `year`: with the year's lines
+    /// as constants ([`household_facts_of_year_sql`]) when they can be read
+    /// as such, else the view filtered to the year.
+    pub async fn household_facts_of(&self, year: i32) -> Result<String> {
+        Ok(match self.year_lines(year).await? {
+            Some(lines) => household_facts_of_year_sql(year, lines),
+            None => format!("SELECT * FROM household_facts WHERE year = {year}"),
+        })
+    }
+
+    /// The `poverty_lines` row of `year` when it can be written as
+    /// constants: at most one row (validation makes `year` unique) with
+    /// finite lines (validation rejects others). `None` otherwise, so
+    /// callers fall back to the join of the view.
+    pub async fn year_lines(&self, year: i32) -> Result<Option<YearLines>> {
+        let batches = self
+            .sql(&format!(
+                "SELECT poverty_line, monitoring_line FROM poverty_lines WHERE year = {year}"
+            ))
+            .await?
+            .collect()
+            .await?;
+        let mut found = None;
+        for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+            let (Some(p), Some(m)) = (
+                batch.column(0).as_any().downcast_ref::<Float64Array>(),
+                batch.column(1).as_any().downcast_ref::<Float64Array>(),
+            ) else {
+                return Ok(None);
+            };
+            if found.is_some() || batch.num_rows() > 1 {
+                return Ok(None);
+            }
+            let value = |a: &Float64Array| a.is_valid(0).then(|| a.value(0));
+            found = Some(YearLines {
+                poverty_line: value(p),
+                monitoring_line: value(m),
+            });
+        }
+        let lines = found.unwrap_or_default();
+        let finite = |v: Option<f64>| v.is_none_or(f64::is_finite);
+        Ok((finite(lines.poverty_line) && finite(lines.monitoring_line)).then_some(lines))
     }
 
     /// Procedure audit of household exits in `year` under `rules` (DESIGN
@@ -351,7 +399,8 @@ impl Engine {
     /// Metrics of DESIGN §4 for `year` at `level`, or at every level in one
     /// GROUPING SETS query when `level` is `None`.
     pub async fn metrics(&self, year: i32, level: Option<Level>) -> Result<DataFrame> {
-        self.sql(&metrics::metrics_sql(self, Some(year), level))
+        let facts = format!("({})", self.household_facts_of(year).await?);
+        self.sql(&metrics::metrics_sql_over(self, &facts, Some(year), level))
             .await
     }
 
@@ -409,18 +458,61 @@ const TOP_CONSUMERS_IN_ERRORS: std::num::NonZeroUsize = match std::num::NonZeroU
 
 /// SQL of the `household_facts` view (DESIGN §2.3).
 pub fn household_facts_sql() -> String {
+    facts_select(
+        "pl.poverty_line",
+        "pl.monitoring_line",
+        "FROM households h LEFT JOIN poverty_lines pl ON h.year = pl.year",
+    )
+}
+
+/// SQL of the `household_facts` rows of one year whose poverty and
+/// monitoring lines are already known ([`YearLines`]): the same columns as
+/// the view, with the lines as constants instead of a join — every
+/// household row of a year has the same lines, and a hash join probed once
+/// per household was a tenth of an evaluation's time (BENCHMARKS.md).
+pub fn household_facts_of_year_sql(year: i32, lines: YearLines) -> String {
+    facts_select(
+        &float_sql(lines.poverty_line),
+        &float_sql(lines.monitoring_line),
+        &format!("FROM households h WHERE h.year = {year}"),
+    )
+}
+
+/// The `household_facts` projection over `from` (which names the
+/// households `h`), with the year's lines given as SQL expressions.
+fn facts_select(poverty_line: &str, monitoring_line: &str, from: &str) -> String {
     let net = "(h.wage_income + h.business_income + h.property_income + h.transfer_income - h.business_expense)";
     format!(
         "SELECT h.*, \
            {net} AS net_income, \
            {net} / h.size AS per_capita_net_income, \
-           pl.poverty_line AS poverty_line, \
-           coalesce(pl.monitoring_line, 1.5 * pl.poverty_line) AS monitoring_line, \
+           {poverty_line} AS poverty_line, \
+           coalesce({monitoring_line}, 1.5 * {poverty_line}) AS monitoring_line, \
            {t} AS township_code, {c} AS county_code, {ci} AS city_code, {p} AS province_code \
-         FROM households h LEFT JOIN poverty_lines pl ON h.year = pl.year",
+         {from}",
         t = roll_up_sql("h.village_code", Level::Township),
         c = roll_up_sql("h.village_code", Level::County),
         ci = roll_up_sql("h.village_code", Level::City),
         p = roll_up_sql("h.village_code", Level::Province),
     )
+}
+
+/// A DOUBLE literal that reads back as exactly `v` (Rust prints the
+/// shortest decimal that round-trips; [`YearLines`] holds finite values
+/// only), or a typed NULL.
+fn float_sql(v: Option<f64>) -> String {
+    match v {
+        Some(v) => format!("CAST({v:?} AS DOUBLE)"),
+        None => "CAST(NULL AS DOUBLE)".into(),
+    }
+}
+
+/// The `poverty_lines` row of one year (both null when the year has none),
+/// finite values only — see [`Engine::year_lines`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct YearLines {
+    /// `poverty_line` of the year.
+    pub poverty_line: Option<f64>,
+    /// `monitoring_line` of the year as stored (null = 1.5 × poverty line).
+    pub monitoring_line: Option<f64>,
 }

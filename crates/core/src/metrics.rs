@@ -237,7 +237,8 @@ fn int_grouping(level: Option<Level>, yk: &YearKey) -> (String, String) {
 /// Plan shape (chosen from the profile, see BENCHMARKS.md): household rows
 /// are aggregated once per village on an integer code; migrants and
 /// assisted poor households are counted per village (a join and a semi-join
-/// on the household key); the village rows — a few tens of thousands — are
+/// on the household key, against `households` itself: they need neither
+/// incomes nor lines); the village rows — a few tens of thousands — are
 /// then rolled up to every level with GROUPING SETS. The exact median does
 /// not compose, so each village carries its (income, size) pairs
 /// (`weighted_values`) and every level's median is taken over the merged
@@ -245,6 +246,18 @@ fn int_grouping(level: Option<Level>, yk: &YearKey) -> (String, String) {
 /// household rows are aggregated straight to that level's regions and the
 /// median taken there (no pairs).
 pub fn metrics_sql(engine: &Engine, year: Option<i32>, level: Option<Level>) -> String {
+    metrics_sql_over(engine, "household_facts", year, level)
+}
+
+/// [`metrics_sql`] reading the household facts from `facts` — a table
+/// name or a parenthesised query with the columns of `household_facts`
+/// (such as [`crate::engine::household_facts_of_year_sql`]).
+pub fn metrics_sql_over(
+    engine: &Engine,
+    facts: &str,
+    year: Option<i32>,
+    level: Option<Level>,
+) -> String {
     let year_filter = year
         .map(|y| format!("WHERE f.year = {y}"))
         .unwrap_or_default();
@@ -277,7 +290,10 @@ pub fn metrics_sql(engine: &Engine, year: Option<i32>, level: Option<Level>) -> 
            SELECT f.year, {unit} AS v, f.household_id, f.size, f.status, \
              f.{POOR} AS poor, \
              f.exit_year, f.net_income, f.per_capita_net_income AS pcy, f.poverty_line AS z \
-           FROM household_facts f {year_filter}), \
+           FROM {facts} f {year_filter}), \
+         hk AS ( \
+           SELECT f.year, {unit} AS v, f.household_id, f.{POOR} AS poor \
+           FROM households f {year_filter}), \
          hv AS ( \
            SELECT {hv_year}, v, \
              count(*) AS registered_households, \
@@ -297,10 +313,10 @@ pub fn metrics_sql(engine: &Engine, year: Option<i32>, level: Option<Level>) -> 
            FROM (SELECT *, (z - pcy) / z AS gap FROM h) GROUP BY {hv_key}v), \
          mv AS ( \
            SELECT {mv_year}, h.v, count(*) AS migrants \
-           FROM members m JOIN h ON {mh_on}m.household_id = h.household_id \
+           FROM members m JOIN hk h ON {mh_on}m.household_id = h.household_id \
            WHERE m.migrant_months >= 6 {m_only} GROUP BY {mv_key}h.v), \
          av AS ( \
-           SELECT {hv_year}, v, count(*) AS assisted_poor FROM h \
+           SELECT {hv_year}, v, count(*) AS assisted_poor FROM hk h \
            WHERE poor AND EXISTS (SELECT 1 FROM assistance a \
              WHERE {ah_on}a.household_id = h.household_id {a_only}) \
            GROUP BY {hv_key}v), \
