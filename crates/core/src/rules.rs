@@ -511,12 +511,9 @@ impl ScalarUDFImpl for FlagList {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let n = args.number_rows;
         let (names, flags): (Vec<String>, Vec<BooleanBuffer>) =
-            flag_pairs("flag_list", &args.args, n, |v| match v {
-                ScalarValue::Utf8(Some(name)) => Some(name.clone()),
-                _ => None,
-            })?
-            .into_iter()
-            .unzip();
+            flag_pairs("flag_list", &args.args, n, text_literal)?
+                .into_iter()
+                .unzip();
         if flags.len() > 64 {
             return datafusion::common::plan_err!("flag_list takes at most 64 flags");
         }
@@ -529,25 +526,18 @@ impl ScalarUDFImpl for FlagList {
             }
         }
         // The lists' strings and offsets, written straight from the masks.
-        let too_long = || DataFusionError::Execution("flag_list: output over 2 GiB".into());
-        let mut bytes = Vec::new();
-        let mut ends = vec![0i32];
+        let mut values = Utf8Writer::new("flag_list", n);
         let mut lists = Vec::with_capacity(n + 1);
         lists.push(0i32);
         for mask in masks {
             let mut m = mask;
             while m != 0 {
-                bytes.extend_from_slice(names[m.trailing_zeros() as usize].as_bytes());
-                ends.push(i32::try_from(bytes.len()).map_err(|_| too_long())?);
+                values.push(&names[m.trailing_zeros() as usize])?;
                 m &= m - 1;
             }
-            lists.push(i32::try_from(ends.len() - 1).map_err(|_| too_long())?);
+            lists.push(values.offset(values.len())?);
         }
-        let values = StringArray::try_new(
-            OffsetBuffer::new(ScalarBuffer::from(ends)),
-            Buffer::from_vec(bytes),
-            None,
-        )?;
+        let values = values.finish()?;
         let list = ListArray::try_new(
             Arc::new(Field::new_list_field(DataType::Utf8, true)),
             OffsetBuffer::new(ScalarBuffer::from(lists)),
@@ -555,6 +545,65 @@ impl ScalarUDFImpl for FlagList {
             None,
         )?;
         Ok(ColumnarValue::Array(Arc::new(list)))
+    }
+}
+
+/// A text literal argument (`'name'`) of a rule UDF.
+fn text_literal(v: &ScalarValue) -> Option<String> {
+    match v {
+        ScalarValue::Utf8(Some(text)) => Some(text.clone()),
+        _ => None,
+    }
+}
+
+/// A Utf8 column written straight into its bytes and offsets (what the
+/// rule UDFs return), failing with an execution error rather than
+/// overflowing past Arrow's 2 GiB of text per array.
+struct Utf8Writer {
+    function: &'static str,
+    bytes: Vec<u8>,
+    ends: Vec<i32>,
+}
+
+impl Utf8Writer {
+    /// An empty column for `function`'s output, room for `rows` strings.
+    fn new(function: &'static str, rows: usize) -> Self {
+        let mut ends = Vec::with_capacity(rows + 1);
+        ends.push(0);
+        Utf8Writer {
+            function,
+            bytes: Vec::new(),
+            ends,
+        }
+    }
+
+    /// Strings written so far.
+    fn len(&self) -> usize {
+        self.ends.len() - 1
+    }
+
+    /// `at` as an Arrow i32 offset.
+    fn offset(&self, at: usize) -> DfResult<i32> {
+        i32::try_from(at).map_err(|_| {
+            DataFusionError::Execution(format!("{}: output over 2 GiB", self.function))
+        })
+    }
+
+    /// Append one string.
+    fn push(&mut self, text: &str) -> DfResult<()> {
+        self.bytes.extend_from_slice(text.as_bytes());
+        let end = self.offset(self.bytes.len())?;
+        self.ends.push(end);
+        Ok(())
+    }
+
+    /// The finished column.
+    fn finish(self) -> DfResult<StringArray> {
+        Ok(StringArray::try_new(
+            OffsetBuffer::new(ScalarBuffer::from(self.ends)),
+            Buffer::from_vec(self.bytes),
+            None,
+        )?)
     }
 }
 
@@ -663,11 +712,7 @@ impl ScalarUDFImpl for FirstLabel {
         else {
             return datafusion::common::plan_err!("first_label ends with a text literal");
         };
-        let label = |v: &ScalarValue| match v {
-            ScalarValue::Utf8(Some(l)) => Some(l.clone()),
-            _ => None,
-        };
-        let conds = flag_pairs("first_label", pairs, n, label)?;
+        let conds = flag_pairs("first_label", pairs, n, text_literal)?;
         let mut labels: Vec<&str> = conds.iter().map(|(l, _)| l.as_str()).collect();
         labels.push(otherwise);
         // Each row's label index: later conditions first, so the first
@@ -678,20 +723,11 @@ impl ScalarUDFImpl for FirstLabel {
                 chosen[row] = k;
             }
         }
-        let mut bytes = Vec::new();
-        let mut ends = Vec::with_capacity(n + 1);
-        ends.push(0i32);
+        let mut out = Utf8Writer::new("first_label", n);
         for k in chosen {
-            bytes.extend_from_slice(labels[k].as_bytes());
-            let end = i32::try_from(bytes.len())
-                .map_err(|_| DataFusionError::Execution("first_label: output over 2 GiB".into()))?;
-            ends.push(end);
+            out.push(labels[k])?;
         }
-        let out = StringArray::try_new(
-            OffsetBuffer::new(ScalarBuffer::from(ends)),
-            Buffer::from_vec(bytes),
-            None,
-        )?;
+        let out = out.finish()?;
         Ok(ColumnarValue::Array(Arc::new(out)))
     }
 }
