@@ -304,24 +304,24 @@ impl Engine {
             .await?
             .collect()
             .await?;
-        let mut found = None;
-        for batch in batches.iter().filter(|b| b.num_rows() > 0) {
-            let (Some(p), Some(m)) = (
-                batch.column(0).as_any().downcast_ref::<Float64Array>(),
-                batch.column(1).as_any().downcast_ref::<Float64Array>(),
-            ) else {
-                return Ok(None);
-            };
-            if found.is_some() || batch.num_rows() > 1 {
-                return Ok(None);
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        let lines = match batches.iter().find(|b| b.num_rows() > 0) {
+            None => YearLines::default(),
+            Some(_) if rows > 1 => return Ok(None),
+            Some(batch) => {
+                let (Some(p), Some(m)) = (
+                    batch.column(0).as_any().downcast_ref::<Float64Array>(),
+                    batch.column(1).as_any().downcast_ref::<Float64Array>(),
+                ) else {
+                    return Ok(None);
+                };
+                let value = |a: &Float64Array| a.is_valid(0).then(|| a.value(0));
+                YearLines {
+                    poverty_line: value(p),
+                    monitoring_line: value(m),
+                }
             }
-            let value = |a: &Float64Array| a.is_valid(0).then(|| a.value(0));
-            found = Some(YearLines {
-                poverty_line: value(p),
-                monitoring_line: value(m),
-            });
-        }
-        let lines = found.unwrap_or_default();
+        };
         let finite = |v: Option<f64>| v.is_none_or(f64::is_finite);
         Ok((finite(lines.poverty_line) && finite(lines.monitoring_line)).then_some(lines))
     }

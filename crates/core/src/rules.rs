@@ -737,31 +737,42 @@ mod tests {
     use super::*;
     use datafusion::arrow::array::BooleanArray;
 
-    #[test]
-    fn flag_list_names_the_true_flags_in_order() {
+    /// The two flags the rule UDF tests share: rows (a, b) = (T, T),
+    /// (null, T), (F, null), (T, F).
+    fn two_flags() -> (ColumnarValue, ColumnarValue) {
         let a = BooleanArray::from(vec![Some(true), None, Some(false), Some(true)]);
         let b = BooleanArray::from(vec![Some(true), Some(true), None, Some(false)]);
+        (
+            ColumnarValue::Array(Arc::new(a)),
+            ColumnarValue::Array(Arc::new(b)),
+        )
+    }
+
+    fn text(s: &str) -> ColumnarValue {
+        ColumnarValue::Scalar(ScalarValue::Utf8(Some(s.into())))
+    }
+
+    /// Call `udf` on `args` over the four rows of [`two_flags`].
+    fn invoke(udf: ScalarUDF, args: Vec<ColumnarValue>) -> ArrayRef {
         let args = ScalarFunctionArgs {
-            args: vec![
-                ColumnarValue::Scalar(ScalarValue::Utf8(Some("a".into()))),
-                ColumnarValue::Array(Arc::new(a)),
-                ColumnarValue::Scalar(ScalarValue::Utf8(Some("bb".into()))),
-                ColumnarValue::Array(Arc::new(b)),
-            ],
-            arg_fields: (0..4)
+            arg_fields: (0..args.len())
                 .map(|_| Arc::new(Field::new("x", DataType::Boolean, true)))
                 .collect(),
+            args,
             number_rows: 4,
-            return_field: Arc::new(Field::new(
-                "f",
-                flag_list_udf().return_type(&[]).unwrap(),
-                true,
-            )),
+            return_field: Arc::new(Field::new("f", udf.return_type(&[]).unwrap(), true)),
             config_options: Arc::new(Default::default()),
         };
-        let ColumnarValue::Array(out) = flag_list_udf().invoke_with_args(args).unwrap() else {
+        let ColumnarValue::Array(out) = udf.invoke_with_args(args).unwrap() else {
             panic!("an array")
         };
+        out
+    }
+
+    #[test]
+    fn flag_list_names_the_true_flags_in_order() {
+        let (a, b) = two_flags();
+        let out = invoke(flag_list_udf(), vec![text("a"), a, text("bb"), b]);
         let out = datafusion::common::cast::as_list_array(&out).unwrap();
         let rows: Vec<Vec<String>> = (0..4)
             .map(|i| {
@@ -775,25 +786,9 @@ mod tests {
 
     #[test]
     fn flag_points_adds_the_points_of_true_flags() {
-        let a = BooleanArray::from(vec![Some(true), None, Some(false), Some(true)]);
-        let b = BooleanArray::from(vec![Some(true), Some(true), None, Some(false)]);
-        let args = ScalarFunctionArgs {
-            args: vec![
-                ColumnarValue::Scalar(ScalarValue::Float64(Some(30.0))),
-                ColumnarValue::Array(Arc::new(a)),
-                ColumnarValue::Scalar(ScalarValue::Float64(Some(2.5))),
-                ColumnarValue::Array(Arc::new(b)),
-            ],
-            arg_fields: (0..4)
-                .map(|_| Arc::new(Field::new("x", DataType::Boolean, true)))
-                .collect(),
-            number_rows: 4,
-            return_field: Arc::new(Field::new("f", DataType::Float64, false)),
-            config_options: Arc::new(Default::default()),
-        };
-        let ColumnarValue::Array(out) = flag_points_udf().invoke_with_args(args).unwrap() else {
-            panic!("an array")
-        };
+        let (a, b) = two_flags();
+        let points = |p: f64| ColumnarValue::Scalar(ScalarValue::Float64(Some(p)));
+        let out = invoke(flag_points_udf(), vec![points(30.0), a, points(2.5), b]);
         let out = datafusion::common::cast::as_float64_array(&out).unwrap();
         assert_eq!(out.null_count(), 0);
         assert_eq!(out.values().to_vec(), [32.5, 2.5, 0.0, 30.0]);
@@ -801,27 +796,11 @@ mod tests {
 
     #[test]
     fn first_label_takes_the_first_true_condition() {
-        let a = BooleanArray::from(vec![Some(true), None, Some(false), Some(true)]);
-        let b = BooleanArray::from(vec![Some(true), Some(true), None, Some(false)]);
-        let text = |s: &str| ColumnarValue::Scalar(ScalarValue::Utf8(Some(s.into())));
-        let args = ScalarFunctionArgs {
-            args: vec![
-                text("a"),
-                ColumnarValue::Array(Arc::new(a)),
-                text("b"),
-                ColumnarValue::Array(Arc::new(b)),
-                text("none"),
-            ],
-            arg_fields: (0..5)
-                .map(|_| Arc::new(Field::new("x", DataType::Boolean, true)))
-                .collect(),
-            number_rows: 4,
-            return_field: Arc::new(Field::new("f", DataType::Utf8, false)),
-            config_options: Arc::new(Default::default()),
-        };
-        let ColumnarValue::Array(out) = first_label_udf().invoke_with_args(args).unwrap() else {
-            panic!("an array")
-        };
+        let (a, b) = two_flags();
+        let out = invoke(
+            first_label_udf(),
+            vec![text("a"), a, text("b"), b, text("none")],
+        );
         let out = datafusion::common::cast::as_string_array(&out).unwrap();
         let got: Vec<&str> = out.iter().map(|s| s.unwrap()).collect();
         assert_eq!(got, ["a", "b", "none", "a"]);
