@@ -593,6 +593,63 @@ async fn single_levels_equal_all(engine: &Engine) {
 }
 
 #[tokio::test]
+async fn members_and_assistance_carry_their_households_links() {
+    let engine = fixture().await;
+    // The link columns stay out of the public tables.
+    for t in ["households", "members", "assistance"] {
+        let schema = engine.schema_of(t).await.unwrap();
+        let hidden: Vec<_> = schema
+            .fields()
+            .iter()
+            .filter(|f| f.name().starts_with("__"))
+            .map(|f| f.name().clone())
+            .collect();
+        assert!(hidden.is_empty(), "{t} shows {hidden:?}");
+    }
+    // By hand: households are numbered in file order (2016: h1 = 1 … h8 = 8,
+    // then 2015: h1 = 9 … h8 = 15); the village code as an integer; poor
+    // for `poor`/`returned`.
+    let links = |t: &str, order: &str| {
+        let sql = format!(
+            "SELECT concat_ws(' ', household_id, year, __hid, __village, __poor) AS l \
+             FROM __{t}_linked ORDER BY {order}"
+        );
+        let engine = engine.clone();
+        async move { text(&query(&engine, &sql).await, "l") }
+    };
+    let want = |rows: &[&str]| rows.iter().map(|r| Some(r.to_string())).collect::<Vec<_>>();
+    assert_eq!(
+        links("members", "person_id, year").await,
+        want(&[
+            "h1 2015 9 130102001001 true",
+            "h1 2016 1 130102001001 true",
+            "h1 2016 1 130102001001 true",
+            "h1 2016 1 130102001001 true",
+            "h7 2016 7 130202001001 true",
+        ])
+    );
+    assert_eq!(
+        links("assistance", "household_id, year, helper_id").await,
+        want(&[
+            "h1 2016 1 130102001001 true",
+            "h1 2016 1 130102001001 true",
+            "h2 2016 2 130102001001 false",
+            "h4 2015 12 130102001002 true",
+            "h6 2016 6 130103001001 true",
+            "h7 2016 7 130202001001 true",
+        ])
+    );
+    // The households' own link is their row number, one per household.
+    let rows = query(
+        &engine,
+        "SELECT count(DISTINCT __row) AS n, count(*) AS m FROM __households_linked",
+    )
+    .await;
+    assert_eq!(floats(&rows, "n"), vec![Some(15.0)]);
+    assert_eq!(floats(&rows, "m"), vec![Some(15.0)]);
+}
+
+#[tokio::test]
 async fn migrant_workers_are_null_without_members() {
     let hh = households();
     let engine = engine(&[

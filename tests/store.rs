@@ -116,6 +116,31 @@ async fn same_everything(format: &str) {
         &query(&disk, sql).await,
         "members",
     );
+    // The household links (crate::links) are carried the same way on disk
+    // and never show in the public tables.
+    for (t, order) in [
+        ("households", "household_id, year"),
+        ("members", "person_id, year"),
+        ("assistance", "household_id, year, helper_id, measure"),
+    ] {
+        let sql = format!("SELECT * FROM __{t}_linked ORDER BY {order}");
+        let linked = query(&memory, &sql).await;
+        assert!(count(&linked) > 0, "{t} has linked rows");
+        assert_same(&linked, &query(&disk, &sql).await, &format!("linked {t}"));
+        for e in [&memory, &disk] {
+            let public = e.schema_of(t).await.unwrap();
+            assert!(public.fields().iter().all(|f| !f.name().starts_with("__")));
+            assert_eq!(
+                e.schema_of(&format!("__{t}_linked"))
+                    .await
+                    .unwrap()
+                    .fields()
+                    .len(),
+                public.fields().len() + tuopin::links::columns(t).len(),
+                "{t}"
+            );
+        }
+    }
 
     // Outcomes and metrics.
     let hebei = RuleSet::builtin("hebei-2016").unwrap();

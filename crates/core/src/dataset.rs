@@ -46,6 +46,19 @@ pub struct Table {
     pub batches: Vec<RecordBatch>,
     /// Where a disk-backed table lives ([`crate::store`]).
     pub(crate) stored: Option<StoredFile>,
+    /// The rows with their link columns ([`crate::links`]); `None` for a
+    /// table without links.
+    pub(crate) linked: Option<Linked>,
+}
+
+/// A table's rows with its link columns ([`crate::links`]) after its own.
+#[derive(Debug, Clone)]
+pub(crate) struct Linked {
+    /// The table's schema, then the link columns.
+    pub schema: SchemaRef,
+    /// The linked rows of an in-memory table (its public batches are
+    /// projections of these, sharing their buffers); empty when stored.
+    pub batches: Vec<RecordBatch>,
 }
 
 impl Table {
@@ -55,6 +68,7 @@ impl Table {
             schema,
             batches,
             stored: None,
+            linked: None,
         }
     }
 

@@ -31,10 +31,11 @@ use crate::codes::{roll_up_sql, Level};
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::functions;
+use crate::links;
 use crate::metrics;
 use crate::rules::{outcome_columns, RuleSet, Unit};
 use crate::schema;
-use crate::validate::provider;
+use crate::validate::{linked_provider, provider};
 
 /// Session settings of an [`Engine`].
 #[derive(Debug, Clone)]
@@ -96,14 +97,21 @@ impl Engine {
         let partitions = options.target_partitions.max(1);
         for (name, table) in &dataset.tables {
             ctx.register_table(name.as_str(), provider(&ctx, table, partitions)?)?;
+            if let Some(linked) = linked_provider(&ctx, table, partitions)? {
+                ctx.register_table(links::linked_name(name), linked)?;
+            }
         }
         for spec in schema::TABLES.iter() {
             if !dataset.tables.contains_key(spec.name) {
                 // Absent optional tables are empty, so SQL over them works.
-                ctx.register_table(
-                    spec.name,
-                    Arc::new(MemTable::try_new(spec.schema(), vec![vec![]])?),
-                )?;
+                let empty = |schema| -> Result<Arc<MemTable>> {
+                    Ok(Arc::new(MemTable::try_new(schema, vec![vec![]])?))
+                };
+                ctx.register_table(spec.name, empty(spec.schema())?)?;
+                if !links::columns(spec.name).is_empty() {
+                    let schema = links::linked_schema(spec.name, &spec.schema());
+                    ctx.register_table(links::linked_name(spec.name), empty(schema)?)?;
+                }
             }
         }
         let rejects_schema = schema::rejects_schema();

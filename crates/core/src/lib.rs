@@ -22,6 +22,8 @@
 //! - [`schema`]: the tables and their columns;
 //! - [`dataset`] and [`validate`]: loading and the rejects ledger;
 //! - [`store`]: disk-backed datasets for registries larger than memory;
+//! - [`links`]: household facts carried from validation onto members and
+//!   assistance rows;
 //! - [`rules`]: rule sets and the outcome rule;
 //! - [`engine`]: the session, evaluation and audit;
 //! - [`metrics`]: every metric, causes, transitions, village/county facts;
@@ -34,6 +36,7 @@ pub mod engine;
 pub mod error;
 pub mod functions;
 pub mod lines;
+pub mod links;
 pub mod metrics;
 pub mod output;
 pub mod rules;

@@ -37,6 +37,7 @@
 
 use crate::codes::{level_sql, roll_up_int_sql, roll_up_sql, Level};
 use crate::engine::Engine;
+use crate::links::{linked_name, HOUSEHOLD_ROW, POOR as LINK_POOR, VILLAGE};
 
 const POOR: &str = "status IN ('poor', 'returned')";
 
@@ -247,9 +248,10 @@ fn int_grouping(level: Option<Level>, yk: &YearKey, every_row_has_level: bool) -
 ///
 /// Plan shape (chosen from the profile, see BENCHMARKS.md): household rows
 /// are aggregated once per village on an integer code; migrants and
-/// assisted poor households are counted per village (a join and a semi-join
-/// on the household key, against `households` itself: they need neither
-/// incomes nor lines); the village rows — a few tens of thousands — are
+/// assisted poor households are counted per village from the household
+/// links of `members` and `assistance` ([`crate::links`]: the household's
+/// village, poor flag and row number, found once by validation), so no
+/// join on the text household key is made; the village rows — a few tens of thousands — are
 /// then rolled up to every level with GROUPING SETS. The exact median does
 /// not compose, so each village carries its (income, size) pairs
 /// (`weighted_values`) and every level's median is taken over the merged
@@ -279,14 +281,16 @@ pub fn metrics_sql_over(
     // every level is wanted (rolled up from there), else the wanted level
     // itself — one group per region, so its median is taken directly over
     // its households and no (income, size) pairs are carried.
-    let (unit, incomes, median) = match level {
+    let unit = |village: &str| match level {
+        None => village.to_string(),
+        Some(l) => roll_up_int_sql(village, l),
+    };
+    let (incomes, median) = match level {
         None => (
-            "CAST(f.village_code AS BIGINT)".to_string(),
             "weighted_values(pcy, CAST(size AS BIGINT)) AS incomes",
             "weighted_median(incomes)",
         ),
-        Some(l) => (
-            roll_up_int_sql("CAST(f.village_code AS BIGINT)", l),
+        Some(_) => (
             "weighted_median(pcy, CAST(size AS BIGINT)) AS median_income",
             "max(median_income)",
         ),
@@ -303,9 +307,6 @@ pub fn metrics_sql_over(
              f.{POOR} AS poor, \
              f.exit_year, f.net_income, f.per_capita_net_income AS pcy, f.poverty_line AS z \
            FROM {facts} f {year_filter}), \
-         hk AS ( \
-           SELECT f.year, {unit} AS v, f.household_id, f.{POOR} AS poor \
-           FROM households f {year_filter}), \
          hv AS ( \
            SELECT {hv_year}, v, \
              count(*) AS registered_households, \
@@ -324,13 +325,14 @@ pub fn metrics_sql_over(
              {incomes} \
            FROM (SELECT *, (z - pcy) / z AS gap FROM h) GROUP BY {hv_key}v), \
          mv AS ( \
-           SELECT {mv_year}, h.v, count(*) AS migrants \
-           FROM members m JOIN hk h ON {mh_on}m.household_id = h.household_id \
-           WHERE m.migrant_months >= 6 {m_only} GROUP BY {mv_key}h.v), \
+           SELECT {hv_year}, v, count(*) AS migrants FROM ( \
+             SELECT m.year, {m_unit} AS v FROM {members} m \
+             WHERE m.migrant_months >= 6 {m_only}) \
+           GROUP BY {hv_key}v), \
          av AS ( \
-           SELECT {hv_year}, v, count(*) AS assisted_poor FROM hk h \
-           WHERE poor AND EXISTS (SELECT 1 FROM assistance a \
-             WHERE {ah_on}a.household_id = h.household_id {a_only}) \
+           SELECT {hv_year}, v, count(*) AS assisted_poor FROM ( \
+             SELECT DISTINCT {a_key}{a_unit} AS v, a.{HOUSEHOLD_ROW} FROM {assistance} a \
+             WHERE a.{LINK_POOR} {a_only}) \
            GROUP BY {hv_key}v), \
          uv AS ( \
            SELECT hv.*, coalesce(mv.migrants, 0) AS migrants, \
@@ -407,13 +409,15 @@ pub fn metrics_sql_over(
          WHERE r.level IN ({levels}) \
          ORDER BY y.year, r.rank, r.code",
         years = years_sql(year),
+        unit = unit("CAST(f.village_code AS BIGINT)"),
         hv_year = yk.column("year"),
         hv_key = yk.key("year"),
-        mv_year = yk.column("h.year"),
-        mv_key = yk.key("h.year"),
-        mh_on = yk.on("m", "h"),
+        members = linked_name("members"),
+        m_unit = unit(&format!("m.{VILLAGE}")),
         m_only = yk.only("m"),
-        ah_on = yk.on("a", "h"),
+        assistance = linked_name("assistance"),
+        a_key = yk.key("a.year"),
+        a_unit = unit(&format!("a.{VILLAGE}")),
         a_only = yk.only("a"),
         mvhv_on = yk.on("mv", "hv"),
         avhv_on = yk.on("av", "hv"),

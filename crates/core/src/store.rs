@@ -62,7 +62,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::{number_rows, numbered_schema, Dataset, Table, TableSummary};
+use crate::dataset::{number_rows, numbered_schema, Dataset, Linked, Table, TableSummary};
 use crate::error::{Error, Result};
 use crate::schema::TableSpec;
 
@@ -396,9 +396,26 @@ pub(crate) fn reopen(store: &Path, sources: &[Source]) -> Result<Option<Dataset>
             let Ok(schema) = accepted_schema(&file_schema, &e.columns) else {
                 return Ok(None);
             };
+            // A store written before links existed lacks their columns:
+            // it is validated again.
+            let link_columns = crate::links::columns(&e.table);
+            let linked = if link_columns.is_empty() {
+                None
+            } else {
+                let mut columns = e.columns.clone();
+                columns.extend(link_columns.iter().map(|c| c.to_string()));
+                let Ok(schema) = accepted_schema(&file_schema, &columns) else {
+                    return Ok(None);
+                };
+                Some(Linked {
+                    schema,
+                    batches: Vec::new(),
+                })
+            };
             Table {
                 schema,
                 batches: Vec::new(),
+                linked,
                 stored: Some(StoredFile {
                     path,
                     file_schema,

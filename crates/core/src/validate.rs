@@ -32,9 +32,12 @@ use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 
 use crate::codes::{self, valid_code_sql};
-use crate::dataset::{Dataset, OpenOptions, RawRows, RawTable, Table, TableSummary, ROW_COLUMN};
+use crate::dataset::{
+    Dataset, Linked, OpenOptions, RawRows, RawTable, Table, TableSummary, ROW_COLUMN,
+};
 use crate::error::{Error, Result};
 use crate::lines;
+use crate::links;
 use crate::schema::{self, TableSpec};
 use crate::store::{self, StoredFile, BAD_COLUMN};
 
@@ -70,6 +73,9 @@ struct Reference {
     /// a more precise check, e.g. a malformed code).
     only_if: String,
     problem: String,
+    /// Columns of the target handed over to the checked row (its link
+    /// columns, [`crate::links`]); null when the reference fails.
+    carry: &'static [&'static str],
 }
 
 /// Double-quote an identifier for SQL.
@@ -303,13 +309,16 @@ pub(crate) fn checks_for(spec: &TableSpec) -> Vec<Check> {
 
 /// References to already accepted tables.
 fn references_for(spec: &TableSpec) -> Vec<Reference> {
+    // Accepted households have unique keys, so each row meets at most one
+    // and takes over its link columns.
     let household = || {
         Reference {
         column: "household_id",
         on: vec![("household_id".into(), "household_id"), ("year".into(), "year")],
-        target: "SELECT DISTINCT household_id, year FROM households".into(),
+        target: links::households_target(),
         only_if: "true".into(),
         problem: "concat('unknown household ', household_id, ' in ', CAST(year AS VARCHAR), ' (not an accepted household of that year)')".into(),
+        carry: links::columns(spec.name),
     }
     };
     match spec.name {
@@ -319,6 +328,7 @@ fn references_for(spec: &TableSpec) -> Vec<Reference> {
             target: "SELECT DISTINCT code AS __k FROM __typed_regions".into(),
             only_if: valid_code_sql("t.code"),
             problem: "concat('parent region ', region_parent(code), ' not in regions')".into(),
+            carry: &[],
         }],
         "households" => vec![Reference {
             column: "village_code",
@@ -326,6 +336,7 @@ fn references_for(spec: &TableSpec) -> Vec<Reference> {
             target: VILLAGES.into(),
             only_if: village_code_sql("t.village_code"),
             problem: "concat('unknown village ', village_code)".into(),
+            carry: &[],
         }],
         "members" | "assistance" => vec![household()],
         "funds" => vec![Reference {
@@ -334,6 +345,7 @@ fn references_for(spec: &TableSpec) -> Vec<Reference> {
             target: "SELECT DISTINCT code AS __k FROM regions".into(),
             only_if: valid_code_sql("t.region_code"),
             problem: "concat('unknown region ', region_code)".into(),
+            carry: &[],
         }],
         "assessments" => vec![Reference {
             column: "village_code",
@@ -341,6 +353,7 @@ fn references_for(spec: &TableSpec) -> Vec<Reference> {
             target: VILLAGES.into(),
             only_if: village_code_sql("t.village_code"),
             problem: "concat('unknown village ', village_code)".into(),
+            carry: &[],
         }],
         _ => vec![],
     }
@@ -368,6 +381,9 @@ pub(crate) async fn validate(raws: Vec<RawTable>, options: &OpenOptions) -> Resu
     for raw in raws {
         let (table, rej, sum) = validate_table(&ctx, raw, store).await?;
         ctx.register_table(sum.table.as_str(), provider(&ctx, &table, 1)?)?;
+        if let Some(linked) = linked_provider(&ctx, &table, 1)? {
+            ctx.register_table(links::linked_name(&sum.table), linked)?;
+        }
         tables.insert(sum.table.clone(), table);
         rejects.extend(rej);
         summary.push(sum);
@@ -401,13 +417,39 @@ pub(crate) fn provider(
     table: &Table,
     partitions: usize,
 ) -> Result<Arc<dyn TableProvider>> {
+    provider_of(ctx, &table.schema, &table.batches, table, partitions)
+}
+
+/// `table` with its link columns ([`crate::links`]) as a table provider,
+/// like [`provider`]; `None` for a table without links.
+pub(crate) fn linked_provider(
+    ctx: &SessionContext,
+    table: &Table,
+    partitions: usize,
+) -> Result<Option<Arc<dyn TableProvider>>> {
+    table
+        .linked
+        .as_ref()
+        .map(|l| provider_of(ctx, &l.schema, &l.batches, table, partitions))
+        .transpose()
+}
+
+/// `schema` of `table` as a provider: `batches` split round-robin into
+/// `partitions` partitions, or those columns of its store file.
+fn provider_of(
+    ctx: &SessionContext,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    table: &Table,
+    partitions: usize,
+) -> Result<Arc<dyn TableProvider>> {
     if let Some(stored) = &table.stored {
-        return store::accepted_view(ctx, stored, &table.schema);
+        return store::accepted_view(ctx, stored, schema);
     }
     let n = partitions.max(1);
     let mut parts: Vec<Vec<_>> = vec![Vec::new(); n];
     let mut i = 0;
-    for batch in &table.batches {
+    for batch in batches {
         // Large batches are sliced so every partition gets work.
         let rows = batch.num_rows();
         let chunk = 64 * 1024;
@@ -419,7 +461,7 @@ pub(crate) fn provider(
             offset += len;
         }
     }
-    Ok(Arc::new(MemTable::try_new(table.schema.clone(), parts)?))
+    Ok(Arc::new(MemTable::try_new(schema.clone(), parts)?))
 }
 
 async fn validate_table(
@@ -494,8 +536,13 @@ async fn validate_table(
                 .map(|(expr, _)| format!("{} IS NOT NULL", qualify(expr)))
                 .collect::<Vec<_>>()
                 .join(" AND ");
+        let carried: String = r
+            .carry
+            .iter()
+            .map(|c| format!(", {alias}.{}", q(c)))
+            .collect();
         rows_sql = format!(
-            "SELECT t.*, ({present} AND coalesce({}, false) AND {alias}.{} IS NULL) AS __ref{i} \
+            "SELECT t.*, ({present} AND coalesce({}, false) AND {alias}.{} IS NULL) AS __ref{i}{carried} \
              FROM ({}) {alias} RIGHT JOIN ({rows_sql}) t ON {on}",
             r.only_if,
             q(r.on[0].1),
@@ -608,25 +655,51 @@ async fn validate_table(
             ctx.deregister_table(n.as_str())?;
         }
     }
-    let select = output_columns
+    let link_columns = links::columns(name);
+    let linked_columns: Vec<String> = output_columns
         .iter()
-        .map(|c| q(c))
-        .collect::<Vec<_>>()
-        .join(", ");
+        .cloned()
+        .chain(link_columns.iter().map(|c| c.to_string()))
+        .collect();
     let table = match stored {
         None => {
+            let select = linked_columns
+                .iter()
+                .map(|c| q(c))
+                .collect::<Vec<_>>()
+                .join(", ");
             let df = ctx
                 .sql(&format!(
                     "SELECT {select} FROM {flagged_name} WHERE NOT {BAD_COLUMN} ORDER BY {}",
                     q(ROW_COLUMN)
                 ))
                 .await?;
-            let (schema, batches) = collect_table(df).await?;
-            Table::new(schema, batches)
+            let (linked_schema, linked) = collect_table(df).await?;
+            let own: Vec<usize> = (0..output_columns.len()).collect();
+            let schema = Arc::new(linked_schema.project(&own)?);
+            let batches = linked
+                .iter()
+                .map(|b| b.project(&own))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            let mut table = Table::new(schema, batches);
+            if !link_columns.is_empty() {
+                table.linked = Some(Linked {
+                    schema: linked_schema,
+                    batches: linked,
+                });
+            }
+            table
         }
         Some(file) => Table {
             schema: store::accepted_schema(&file.file_schema, &output_columns)?,
             batches: Vec::new(),
+            linked: match link_columns.is_empty() {
+                true => None,
+                false => Some(Linked {
+                    schema: store::accepted_schema(&file.file_schema, &linked_columns)?,
+                    batches: Vec::new(),
+                }),
+            },
             stored: Some(file),
         },
     };
