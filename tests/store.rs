@@ -295,6 +295,44 @@ async fn a_store_is_reused_until_a_source_changes() {
         first.table("households").unwrap().num_rows()
     );
 
+    // A store written before household links existed (its assistance file
+    // lacks them) is validated again, and the links are back.
+    let assistance = store.path().join("assistance.parquet");
+    let file = std::fs::File::open(&assistance).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let old: Vec<RecordBatch> = reader
+        .map(|b| {
+            let b = b.unwrap();
+            let keep: Vec<usize> = (0..b.num_columns())
+                .filter(|i| b.schema().field(*i).name() != "__hid")
+                .collect();
+            b.project(&keep).unwrap()
+        })
+        .collect();
+    let file = std::fs::File::create(&assistance).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, old[0].schema(), None).unwrap();
+    for b in &old {
+        w.write(b).unwrap();
+    }
+    w.close().unwrap();
+    let before = modified();
+    let relinked = Engine::new(Dataset::open_with(dir.path(), &options).await.unwrap()).unwrap();
+    assert_ne!(modified(), before, "validated again");
+    let linked = query(
+        &relinked,
+        "SELECT count(__hid) AS n FROM __assistance_linked",
+    )
+    .await;
+    assert_eq!(
+        text(&linked, "n"),
+        vec![Some(
+            third.table("assistance").unwrap().num_rows().to_string()
+        )]
+    );
+
     // A store without its manifest (say, interrupted) is validated again.
     std::fs::remove_file(store.path().join("tuopin-store.toml")).unwrap();
     let before = modified();

@@ -3,17 +3,19 @@
 //!
 //! Validation checks every `members` and `assistance` row against the
 //! accepted households (a join on `household_id, year`). That join also
-//! hands over three facts of the household, stored with the row as hidden
-//! *link columns*:
+//! hands over facts of the household, stored with the row as hidden *link
+//! columns*:
 //!
-//! | column      | type    | value                                             |
-//! |-------------|---------|---------------------------------------------------|
-//! | `__hid`     | BIGINT  | the household's row number in its source (unique) |
-//! | `__village` | BIGINT  | its village code as an integer                    |
-//! | `__poor`    | BOOLEAN | its status is `poor` or `returned`                |
+//! | column      | type    | value                                             | on |
+//! |-------------|---------|---------------------------------------------------|----|
+//! | `__village` | BIGINT  | the household's village code as an integer        | members, assistance |
+//! | `__hid`     | BIGINT  | its row number in its source (unique)             | assistance |
+//! | `__poor`    | BOOLEAN | its status is `poor` or `returned`                | assistance |
 //!
 //! `households` itself carries `__row` (its source row number), which is
-//! what `__hid` points at.
+//! what `__hid` points at. Each table carries only what a metric reads: the
+//! household side of the check is held in a hash table while every member
+//! streams past it, and each column there costs memory at national scale.
 //!
 //! The link columns are not part of a table's public schema: `members`,
 //! `assistance` and `households` are registered with their declared columns
@@ -44,8 +46,19 @@ pub const POOR: &str = "__poor";
 pub fn columns(table: &str) -> &'static [&'static str] {
     match table {
         "households" => &[ROW_COLUMN],
-        "members" | "assistance" => &[HOUSEHOLD_ROW, VILLAGE, POOR],
+        "members" => &[VILLAGE],
+        "assistance" => &[HOUSEHOLD_ROW, VILLAGE, POOR],
         _ => &[],
+    }
+}
+
+/// The SQL expression over `households` of a member's or assistance row's
+/// link column `link`.
+fn household_expr(link: &str) -> String {
+    match link {
+        HOUSEHOLD_ROW => ROW_COLUMN.to_string(),
+        VILLAGE => "CAST(village_code AS BIGINT)".to_string(),
+        _ => "status IN ('poor', 'returned')".to_string(),
     }
 }
 
@@ -54,14 +67,15 @@ pub fn linked_name(table: &str) -> String {
     format!("__{table}_linked")
 }
 
-/// SQL of the household side of a member's or an assistance row's
-/// reference check: the key, then the link columns it hands over.
-pub(crate) fn households_target() -> String {
+/// SQL of the household side of the reference check of `table` (members
+/// or assistance): the key, then the link columns it hands over.
+pub(crate) fn households_target(table: &str) -> String {
+    let links: String = columns(table)
+        .iter()
+        .map(|c| format!(", {} AS {c}", household_expr(c)))
+        .collect();
     format!(
-        "SELECT household_id, year, {ROW_COLUMN} AS {HOUSEHOLD_ROW}, \
-           CAST(village_code AS BIGINT) AS {VILLAGE}, \
-           status IN ('poor', 'returned') AS {POOR} \
-         FROM {}",
+        "SELECT household_id, year{links} FROM {}",
         linked_name("households")
     )
 }
@@ -88,16 +102,31 @@ mod tests {
     #[test]
     fn only_households_and_their_dependants_have_links() {
         assert_eq!(columns("households"), &["__row"]);
-        assert_eq!(columns("members"), &["__hid", "__village", "__poor"]);
-        assert_eq!(columns("assistance"), columns("members"));
+        assert_eq!(columns("members"), &["__village"]);
+        assert_eq!(columns("assistance"), &["__hid", "__village", "__poor"]);
         assert!(columns("regions").is_empty());
         assert!(columns("funds").is_empty());
     }
 
     #[test]
+    fn the_household_side_selects_only_the_carried_links() {
+        assert_eq!(
+            households_target("members"),
+            "SELECT household_id, year, CAST(village_code AS BIGINT) AS __village \
+             FROM __households_linked"
+        );
+        let a = households_target("assistance");
+        assert!(a.contains(", __row AS __hid, "), "{a}");
+        assert!(
+            a.contains(", status IN ('poor', 'returned') AS __poor "),
+            "{a}"
+        );
+    }
+
+    #[test]
     fn linked_schema_appends_typed_link_columns() {
         let base = Schema::new(vec![Field::new("household_id", DataType::Utf8, true)]);
-        let s = linked_schema("members", &base);
+        let s = linked_schema("assistance", &base);
         let got: Vec<(&str, &DataType)> = s
             .fields()
             .iter()

@@ -315,7 +315,7 @@ fn references_for(spec: &TableSpec) -> Vec<Reference> {
         Reference {
         column: "household_id",
         on: vec![("household_id".into(), "household_id"), ("year".into(), "year")],
-        target: links::households_target(),
+        target: links::households_target(spec.name),
         only_if: "true".into(),
         problem: "concat('unknown household ', household_id, ' in ', CAST(year AS VARCHAR), ' (not an accepted household of that year)')".into(),
         carry: links::columns(spec.name),
