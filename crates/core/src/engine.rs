@@ -201,7 +201,12 @@ impl Engine {
             first.push(expr.alias(format!("pass_{}", ind.key)));
         }
         let df = facts.select(first)?;
-        let out = outcome_columns(rules, |k| format!("pass_{k}"))?;
+        let pass: Vec<String> = rules
+            .indicators
+            .iter()
+            .map(|i| format!("pass_{}", i.key))
+            .collect();
+        let out = outcome_columns(rules, &pass)?;
         let mut second: Vec<Expr> = keys.iter().chain(carry).map(|k| col(*k)).collect();
         for ind in &rules.indicators {
             second.push(col(format!("pass_{}", ind.key)));
@@ -250,11 +255,12 @@ impl Engine {
         // expression, which the optimizer computes once too.
         let mut first: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
         let mut columns: HashMap<Expr, String> = HashMap::new();
-        let mut pass_columns: Vec<HashMap<String, String>> = Vec::new();
+        // Each rule set's pass columns, in its indicators' order.
+        let mut pass_columns: Vec<Vec<String>> = Vec::new();
         for r in rule_sets {
             let compiled = r.compile(&self.ctx.state(), facts.schema())?;
-            let mut mine = HashMap::new();
-            for (ind, expr) in r.indicators.iter().zip(compiled) {
+            let mut mine = Vec::with_capacity(compiled.len());
+            for expr in compiled {
                 let name = match columns.get(&expr) {
                     Some(name) => name.clone(),
                     None => {
@@ -264,14 +270,14 @@ impl Engine {
                         name
                     }
                 };
-                mine.insert(ind.key.clone(), name);
+                mine.push(name);
             }
             pass_columns.push(mine);
         }
         let df = facts.select(first)?;
         let mut second: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
         for (r, mine) in rule_sets.iter().zip(&pass_columns) {
-            let out = outcome_columns(r, |k| mine.get(k).cloned().unwrap_or_default())?;
+            let out = outcome_columns(r, mine)?;
             second.push(out.score.alias(format!("score_{}", r.name)));
             second.push(out.outcome.alias(format!("outcome_{}", r.name)));
         }

@@ -500,30 +500,13 @@ async fn validate_table(
     // Each join puts the key set on the left (the hash table) and the
     // checked rows on the right, streamed: a large table is never held in a
     // hash table, whatever statistics its source has (a streamed Parquet
-    // source has none).
+    // source has none). The duplicate-key join is the outermost, so its
+    // aggregate (a pass over every row, spilling under the memory limit)
+    // runs and frees its memory before the references' key sets (at
+    // national scale, 26 M households) are built; the other way round,
+    // the aggregate ran beside the household hash table.
     let mut rows_sql = format!("SELECT * FROM {typed_name}");
-    if key_is_unique(spec) {
-        let keys = spec.key.iter().map(|k| q(k)).collect::<Vec<_>>().join(", ");
-        let on = spec
-            .key
-            .iter()
-            .map(|k| format!("t.{c} = dup.{c}", c = q(k)))
-            .collect::<Vec<_>>()
-            .join(" AND ");
-        rows_sql = format!(
-            "SELECT t.*, (dup.__n IS NOT NULL) AS __dup, dup.__n AS __dup_n \
-             FROM (SELECT {keys}, count(*) AS __n FROM {typed_name} GROUP BY {keys} HAVING count(*) > 1) dup \
-             RIGHT JOIN ({rows_sql}) t ON {on}"
-        );
-        checks.push(Check::new(
-            spec.key.last().copied().unwrap_or_default(),
-            "__dup",
-            format!(
-                "concat('duplicate key (', CAST(__dup_n AS VARCHAR), ' rows share {})')",
-                spec.key.join(", ")
-            ),
-        ));
-    }
+    let mut reference_checks = Vec::new();
     for (i, r) in references_for(spec).into_iter().enumerate() {
         let alias = format!("ref{i}");
         let on =
@@ -548,8 +531,31 @@ async fn validate_table(
             q(r.on[0].1),
             r.target
         );
-        checks.push(Check::new(r.column, format!("__ref{i}"), r.problem));
+        reference_checks.push(Check::new(r.column, format!("__ref{i}"), r.problem));
     }
+    if key_is_unique(spec) {
+        let keys = spec.key.iter().map(|k| q(k)).collect::<Vec<_>>().join(", ");
+        let on = spec
+            .key
+            .iter()
+            .map(|k| format!("t.{c} = dup.{c}", c = q(k)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        rows_sql = format!(
+            "SELECT t.*, (dup.__n IS NOT NULL) AS __dup, dup.__n AS __dup_n \
+             FROM (SELECT {keys}, count(*) AS __n FROM {typed_name} GROUP BY {keys} HAVING count(*) > 1) dup \
+             RIGHT JOIN ({rows_sql}) t ON {on}"
+        );
+        checks.push(Check::new(
+            spec.key.last().copied().unwrap_or_default(),
+            "__dup",
+            format!(
+                "concat('duplicate key (', CAST(__dup_n AS VARCHAR), ' rows share {})')",
+                spec.key.join(", ")
+            ),
+        ));
+    }
+    checks.extend(reference_checks);
     let bad = checks
         .iter()
         .map(|c| format!("coalesce(({}), false)", c.predicate))
