@@ -58,7 +58,7 @@ fn household_expr(link: &str) -> String {
     match link {
         HOUSEHOLD_ROW => ROW_COLUMN.to_string(),
         VILLAGE => "CAST(village_code AS BIGINT)".to_string(),
-        _ => "status IN ('poor', 'returned')".to_string(),
+        _ => crate::metrics::POOR.to_string(),
     }
 }
 

@@ -39,7 +39,8 @@ use crate::codes::{level_sql, roll_up_int_sql, roll_up_sql, Level};
 use crate::engine::Engine;
 use crate::links::{linked_name, HOUSEHOLD_ROW, POOR as LINK_POOR, VILLAGE};
 
-const POOR: &str = "status IN ('poor', 'returned')";
+/// A poor household: status `poor` or `returned` (DESIGN §4).
+pub(crate) const POOR: &str = "status IN ('poor', 'returned')";
 
 /// Sums of floating-point money and FGT terms are taken in DECIMAL: each
 /// term is rounded once (to 1e-9 yuan, 1e-18 of a share), and the sum is
