@@ -110,3 +110,39 @@ def test_faulty_data_goes_to_rejects(tmp_path) -> None:
     hh = next(r for r in summary if r["table"] == "households")
     assert hh["accepted"] + hh["rejected"] == hh["rows"]
     assert eng.sql("SELECT count(*) AS n FROM households").column("n")[0].as_py() == hh["accepted"]
+
+
+def test_migrants_and_assisted_poor_equal_a_pyarrow_join(tables: dict, eng: tuopin.Engine) -> None:
+    """The engine counts migrants and assisted poor households from links
+    carried by validation; here the same counts come from plain joins."""
+    hh = tables["households"].filter(pc.equal(tables["households"].column("year"), 2016))
+    county = pc.utf8_replace_slice(hh.column("village_code"), 6, 12, "000000")
+    poor = pc.is_in(hh.column("status"), pa.array(["poor", "returned"]))
+    hh = pa.table({"household_id": hh.column("household_id"), "county": county, "poor": poor})
+
+    m = tables["members"]
+    m = m.filter(pc.and_(pc.equal(m.column("year"), 2016), pc.greater_equal(m.column("migrant_months"), 6)))
+    migrants = m.select(["household_id"]).join(hh, "household_id").group_by("county").aggregate([([], "count_all")])
+    want_migrants = dict(zip(migrants.column("county").to_pylist(), migrants.column("count_all").to_pylist()))
+
+    a = tables["assistance"]
+    assisted_ids = pc.unique(a.filter(pc.equal(a.column("year"), 2016)).column("household_id"))
+    poor_hh = hh.filter(hh.column("poor"))
+    assisted = poor_hh.filter(pc.is_in(poor_hh.column("household_id"), assisted_ids))
+    per_county = assisted.group_by("county").aggregate([([], "count_all")])
+    want_assisted = dict(zip(per_county.column("county").to_pylist(), per_county.column("count_all").to_pylist()))
+    poor_per_county = poor_hh.group_by("county").aggregate([([], "count_all")])
+    want_poor = dict(zip(poor_per_county.column("county").to_pylist(), poor_per_county.column("count_all").to_pylist()))
+
+    got = eng.metrics(year=2016, level="county")
+    assert sum(want_migrants.values()) > 0 and sum(want_assisted.values()) > 0
+    for code, migrants_n, share in zip(
+        got.column("code").to_pylist(),
+        got.column("migrant_workers").to_pylist(),
+        got.column("assisted_share").to_pylist(),
+    ):
+        assert migrants_n == want_migrants.get(code, 0), code
+        if want_poor.get(code, 0) == 0:
+            assert share is None, code
+        else:
+            assert share == pytest.approx(want_assisted.get(code, 0) / want_poor[code]), code
