@@ -196,20 +196,20 @@ impl Engine {
         let facts = self.facts(rules.unit, year).await?;
         let compiled = rules.compile(&self.ctx.state(), facts.schema())?;
         let keys = rules.unit.key_columns();
-        let mut first: Vec<Expr> = keys.iter().chain(carry).map(|k| col(*k)).collect();
-        for (ind, expr) in rules.indicators.iter().zip(compiled) {
-            first.push(expr.alias(format!("pass_{}", ind.key)));
-        }
-        let df = facts.select(first)?;
         let pass: Vec<String> = rules
             .indicators
             .iter()
             .map(|i| format!("pass_{}", i.key))
             .collect();
+        let mut first: Vec<Expr> = keys.iter().chain(carry).map(|k| col(*k)).collect();
+        for (name, expr) in pass.iter().zip(compiled) {
+            first.push(expr.alias(name));
+        }
+        let df = facts.select(first)?;
         let out = outcome_columns(rules, &pass)?;
         let mut second: Vec<Expr> = keys.iter().chain(carry).map(|k| col(*k)).collect();
-        for ind in &rules.indicators {
-            second.push(col(format!("pass_{}", ind.key)));
+        for name in &pass {
+            second.push(col(name.as_str()));
         }
         second.extend([
             out.score.alias("score"),
@@ -456,7 +456,7 @@ const DEFAULT_SKIP_PARTIAL_RATIO: f64 = 0.8;
 /// than half its input rows (DataFusion's default skips it past 80 %).
 /// The distinct (village, household) pairs of the assisted-poor count keep
 /// 74 % (13.3 M assistance rows, 9.8 M pairs at 30 M households) and were
-/// otherwise aggregated twice; county metrics at 30 M took ≈ 1 s less
+/// otherwise aggregated twice; county metrics at 30 M took ≈ 0.7 s less
 /// (BENCHMARKS.md). A value set by the user (`DATAFUSION_*` environment)
 /// is kept.
 fn skip_weak_partial_aggregation(config: &mut SessionConfig) {

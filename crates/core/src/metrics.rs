@@ -252,8 +252,8 @@ fn int_grouping(level: Option<Level>, yk: &YearKey, every_row_has_level: bool) -
 /// assisted poor households are counted per village from the household
 /// links of `members` and `assistance` ([`crate::links`]: the household's
 /// village, poor flag and row number, found once by validation), so no
-/// join on the text household key is made; the village rows — a few tens of thousands — are
-/// then rolled up to every level with GROUPING SETS. The exact median does
+/// join on the text household key is made; the village rows — a few tens
+/// of thousands — are then rolled up to every level with GROUPING SETS. The exact median does
 /// not compose, so each village carries its (income, size) pairs
 /// (`weighted_values`) and every level's median is taken over the merged
 /// pairs of its villages (`weighted_median(pairs)`). For one level the

@@ -236,6 +236,25 @@ pub(crate) fn accepted_schema(
     Ok(Arc::new(file_schema.project(&indices)?))
 }
 
+/// The rows of stored `table` with its link columns ([`crate::links`]):
+/// the file's `columns`, then the links; `None` for a table without links.
+pub(crate) fn stored_linked(
+    file_schema: &Schema,
+    table: &str,
+    columns: &[String],
+) -> std::result::Result<Option<Linked>, ArrowError> {
+    let links = crate::links::columns(table);
+    if links.is_empty() {
+        return Ok(None);
+    }
+    let mut linked = columns.to_vec();
+    linked.extend(links.iter().map(|c| c.to_string()));
+    Ok(Some(Linked {
+        schema: accepted_schema(file_schema, &linked)?,
+        batches: Vec::new(),
+    }))
+}
+
 /// The accepted rows of a stored table: a view over the file that keeps
 /// the rows with `__bad` false and the table's own columns (`schema`).
 pub(crate) fn accepted_view(
@@ -398,19 +417,8 @@ pub(crate) fn reopen(store: &Path, sources: &[Source]) -> Result<Option<Dataset>
             };
             // A store written before links existed lacks their columns:
             // it is validated again.
-            let link_columns = crate::links::columns(&e.table);
-            let linked = if link_columns.is_empty() {
-                None
-            } else {
-                let mut columns = e.columns.clone();
-                columns.extend(link_columns.iter().map(|c| c.to_string()));
-                let Ok(schema) = accepted_schema(&file_schema, &columns) else {
-                    return Ok(None);
-                };
-                Some(Linked {
-                    schema,
-                    batches: Vec::new(),
-                })
+            let Ok(linked) = stored_linked(&file_schema, &e.table, &e.columns) else {
+                return Ok(None);
             };
             Table {
                 schema,

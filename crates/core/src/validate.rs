@@ -662,16 +662,13 @@ async fn validate_table(
         }
     }
     let link_columns = links::columns(name);
-    let linked_columns: Vec<String> = output_columns
-        .iter()
-        .cloned()
-        .chain(link_columns.iter().map(|c| c.to_string()))
-        .collect();
     let table = match stored {
         None => {
-            let select = linked_columns
+            let select = output_columns
                 .iter()
-                .map(|c| q(c))
+                .map(String::as_str)
+                .chain(link_columns.iter().copied())
+                .map(q)
                 .collect::<Vec<_>>()
                 .join(", ");
             let df = ctx
@@ -699,13 +696,7 @@ async fn validate_table(
         Some(file) => Table {
             schema: store::accepted_schema(&file.file_schema, &output_columns)?,
             batches: Vec::new(),
-            linked: match link_columns.is_empty() {
-                true => None,
-                false => Some(Linked {
-                    schema: store::accepted_schema(&file.file_schema, &linked_columns)?,
-                    batches: Vec::new(),
-                }),
-            },
+            linked: store::stored_linked(&file.file_schema, name, &output_columns)?,
             stored: Some(file),
         },
     };
