@@ -49,7 +49,9 @@ fn benches(c: &mut Criterion) {
                 .iter(|| async { Dataset::open(&dir).await.expect("load") })
         });
         let engine = rt.block_on(async {
-            Engine::new(Dataset::open(&dir).await.expect("load")).expect("engine")
+            Engine::new(Dataset::open(&dir).await.expect("load"))
+                .await
+                .expect("engine")
         });
         let hebei = RuleSet::builtin("hebei-2016").expect("builtin");
         g.bench_function("W2_evaluate_hebei", |b| {

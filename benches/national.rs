@@ -84,14 +84,15 @@ fn main() {
         peak_mib(),
         limit >> 20
     );
-    let engine = Engine::with_options(
-        dataset,
-        EngineOptions {
-            memory_limit: Some(limit),
-            ..Default::default()
-        },
-    )
-    .expect("engine");
+    let engine = rt
+        .block_on(Engine::with_options(
+            dataset,
+            EngineOptions {
+                memory_limit: Some(limit),
+                ..Default::default()
+            },
+        ))
+        .expect("engine");
     reset_peak();
     let hebei = RuleSet::builtin("hebei-2016").expect("builtin");
     let out = store.join("w5-outcomes.parquet");

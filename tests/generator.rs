@@ -169,7 +169,7 @@ async fn snapshots_2014_to_2020_with_falling_incidence() {
     ] {
         assert!(ds.table(t).is_some_and(|x| x.num_rows() > 0), "{t} filled");
     }
-    let engine = Engine::new(ds).unwrap();
+    let engine = Engine::new(ds).await.unwrap();
     let years = collect(
         engine
             .sql("SELECT DISTINCT year FROM households ORDER BY year")

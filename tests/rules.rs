@@ -278,8 +278,8 @@ async fn same_outcomes_from_csv_and_parquet() {
         tuopin::output::write_batches(batches, csv.path().join(format!("{name}.csv"))).unwrap();
         tuopin::output::write_batches(batches, pq.path().join(format!("{name}.parquet"))).unwrap();
     }
-    let a = Engine::new(open(csv.path()).await).unwrap();
-    let b = Engine::new(open(pq.path()).await).unwrap();
+    let a = Engine::new(open(csv.path()).await).await.unwrap();
+    let b = Engine::new(open(pq.path()).await).await.unwrap();
     let rules = RuleSet::builtin("hebei-2016").unwrap();
     let sort = || vec![col("household_id").sort(true, false)];
     let ra = collect(

@@ -44,7 +44,9 @@ fn write_registry(dir: &Path, format: &str) {
 }
 
 async fn engines(dir: &Path, store: &Path) -> (Engine, Engine) {
-    let memory = Engine::new(Dataset::open(dir).await.unwrap()).unwrap();
+    let memory = Engine::new(Dataset::open(dir).await.unwrap())
+        .await
+        .unwrap();
     let options = OpenOptions {
         store: Some(store.to_path_buf()),
         memory_limit: Some(64 << 20),
@@ -56,6 +58,7 @@ async fn engines(dir: &Path, store: &Path) -> (Engine, Engine) {
             ..Default::default()
         },
     )
+    .await
     .unwrap();
     (memory, disk)
 }
@@ -267,7 +270,7 @@ async fn a_store_is_reused_until_a_source_changes() {
         assert_eq!(text(first.rejects(), col), text(second.rejects(), col));
     }
     let metrics = |ds: Dataset| async move {
-        let e = Engine::new(ds).unwrap();
+        let e = Engine::new(ds).await.unwrap();
         let df = e.metrics(YEAR, None).await.unwrap();
         collect(
             df.sort_by(vec![
@@ -319,7 +322,9 @@ async fn a_store_is_reused_until_a_source_changes() {
     }
     w.close().unwrap();
     let before = modified();
-    let relinked = Engine::new(Dataset::open_with(dir.path(), &options).await.unwrap()).unwrap();
+    let relinked = Engine::new(Dataset::open_with(dir.path(), &options).await.unwrap())
+        .await
+        .unwrap();
     assert_ne!(modified(), before, "validated again");
     let linked = query(
         &relinked,

@@ -51,7 +51,9 @@ pub async fn generated_with(
         ..Default::default()
     })
     .unwrap();
-    Engine::with_options(Dataset::from_batches(tables).await.unwrap(), options).unwrap()
+    Engine::with_options(Dataset::from_batches(tables).await.unwrap(), options)
+        .await
+        .unwrap()
 }
 
 /// Register `metrics(year, all)` as the view `m` of `engine`'s session.
@@ -71,7 +73,7 @@ pub async fn generated(households: usize, seed: u64) -> Engine {
 /// Engine over CSV fixtures.
 pub async fn engine(files: &[(&str, &str)]) -> Engine {
     let dir = write_dir(files);
-    Engine::new(open(dir.path()).await).expect("engine")
+    Engine::new(open(dir.path()).await).await.expect("engine")
 }
 
 /// Collect a DataFrame.

@@ -15,21 +15,13 @@
 //! ```
 //!
 //! The same logic is available inside DataFusion queries: as plain SQL
-//! expressions ([`roll_up_sql`], [`level_sql`]) which every engine can run,
-//! and as the scalar UDFs `region_level(code)`, `region_parent(code)` and
-//! `id_number_valid(id)` registered on every [`crate::Engine`] session.
+//! expressions (`roll_up_sql`, `level_sql`, crate-internal) which every
+//! engine can run, and as the scalar UDFs `region_level(code)`,
+//! `region_parent(code)` and `id_number_valid(id)` registered on every
+//! [`crate::Engine`] session ([`crate::functions`]).
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
-
-use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, StringArray};
-use datafusion::arrow::datatypes::DataType;
-use datafusion::common::cast::as_string_array;
-use datafusion::error::Result as DfResult;
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
-};
 
 use crate::error::{Error, Result};
 
@@ -108,6 +100,68 @@ impl FromStr for Level {
             .ok_or_else(|| {
                 Error::InvalidArgument(format!(
                     "unknown level `{s}` (expected province, city, county, township or village)"
+                ))
+            })
+    }
+}
+
+/// One level or every level at once: what `--level` (CLI) and `level=`
+/// (Python) take — `province`, `city`, `county`, `township`, `village` or
+/// `all`.
+///
+/// ```
+/// use tuopin::{Level, LevelSelection};
+/// let one: LevelSelection = "county".parse().unwrap();
+/// assert_eq!(one.level(), Some(Level::County));
+/// assert_eq!("all".parse::<LevelSelection>().unwrap().level(), None);
+/// assert!("district".parse::<LevelSelection>().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LevelSelection {
+    /// One level.
+    One(Level),
+    /// Every level, in one GROUPING SETS query with a `level` column.
+    All,
+}
+
+impl LevelSelection {
+    /// The level, or `None` for every level (what the engine's calls take).
+    pub fn level(self) -> Option<Level> {
+        match self {
+            LevelSelection::One(l) => Some(l),
+            LevelSelection::All => None,
+        }
+    }
+}
+
+impl From<Option<Level>> for LevelSelection {
+    fn from(level: Option<Level>) -> Self {
+        level.map_or(LevelSelection::All, LevelSelection::One)
+    }
+}
+
+impl fmt::Display for LevelSelection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LevelSelection::One(l) => l.fmt(f),
+            LevelSelection::All => f.write_str("all"),
+        }
+    }
+}
+
+impl FromStr for LevelSelection {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        if s == "all" {
+            return Ok(LevelSelection::All);
+        }
+        Level::ALL
+            .into_iter()
+            .find(|l| l.as_str() == s)
+            .map(LevelSelection::One)
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "unknown level `{s}` (expected province, city, county, township, village or all)"
                 ))
             })
     }
@@ -218,7 +272,7 @@ fn zero_below(s: &str, level: Level) -> String {
 /// SQL expression rolling the 12-digit code in `column` up to `level`
 /// (`concat(substr(col, 1, n), '000…')`). Plain SQL, so it runs on any
 /// DataFusion engine (and Ballista) without a UDF.
-pub fn roll_up_sql(column: &str, level: Level) -> String {
+pub(crate) fn roll_up_sql(column: &str, level: Level) -> String {
     let n = level.prefix_len();
     if n == 12 {
         return column.to_string();
@@ -230,13 +284,7 @@ pub fn roll_up_sql(column: &str, level: Level) -> String {
 /// `level` (`col - col % 10^k`). Equal to [`roll_up_sql`] on the 12-digit
 /// text (a valid code never starts with `0`), and much cheaper to compute,
 /// hash and compare, so the metrics plans group on these integer keys.
-///
-/// ```
-/// use tuopin::codes::{roll_up_int_sql, Level};
-/// assert_eq!(roll_up_int_sql("v", Level::County), "(v - v % 1000000)");
-/// assert_eq!(roll_up_int_sql("v", Level::Village), "v");
-/// ```
-pub fn roll_up_int_sql(column: &str, level: Level) -> String {
+pub(crate) fn roll_up_int_sql(column: &str, level: Level) -> String {
     let zeros = 12 - level.prefix_len();
     if zeros == 0 {
         return column.to_string();
@@ -245,7 +293,7 @@ pub fn roll_up_int_sql(column: &str, level: Level) -> String {
 }
 
 /// SQL expression giving the level name of the (valid) code in `column`.
-pub fn level_sql(column: &str) -> String {
+pub(crate) fn level_sql(column: &str) -> String {
     format!(
         "CASE WHEN substr({c}, 10, 3) <> '000' THEN 'village' \
          WHEN substr({c}, 7, 3) <> '000' THEN 'township' \
@@ -255,9 +303,18 @@ pub fn level_sql(column: &str) -> String {
     )
 }
 
+/// SQL expression giving the rank of the level name in `column`: 1 for a
+/// province … 5 for a village (as `Level as u8 + 1`), to order rows
+/// coarsest level first.
+pub(crate) fn level_rank_sql(column: &str) -> String {
+    format!(
+        "CASE {column} WHEN 'province' THEN 1 WHEN 'city' THEN 2 WHEN 'county' THEN 3 WHEN 'township' THEN 4 ELSE 5 END"
+    )
+}
+
 /// SQL predicate: true when the text in `column` is a well-formed region
 /// code (12 digits, province non-zero, no non-zero segment below a zero one).
-pub fn valid_code_sql(column: &str) -> String {
+pub(crate) fn valid_code_sql(column: &str) -> String {
     format!(
         "({c} ~ '^[0-9]{{12}}$' AND substr({c},1,2) <> '00' \
          AND NOT (substr({c},3,2) = '00' AND substr({c},5,8) <> '00000000') \
@@ -309,110 +366,15 @@ pub fn id_number_valid(id: &str) -> bool {
     }
 }
 
-// ---------------------------------------------------------------------------
-// Scalar UDFs
-// ---------------------------------------------------------------------------
-
-/// Which text function a [`TextUdf`] applies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum TextFn {
-    Level,
-    Parent,
-    IdValid,
-}
-
-/// A one-argument UDF over a Utf8 column (region level / parent, ID check).
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct TextUdf {
-    name: &'static str,
-    func: TextFn,
-    signature: Signature,
-}
-
-impl ScalarUDFImpl for TextUdf {
-    fn name(&self) -> &str {
-        self.name
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
-        Ok(match self.func {
-            TextFn::IdValid => DataType::Boolean,
-            _ => DataType::Utf8,
-        })
-    }
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let input = as_string_array(&arrays[0])?;
-        let out: ArrayRef = match self.func {
-            TextFn::Level => Arc::new(
-                input
-                    .iter()
-                    .map(|v| {
-                        v.and_then(|s| RegionCode::parse(s).ok())
-                            .map(|c| c.level().as_str())
-                    })
-                    .collect::<StringArray>(),
-            ),
-            TextFn::Parent => Arc::new(
-                input
-                    .iter()
-                    .map(|v| {
-                        v.and_then(|s| RegionCode::parse(s).ok())
-                            .and_then(|c| c.parent())
-                            .map(|p| p.0)
-                    })
-                    .collect::<StringArray>(),
-            ),
-            TextFn::IdValid => Arc::new(
-                input
-                    .iter()
-                    .map(|v| v.map(id_number_valid))
-                    .collect::<BooleanArray>(),
-            ),
-        };
-        if args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)))
-            && out.len() == 1
-        {
-            return Ok(ColumnarValue::Scalar(
-                datafusion::common::ScalarValue::try_from_array(&out, 0)?,
-            ));
-        }
-        Ok(ColumnarValue::Array(out))
-    }
-}
-
-fn text_udf(name: &'static str, func: TextFn) -> ScalarUDF {
-    ScalarUDF::from(TextUdf {
-        name,
-        func,
-        signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
-    })
-}
-
-/// `region_level(code) -> utf8`: level name, null for a malformed code.
-pub fn region_level_udf() -> ScalarUDF {
-    text_udf("region_level", TextFn::Level)
-}
-
-/// `region_parent(code) -> utf8`: parent code, null for a province or a
-/// malformed code.
-pub fn region_parent_udf() -> ScalarUDF {
-    text_udf("region_parent", TextFn::Parent)
-}
-
-/// `id_number_valid(id) -> bool`: the GB 11643 check-digit test.
-pub fn id_number_valid_udf() -> ScalarUDF {
-    text_udf("id_number_valid", TextFn::IdValid)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integer_roll_up_zeroes_the_suffix() {
+        assert_eq!(roll_up_int_sql("v", Level::County), "(v - v % 1000000)");
+        assert_eq!(roll_up_int_sql("v", Level::Village), "v");
+    }
 
     #[test]
     fn levels_of_each_segment() {

@@ -3,7 +3,7 @@
 //! ```no_run
 //! # async fn run() -> tuopin::Result<()> {
 //! use tuopin::{Dataset, Engine, Level, RuleSet};
-//! let engine = Engine::new(Dataset::open("data/hebei").await?)?;
+//! let engine = Engine::new(Dataset::open("data/hebei").await?).await?;
 //! let outcomes = engine.evaluate(&RuleSet::builtin("hebei-2016")?, 2016).await?;
 //! outcomes.show_limit(5).await?;
 //! let by_city = engine.metrics(2016, Some(Level::City)).await?;
@@ -14,28 +14,24 @@
 //! Registered on the session, so any SQL can use them: every base table of
 //! the dataset, `rejects`, and the views `household_facts`, `region_facts`,
 //! `village_facts` and `county_facts` (the last two over all years; see
-//! [`crate::metrics`]). All results are lazy DataFusion `DataFrame`s.
+//! `crate::facts`). All results are lazy DataFusion `DataFrame`s.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, Float64Array};
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::datasource::MemTable;
-use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
-use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::{col, lit, Expr};
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 
-use crate::codes::{roll_up_sql, Level};
+use crate::catalog;
+use crate::codes::Level;
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
-use crate::functions;
-use crate::links;
+use crate::facts::{household_facts_of_year_sql, YearLines};
 use crate::metrics;
 use crate::rules::{outcome_columns, RuleSet, Unit};
-use crate::schema;
-use crate::validate::{linked_provider, provider};
+use crate::session;
 
 /// Session settings of an [`Engine`].
 #[derive(Debug, Clone)]
@@ -64,6 +60,21 @@ impl Default for EngineOptions {
     }
 }
 
+impl EngineOptions {
+    /// The defaults with an optional memory limit (bytes) and partition
+    /// count (`None`: the number of cores) — what the CLI's
+    /// `--memory-limit`/`--partitions` and Python's `memory_limit=`/
+    /// `partitions=` give.
+    pub fn with_limits(memory_limit: Option<usize>, partitions: Option<usize>) -> Self {
+        let defaults = EngineOptions::default();
+        EngineOptions {
+            memory_limit,
+            target_partitions: partitions.unwrap_or(defaults.target_partitions),
+            ..defaults
+        }
+    }
+}
+
 /// The analytics engine: a DataFusion session with the registry's tables
 /// and views registered. Cheap to clone.
 #[derive(Clone)]
@@ -82,69 +93,25 @@ impl std::fmt::Debug for Engine {
 
 impl Engine {
     /// An engine with default options.
-    pub fn new(dataset: Dataset) -> Result<Engine> {
-        Self::with_options(dataset, EngineOptions::default())
+    pub async fn new(dataset: Dataset) -> Result<Engine> {
+        Self::with_options(dataset, EngineOptions::default()).await
     }
 
-    /// An engine with explicit session options.
-    pub fn with_options(dataset: Dataset, options: EngineOptions) -> Result<Engine> {
-        let config = base_config()
+    /// An engine with explicit session options: the dataset's tables, the
+    /// rejects ledger and the facts views registered ([`crate::catalog`]).
+    pub async fn with_options(dataset: Dataset, options: EngineOptions) -> Result<Engine> {
+        let config = session::base_config()
             .with_target_partitions(options.target_partitions.max(1))
             .with_batch_size(options.batch_size.max(1))
             .with_information_schema(true);
-        let ctx = SessionContext::new_with_config_rt(config, runtime_env(options.memory_limit)?);
-        functions::register_all(&ctx);
+        let ctx = session::context(config, options.memory_limit)?;
         let partitions = options.target_partitions.max(1);
-        for (name, table) in &dataset.tables {
-            ctx.register_table(name.as_str(), provider(&ctx, table, partitions)?)?;
-            if let Some(linked) = linked_provider(&ctx, table, partitions)? {
-                ctx.register_table(links::linked_name(name), linked)?;
-            }
-        }
-        for spec in schema::TABLES.iter() {
-            if !dataset.tables.contains_key(spec.name) {
-                // Absent optional tables are empty, so SQL over them works.
-                let empty = |schema| -> Result<Arc<MemTable>> {
-                    Ok(Arc::new(MemTable::try_new(schema, vec![vec![]])?))
-                };
-                ctx.register_table(spec.name, empty(spec.schema())?)?;
-                if !links::columns(spec.name).is_empty() {
-                    let schema = links::linked_schema(spec.name, &spec.schema());
-                    ctx.register_table(links::linked_name(spec.name), empty(schema)?)?;
-                }
-            }
-        }
-        let rejects_schema = schema::rejects_schema();
-        ctx.register_table(
-            "rejects",
-            Arc::new(MemTable::try_new(
-                rejects_schema,
-                vec![dataset.rejects.clone()],
-            )?),
-        )?;
-        let engine = Engine {
+        catalog::register_tables(&ctx, &dataset.tables, &dataset.rejects, partitions)?;
+        catalog::register_views(&ctx, dataset.tables.contains_key("members")).await?;
+        Ok(Engine {
             ctx,
             dataset: Arc::new(dataset),
-        };
-        engine.register_views()?;
-        Ok(engine)
-    }
-
-    fn register_views(&self) -> Result<()> {
-        let view = |name: &str, sql: String| -> Result<()> {
-            let plan = futures::executor::block_on(self.ctx.state().create_logical_plan(&sql))?;
-            let df = DataFrame::new(self.ctx.state(), plan);
-            self.ctx.register_table(name, df.into_view())?;
-            Ok(())
-        };
-        view("household_facts", household_facts_sql())?;
-        view("region_facts", metrics::region_facts_sql())?;
-        view(
-            "village_facts",
-            metrics::unit_facts_sql(self, Level::Village),
-        )?;
-        view("county_facts", metrics::unit_facts_sql(self, Level::County))?;
-        Ok(())
+        })
     }
 
     /// The DataFusion session (for custom queries and registrations).
@@ -287,7 +254,7 @@ impl Engine {
     /// The facts of `unit` for `year`.
     async fn facts(&self, unit: Unit, year: i32) -> Result<DataFrame> {
         if unit == Unit::Household {
-            return self.sql(&self.household_facts_of(year).await?).await;
+            return self.household_facts(year).await;
         }
         Ok(self
             .ctx
@@ -296,10 +263,16 @@ impl Engine {
             .filter(col("year").eq(lit(year)))?)
     }
 
+    /// The `household_facts` rows of `year` (DESIGN §2.3), with the year's
+    /// lines read once as constants instead of a join per household.
+    pub async fn household_facts(&self, year: i32) -> Result<DataFrame> {
+        self.sql(&self.household_facts_of(year).await?).await
+    }
+
     /// SQL of the `household_facts` rows of `year`: with the year's lines
-    /// as constants ([`household_facts_of_year_sql`]) when they can be read
-    /// as such, else the view filtered to the year.
-    pub async fn household_facts_of(&self, year: i32) -> Result<String> {
+    /// as constants (`facts::household_facts_of_year_sql`) when they can be
+    /// read as such, else the view filtered to the year.
+    pub(crate) async fn household_facts_of(&self, year: i32) -> Result<String> {
         Ok(match self.year_lines(year).await? {
             Some(lines) => household_facts_of_year_sql(year, lines),
             None => format!("SELECT * FROM household_facts WHERE year = {year}"),
@@ -414,7 +387,7 @@ impl Engine {
     /// GROUPING SETS query when `level` is `None`.
     pub async fn metrics(&self, year: i32, level: Option<Level>) -> Result<DataFrame> {
         let facts = format!("({})", self.household_facts_of(year).await?);
-        let sql = metrics::metrics_sql_over(self, &facts, Some(year), level);
+        let sql = metrics::metrics_sql(&facts, Some(year), level, self.has_table("members"));
         let mut state = self.ctx.state();
         skip_weak_partial_aggregation(state.config_mut());
         let plan = state.create_logical_plan(&sql).await?;
@@ -432,23 +405,6 @@ impl Engine {
     }
 }
 
-/// Session settings shared by every tuopin session: text stays `Utf8` (the
-/// declared type) rather than DataFusion's default `Utf8View` for
-/// `VARCHAR`, so results have the types of DESIGN §2.2.
-///
-/// Any other DataFusion option can be set from the environment with its
-/// `DATAFUSION_*` variable (e.g. `DATAFUSION_OPTIMIZER_PREFER_HASH_JOIN`);
-/// an unreadable value is ignored in favour of the defaults.
-pub(crate) fn base_config() -> SessionConfig {
-    SessionConfig::from_env()
-        .unwrap_or_default()
-        .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
-        .set_bool(
-            "datafusion.execution.parquet.schema_force_view_types",
-            false,
-        )
-}
-
 /// DataFusion's default `skip_partial_aggregation_probe_ratio_threshold`.
 const DEFAULT_SKIP_PARTIAL_RATIO: f64 = 0.8;
 
@@ -464,91 +420,6 @@ fn skip_weak_partial_aggregation(config: &mut SessionConfig) {
     if execution.skip_partial_aggregation_probe_ratio_threshold == DEFAULT_SKIP_PARTIAL_RATIO {
         execution.skip_partial_aggregation_probe_ratio_threshold = 0.5;
     }
-}
-
-/// The runtime of a session: with a memory `limit`, a greedy (first come,
-/// first served) pool rather than fair shares — a metrics plan holds ~20
-/// spillable operators at once, and fair shares starved the one big
-/// aggregation long before the limit was used. The tracking wrapper names
-/// the top consumers in the "resources exhausted" error.
-pub(crate) fn runtime_env(limit: Option<usize>) -> Result<Arc<RuntimeEnv>> {
-    let mut runtime = RuntimeEnvBuilder::new();
-    if let Some(limit) = limit {
-        let greedy = GreedyMemoryPool::new(limit);
-        runtime = runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(
-            greedy,
-            TOP_CONSUMERS_IN_ERRORS,
-        )));
-    }
-    Ok(runtime.build_arc()?)
-}
-
-/// How many of the largest memory consumers a "resources exhausted" error
-/// names.
-const TOP_CONSUMERS_IN_ERRORS: std::num::NonZeroUsize = match std::num::NonZeroUsize::new(3) {
-    Some(n) => n,
-    None => std::num::NonZeroUsize::MIN,
-};
-
-/// SQL of the `household_facts` view (DESIGN §2.3).
-pub fn household_facts_sql() -> String {
-    facts_select(
-        "pl.poverty_line",
-        "pl.monitoring_line",
-        "FROM households h LEFT JOIN poverty_lines pl ON h.year = pl.year",
-    )
-}
-
-/// SQL of the `household_facts` rows of one year whose poverty and
-/// monitoring lines are already known ([`YearLines`]): the same columns as
-/// the view, with the lines as constants instead of a join — every
-/// household row of a year has the same lines, and a hash join probed once
-/// per household was a tenth of an evaluation's time (BENCHMARKS.md).
-pub fn household_facts_of_year_sql(year: i32, lines: YearLines) -> String {
-    facts_select(
-        &float_sql(lines.poverty_line),
-        &float_sql(lines.monitoring_line),
-        &format!("FROM households h WHERE h.year = {year}"),
-    )
-}
-
-/// The `household_facts` projection over `from` (which names the
-/// households `h`), with the year's lines given as SQL expressions.
-fn facts_select(poverty_line: &str, monitoring_line: &str, from: &str) -> String {
-    let net = "(h.wage_income + h.business_income + h.property_income + h.transfer_income - h.business_expense)";
-    format!(
-        "SELECT h.*, \
-           {net} AS net_income, \
-           {net} / h.size AS per_capita_net_income, \
-           {poverty_line} AS poverty_line, \
-           coalesce({monitoring_line}, 1.5 * {poverty_line}) AS monitoring_line, \
-           {t} AS township_code, {c} AS county_code, {ci} AS city_code, {p} AS province_code \
-         {from}",
-        t = roll_up_sql("h.village_code", Level::Township),
-        c = roll_up_sql("h.village_code", Level::County),
-        ci = roll_up_sql("h.village_code", Level::City),
-        p = roll_up_sql("h.village_code", Level::Province),
-    )
-}
-
-/// A DOUBLE literal that reads back as exactly `v` (Rust prints the
-/// shortest decimal that round-trips; [`YearLines`] holds finite values
-/// only), or a typed NULL.
-fn float_sql(v: Option<f64>) -> String {
-    match v {
-        Some(v) => format!("CAST({v:?} AS DOUBLE)"),
-        None => "CAST(NULL AS DOUBLE)".into(),
-    }
-}
-
-/// The `poverty_lines` row of one year (both null when the year has none),
-/// finite values only — see [`Engine::year_lines`].
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct YearLines {
-    /// `poverty_line` of the year.
-    pub poverty_line: Option<f64>,
-    /// `monitoring_line` of the year as stored (null = 1.5 × poverty line).
-    pub monitoring_line: Option<f64>,
 }
 
 #[cfg(test)]
@@ -576,5 +447,46 @@ mod tests {
             .skip_partial_aggregation_probe_ratio_threshold = 0.9;
         skip_weak_partial_aggregation(&mut chosen);
         assert_eq!(ratio(&chosen), 0.9);
+    }
+
+    #[tokio::test]
+    async fn one_year_metrics_equal_the_view_based_query() {
+        // Engine::metrics reads constant lines and the household links; the
+        // metrics plan over the `household_facts` view must give the same
+        // table, bit for bit.
+        let tables = crate::synth::generate_tables(&crate::GenerateOptions {
+            households: 3000,
+            seed: 11,
+            ..Default::default()
+        })
+        .unwrap();
+        let engine = Engine::new(Dataset::from_batches(tables).await.unwrap())
+            .await
+            .unwrap();
+        for level in [None, Some(Level::County)] {
+            let fast = engine.metrics(2017, level).await.unwrap();
+            let schema = fast.schema().inner().clone();
+            let fast = fast.collect().await.unwrap();
+            let view_sql = metrics::metrics_sql("household_facts", Some(2017), level, true);
+            let view = engine
+                .sql(&view_sql)
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .unwrap();
+            let fast = datafusion::arrow::compute::concat_batches(&schema, &fast).unwrap();
+            let view = datafusion::arrow::compute::concat_batches(&schema, &view).unwrap();
+            assert!(fast.num_rows() > 0, "{level:?}: no rows");
+            assert_eq!(fast.num_columns(), view.num_columns(), "{level:?}");
+            for (i, field) in schema.fields().iter().enumerate() {
+                assert_eq!(
+                    fast.column(i).as_ref(),
+                    view.column(i).as_ref(),
+                    "{level:?}: {}",
+                    field.name()
+                );
+            }
+        }
     }
 }

@@ -24,9 +24,9 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Float64Array, Int32Array, RecordBatch};
 
-use crate::dataset::Table;
 use crate::error::Result;
 use crate::schema::POVERTY_LINES;
+use crate::table::Table;
 
 /// `(year, poverty line)` of the built-in series.
 pub const BUILTIN_SERIES: [(i32, f64); 7] = [

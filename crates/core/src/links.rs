@@ -21,7 +21,7 @@
 //! `assistance` and `households` are registered with their declared columns
 //! only, and each also as `__<table>_linked` (declared columns, then link
 //! columns) for the engine's own plans. The migrants and assisted-poor
-//! counts of [`crate::metrics`] read the linked tables: an integer group-by
+//! counts of the metrics read the linked tables: an integer group-by
 //! instead of a join of 68 M members and a semi-join of 18 M assistance
 //! rows on the text household key at national scale (BENCHMARKS.md).
 //!
@@ -33,7 +33,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-use crate::dataset::ROW_COLUMN;
+use crate::schema::{POOR as POOR_SQL, ROW_COLUMN};
 
 /// The household's source row number, on a member or an assistance row.
 pub const HOUSEHOLD_ROW: &str = "__hid";
@@ -54,11 +54,11 @@ pub fn columns(table: &str) -> &'static [&'static str] {
 
 /// The SQL expression over `households` of a member's or assistance row's
 /// link column `link`.
-fn household_expr(link: &str) -> String {
+pub(crate) fn household_expr(link: &str) -> String {
     match link {
         HOUSEHOLD_ROW => ROW_COLUMN.to_string(),
         VILLAGE => "CAST(village_code AS BIGINT)".to_string(),
-        _ => crate::metrics::POOR.to_string(),
+        _ => POOR_SQL.to_string(),
     }
 }
 

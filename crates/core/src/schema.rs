@@ -292,3 +292,12 @@ pub fn rejects_schema() -> SchemaRef {
         Field::new("problem", S, false),
     ]))
 }
+
+/// Name of the 1-based source row number that loading adds to every table
+/// (reserved: a source may not have a column of that name).
+pub(crate) const ROW_COLUMN: &str = "__row";
+
+/// A poor household, as a SQL predicate over `households`: status `poor`
+/// or `returned` (DESIGN §4). The one definition used by validation (the
+/// `__poor` link) and every metric.
+pub(crate) const POOR: &str = "status IN ('poor', 'returned')";

@@ -21,7 +21,9 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3_arrow::PyTable;
 use tuopin::synth::GenerateOptions;
-use tuopin::{Dataset, Engine, EngineOptions, ErrorKind, Level, OpenOptions, RuleSet};
+use tuopin::{
+    Dataset, Engine, EngineOptions, ErrorKind, Level, LevelSelection, OpenOptions, RuleSet,
+};
 
 create_exception!(
     _tuopin,
@@ -134,19 +136,14 @@ fn to_pyarrow(
 }
 
 fn options(memory_limit: Option<usize>, partitions: Option<usize>) -> EngineOptions {
-    let defaults = EngineOptions::default();
-    EngineOptions {
-        memory_limit,
-        target_partitions: partitions.unwrap_or(defaults.target_partitions),
-        ..defaults
-    }
+    EngineOptions::with_limits(memory_limit, partitions)
 }
 
 fn parse_level(level: &str) -> PyResult<Option<Level>> {
-    if level == "all" {
-        return Ok(None);
-    }
-    level.parse::<Level>().map(Some).map_err(to_py)
+    level
+        .parse::<LevelSelection>()
+        .map(LevelSelection::level)
+        .map_err(to_py)
 }
 
 /// A rule set (see DESIGN §3).
@@ -339,7 +336,7 @@ fn open(
         memory_limit,
     };
     let inner = wait(py, async move {
-        Engine::with_options(Dataset::open_with(&path, &open_options).await?, opts)
+        Engine::with_options(Dataset::open_with(&path, &open_options).await?, opts).await
     })?;
     Ok(PyEngine { inner })
 }
@@ -359,7 +356,7 @@ fn from_tables(
         .map(|(name, t)| (name, t.into_inner().0))
         .collect();
     let inner = wait(py, async move {
-        Engine::with_options(Dataset::from_batches(tables).await?, opts)
+        Engine::with_options(Dataset::from_batches(tables).await?, opts).await
     })?;
     Ok(PyEngine { inner })
 }

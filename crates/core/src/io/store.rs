@@ -1,7 +1,7 @@
 //! Disk-backed datasets, for registries larger than memory (a national
 //! registry of 30 million households).
 //!
-//! By default a [`Dataset`] holds its accepted tables in
+//! By default a [`crate::Dataset`] holds its accepted tables in
 //! memory. Opened with a store folder, it keeps them on disk instead:
 //!
 //! ```no_run
@@ -13,7 +13,8 @@
 //! let engine = Engine::with_options(
 //!     ds,
 //!     EngineOptions { memory_limit: limit, ..Default::default() },
-//! )?;
+//! )
+//! .await?;
 //! # Ok(()) }
 //! ```
 //!
@@ -44,156 +45,29 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
-use datafusion::catalog::streaming::StreamingTable;
 use datafusion::catalog::TableProvider;
 use datafusion::common::Column;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
-use datafusion::error::DataFusionError;
-use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{col, not, Expr};
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::{DataFrame, SessionContext};
-use futures::{StreamExt, TryStreamExt};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::{number_rows, numbered_schema, Dataset, Linked, Table, TableSummary};
 use crate::error::{Error, Result};
 use crate::schema::TableSpec;
+use crate::table::{Linked, Loaded, StoredFile, Table, TableSummary};
 
 /// Column of a stored table that is true for a rejected row.
 pub(crate) const BAD_COLUMN: &str = "__bad";
-
-/// A table kept in a Parquet file of the store: the flagged rows of the
-/// validation plan; the accepted rows are those with `__bad` false.
-#[derive(Debug, Clone)]
-pub(crate) struct StoredFile {
-    /// The file, an absolute path.
-    pub path: PathBuf,
-    /// Schema of the whole file (accepted columns plus fault columns).
-    pub file_schema: SchemaRef,
-    /// Number of accepted rows.
-    pub rows: usize,
-}
-
-/// A Parquet file read as `partitions` streams of whole row groups, each
-/// row numbered (`__row`, 1-based, in file order) from the row-group
-/// offsets in the footer — so a large source never sits in memory and
-/// every reject still names its row.
-#[derive(Debug)]
-pub(crate) struct NumberedParquet {
-    path: PathBuf,
-    schema: SchemaRef,
-    /// (row group index, number of its first row) read by this partition.
-    groups: Vec<(usize, i64)>,
-    batch_size: usize,
-}
-
-impl PartitionStream for NumberedParquet {
-    fn schema(&self) -> &SchemaRef {
-        &self.schema
-    }
-
-    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let path = self.path.clone();
-        let schema = self.schema.clone();
-        let batch_size = self.batch_size;
-        let out_schema = schema.clone();
-        let stream = futures::stream::iter(self.groups.clone())
-            .then(move |(group, first)| {
-                let path = path.clone();
-                let schema = schema.clone();
-                async move {
-                    // Errors name the file: a source can be damaged past
-                    // its footer, which is only found while streaming.
-                    let named = {
-                        let path = path.clone();
-                        move |e: &dyn std::fmt::Display| {
-                            DataFusionError::Execution(format!("{}: {e}", path.display()))
-                        }
-                    };
-                    let file = tokio::fs::File::open(&path).await.map_err(|e| named(&e))?;
-                    let reader = ParquetRecordBatchStreamBuilder::new(file)
-                        .await
-                        .and_then(|b| {
-                            b.with_row_groups(vec![group])
-                                .with_batch_size(batch_size)
-                                .build()
-                        })
-                        .map_err(|e| named(&e))?;
-                    let mut next = first;
-                    Ok::<_, DataFusionError>(reader.map(move |batch| {
-                        let batch = batch.map_err(|e| named(&e))?;
-                        let numbered = number_rows(&batch, &schema, next)?;
-                        next += batch.num_rows() as i64;
-                        Ok(numbered)
-                    }))
-                }
-            })
-            .try_flatten();
-        Box::pin(RecordBatchStreamAdapter::new(out_schema, stream))
-    }
-}
-
-/// The raw rows of Parquet file `path` (its columns plus `__row`) as a
-/// table of `partitions` streams, and the number of rows.
-pub(crate) fn numbered_parquet(
-    table: &str,
-    path: &Path,
-    partitions: usize,
-    batch_size: usize,
-) -> Result<(Arc<dyn TableProvider>, SchemaRef, usize)> {
-    let unreadable = |message: String| Error::Schema {
-        table: table.to_string(),
-        source_name: path.display().to_string(),
-        column: None,
-        message,
-    };
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| unreadable(format!("unreadable Parquet file: {e}")))?;
-    let schema = numbered_schema(table, &path.display().to_string(), builder.schema())?;
-
-    let mut groups = Vec::new();
-    let mut first = 1i64;
-    for (i, rg) in builder.metadata().row_groups().iter().enumerate() {
-        groups.push((i, first));
-        first += rg.num_rows();
-    }
-    let rows = (first - 1) as usize;
-    // Contiguous runs of row groups per partition (at least one partition,
-    // even for a file without row groups, so the table has a stream).
-    let n = partitions.clamp(1, groups.len().max(1));
-    let per = groups.len().div_ceil(n).max(1);
-    let mut runs: Vec<Vec<(usize, i64)>> = groups.chunks(per).map(<[_]>::to_vec).collect();
-    if runs.is_empty() {
-        runs.push(Vec::new());
-    }
-    let parts = runs
-        .into_iter()
-        .map(|groups| {
-            Arc::new(NumberedParquet {
-                path: path.to_path_buf(),
-                schema: schema.clone(),
-                groups,
-                batch_size,
-            }) as Arc<dyn PartitionStream>
-        })
-        .collect();
-    let provider = StreamingTable::try_new(schema.clone(), parts)?;
-    Ok((Arc::new(provider), schema, rows))
-}
 
 /// Write the flagged rows of `df` to `path` (one Parquet file, LZ4: the
 /// store is read back many times and decompression speed matters more
 /// than size).
 pub(crate) async fn write_flagged(df: DataFrame, path: &Path) -> Result<()> {
-    crate::output::write_parquet(df, path, "lz4_raw").await?;
+    crate::io::output::write_parquet(df, path, "lz4_raw").await?;
     Ok(())
 }
 
@@ -351,9 +225,9 @@ pub(crate) fn invalidate(store: &Path) -> Result<()> {
     }
 }
 
-/// Record a freshly validated `dataset` in `store`: its rejects ledger,
+/// Record a freshly validated dataset in `store`: its rejects ledger,
 /// then the manifest.
-pub(crate) fn save(store: &Path, sources: &[Source], dataset: &Dataset) -> Result<()> {
+pub(crate) fn save(store: &Path, sources: &[Source], dataset: &Loaded) -> Result<()> {
     let rejects_path = store.join(REJECTS);
     let file = std::fs::File::create(&rejects_path).map_err(|e| Error::io(&rejects_path, e))?;
     let mut w = parquet::arrow::ArrowWriter::try_new(file, crate::schema::rejects_schema(), None)?;
@@ -392,7 +266,7 @@ pub(crate) fn save(store: &Path, sources: &[Source], dataset: &Dataset) -> Resul
 /// The dataset of `store` if it was validated from exactly `sources` by
 /// this version and all its files are present; `None` otherwise (it is
 /// then validated again).
-pub(crate) fn reopen(store: &Path, sources: &[Source]) -> Result<Option<Dataset>> {
+pub(crate) fn reopen(store: &Path, sources: &[Source]) -> Result<Option<Loaded>> {
     let Ok(text) = std::fs::read_to_string(store.join(MANIFEST)) else {
         return Ok(None);
     };
@@ -454,7 +328,7 @@ pub(crate) fn reopen(store: &Path, sources: &[Source]) -> Result<Option<Dataset>
         })?
         .collect::<std::result::Result<Vec<_>, _>>()?;
     let rejects = rejects.into_iter().filter(|b| b.num_rows() > 0).collect();
-    Ok(Some(Dataset {
+    Ok(Some(Loaded {
         tables,
         rejects,
         summary,

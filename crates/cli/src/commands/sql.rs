@@ -1,0 +1,28 @@
+//! `tuopin sql`: a SQL query over the dataset's tables and views.
+
+use std::path::PathBuf;
+
+use crate::context::{Context, Failure};
+
+/// Arguments of `sql`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Dataset folder.
+    pub dir: PathBuf,
+    /// The query.
+    pub query: String,
+    /// Write the result (.parquet, .csv, .json).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Run the query; a query error exits 2.
+pub async fn run(cx: &Context, args: &Args) -> Result<u8, Failure> {
+    let engine = cx.open(&args.dir).await?;
+    let df = engine
+        .sql(&args.query)
+        .await
+        .map_err(|e| Failure(2, e.to_string()))?;
+    cx.emit(df, args.out.as_deref(), 100).await?;
+    Ok(0)
+}

@@ -1,0 +1,140 @@
+//! The facts views rules and SQL read (DESIGN §2.3, §3), all defined here:
+//!
+//! - `household_facts` — households + `net_income`, `per_capita_net_income`,
+//!   the year's `poverty_line` and `monitoring_line`, and the roll-up codes
+//!   `township_code` … `province_code` ([`household_facts_sql`]; one year
+//!   with its lines as constants: [`household_facts_of_year_sql`]);
+//! - `region_facts` — every region with its `level`, roll-up codes and
+//!   inherited `western` ([`region_facts_sql`]);
+//! - `village_facts` / `county_facts` — the region's row, its metrics for
+//!   every year ([`crate::metrics`]) and the third-party assessment rates
+//!   ([`unit_facts_sql`]).
+//!
+//! They are SQL text built from internal constants only; [`crate::catalog`]
+//! registers them as views.
+
+use crate::codes::{level_rank_sql, level_sql, roll_up_sql, Level};
+use crate::metrics::metrics_sql;
+
+/// SQL of the `household_facts` view (DESIGN §2.3).
+pub(crate) fn household_facts_sql() -> String {
+    facts_select(
+        "pl.poverty_line",
+        "pl.monitoring_line",
+        "FROM households h LEFT JOIN poverty_lines pl ON h.year = pl.year",
+    )
+}
+
+/// SQL of the `household_facts` rows of one year whose poverty and
+/// monitoring lines are already known ([`YearLines`]): the same columns as
+/// the view, with the lines as constants instead of a join — every
+/// household row of a year has the same lines, and a hash join probed once
+/// per household was a tenth of an evaluation's time (BENCHMARKS.md).
+pub(crate) fn household_facts_of_year_sql(year: i32, lines: YearLines) -> String {
+    facts_select(
+        &float_sql(lines.poverty_line),
+        &float_sql(lines.monitoring_line),
+        &format!("FROM households h WHERE h.year = {year}"),
+    )
+}
+
+/// The `household_facts` projection over `from` (which names the
+/// households `h`), with the year's lines given as SQL expressions.
+fn facts_select(poverty_line: &str, monitoring_line: &str, from: &str) -> String {
+    let net = "(h.wage_income + h.business_income + h.property_income + h.transfer_income - h.business_expense)";
+    format!(
+        "SELECT h.*, \
+           {net} AS net_income, \
+           {net} / h.size AS per_capita_net_income, \
+           {poverty_line} AS poverty_line, \
+           coalesce({monitoring_line}, 1.5 * {poverty_line}) AS monitoring_line, \
+           {t} AS township_code, {c} AS county_code, {ci} AS city_code, {p} AS province_code \
+         {from}",
+        t = roll_up_sql("h.village_code", Level::Township),
+        c = roll_up_sql("h.village_code", Level::County),
+        ci = roll_up_sql("h.village_code", Level::City),
+        p = roll_up_sql("h.village_code", Level::Province),
+    )
+}
+
+/// A DOUBLE literal that reads back as exactly `v` (Rust prints the
+/// shortest decimal that round-trips; [`YearLines`] holds finite values
+/// only), or a typed NULL.
+fn float_sql(v: Option<f64>) -> String {
+    match v {
+        Some(v) => format!("CAST({v:?} AS DOUBLE)"),
+        None => "CAST(NULL AS DOUBLE)".into(),
+    }
+}
+
+/// The `poverty_lines` row of one year (both null when the year has none),
+/// finite values only — see [`crate::Engine::year_lines`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct YearLines {
+    /// `poverty_line` of the year.
+    pub poverty_line: Option<f64>,
+    /// `monitoring_line` of the year as stored (null = 1.5 × poverty line).
+    pub monitoring_line: Option<f64>,
+}
+
+/// `region_facts`: every region with its `level`, its roll-up codes
+/// (`province_code` … `village_code`, null below its own level) and
+/// `western` inherited from the nearest unit above that sets it.
+pub(crate) fn region_facts_sql() -> String {
+    let codes = Level::ALL
+        .iter()
+        .map(|l| {
+            format!(
+                "CASE WHEN {rank} >= {lr} THEN {roll} END AS {col}",
+                rank = level_rank_sql("level"),
+                lr = (*l as u8) + 1,
+                roll = roll_up_sql("code", *l),
+                col = l.code_column()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let west = |alias: &str, l: Level| {
+        format!(
+            "LEFT JOIN regions {alias} ON {alias}.code = {}",
+            roll_up_sql("r.code", l)
+        )
+    };
+    format!(
+        "SELECT *, {codes} FROM (\
+           SELECT r.* EXCLUDE (western), {level} AS level, \
+             coalesce(r.western, wt.western, wc.western, wci.western, wp.western) AS western \
+           FROM regions r {} {} {} {})",
+        west("wt", Level::Township),
+        west("wc", Level::County),
+        west("wci", Level::City),
+        west("wp", Level::Province),
+        level = level_sql("r.code"),
+    )
+}
+
+/// `village_facts` / `county_facts`: the region's row (with inherited
+/// `western`), its metrics for every year, and the third-party assessment
+/// rates `mistaken_exit_rate` (mistaken_exit findings / exited samples),
+/// `missed_rate` (missed findings / non_registered samples) and
+/// `recognition_rate` (recognized / answered).
+pub(crate) fn unit_facts_sql(level: Level, with_members: bool) -> String {
+    let metrics = metrics_sql("household_facts", None, Some(level), with_members);
+    let code = roll_up_sql("village_code", level);
+    format!(
+        "SELECT r.* EXCLUDE (rural_population), m.* EXCLUDE (level, code, name), \
+           a.mistaken_exit_rate, a.missed_rate, a.recognition_rate \
+         FROM ({metrics}) m JOIN region_facts r ON r.code = m.code \
+         LEFT JOIN ( \
+           SELECT year, {code} AS code, \
+             CASE WHEN sum(CASE WHEN sample = 'exited' THEN 1 ELSE 0 END) > 0 THEN \
+               CAST(sum(CASE WHEN sample = 'exited' AND finding = 'mistaken_exit' THEN 1 ELSE 0 END) AS DOUBLE) \
+               / sum(CASE WHEN sample = 'exited' THEN 1 ELSE 0 END) END AS mistaken_exit_rate, \
+             CASE WHEN sum(CASE WHEN sample = 'non_registered' THEN 1 ELSE 0 END) > 0 THEN \
+               CAST(sum(CASE WHEN sample = 'non_registered' AND finding = 'missed' THEN 1 ELSE 0 END) AS DOUBLE) \
+               / sum(CASE WHEN sample = 'non_registered' THEN 1 ELSE 0 END) END AS missed_rate, \
+             CASE WHEN count(recognized) > 0 THEN \
+               CAST(sum(CASE WHEN recognized THEN 1 ELSE 0 END) AS DOUBLE) / count(recognized) END AS recognition_rate \
+           FROM assessments GROUP BY year, {code}) a ON a.code = m.code AND a.year = m.year"
+    )
+}

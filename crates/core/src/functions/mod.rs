@@ -1,0 +1,35 @@
+//! The user-defined functions tuopin registers on every session.
+//!
+//! | function | kind | what |
+//! |---|---|---|
+//! | `region_level(code)` | scalar | level name of a 12-digit code |
+//! | `region_parent(code)` | scalar | parent code |
+//! | `id_number_valid(id)` | scalar | GB 11643 check-digit test |
+//! | `flag_list('a', fa, 'b', fb, …)` | scalar | names whose flag is true |
+//! | `flag_points(pa, fa, pb, fb, …)` | scalar | sum of the points whose flag is true |
+//! | `first_label('a', ca, 'b', cb, …, 'else')` | scalar | label of the first true condition |
+//! | `weighted_median(value, weight)` | aggregate | exact median of `value` repeated `weight` times |
+//! | `weighted_values(value, weight)` | aggregate | a group's (value, weight) pairs, to roll up |
+//! | `weighted_median(pairs)` | aggregate | the median over merged `weighted_values` |
+//!
+//! All are registered by name, so plans that use them stay serialisable.
+
+pub mod codes;
+pub mod flags;
+pub mod median;
+
+use datafusion::prelude::SessionContext;
+
+pub use median::{weighted_median, weighted_median_udaf, weighted_values_udaf};
+
+/// Register every tuopin function on `ctx`.
+pub fn register_all(ctx: &SessionContext) {
+    ctx.register_udf(codes::region_level_udf());
+    ctx.register_udf(codes::region_parent_udf());
+    ctx.register_udf(codes::id_number_valid_udf());
+    ctx.register_udf(flags::flag_list_udf());
+    ctx.register_udf(flags::flag_points_udf());
+    ctx.register_udf(flags::first_label_udf());
+    ctx.register_udaf(weighted_median_udaf());
+    ctx.register_udaf(weighted_values_udaf());
+}

@@ -1,0 +1,313 @@
+//! Reading sources: a dataset folder's table files (`<table>.parquet`,
+//! `.csv`, `.arrow`) or batches handed over in memory, as raw tables whose
+//! rows are numbered (1-based, the CSV header not counted) so every reject
+//! can point at its row. Typing and checking are [`crate::validate`].
+
+use std::fs::File;
+use std::io::{BufReader, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Int64Array, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use datafusion::catalog::streaming::StreamingTable;
+use datafusion::catalog::TableProvider;
+use datafusion::error::DataFusionError;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
+use futures::{StreamExt, TryStreamExt};
+use parquet::arrow::ParquetRecordBatchStreamBuilder;
+
+use crate::error::{Error, Result};
+use crate::schema::{TableSpec, ROW_COLUMN};
+
+/// A table as read, before typing and validation: original columns plus a
+/// 1-based row number.
+#[derive(Debug)]
+pub(crate) struct RawTable {
+    pub spec: &'static TableSpec,
+    pub source: String,
+    pub rows: RawRows,
+}
+
+/// Where the raw rows are.
+#[derive(Debug)]
+pub(crate) enum RawRows {
+    /// Read into memory and numbered, with their schema.
+    Memory {
+        batches: Vec<RecordBatch>,
+        schema: SchemaRef,
+    },
+    /// A Parquet file streamed by row groups and numbered on the fly.
+    Parquet(PathBuf),
+}
+
+/// The file of `table` in `dir`; an error when several formats are present.
+pub(crate) fn find_table_file(dir: &Path, table: &str) -> Result<Option<PathBuf>> {
+    let found: Vec<PathBuf> = ["parquet", "csv", "arrow"]
+        .iter()
+        .map(|ext| dir.join(format!("{table}.{ext}")))
+        .filter(|p| p.is_file())
+        .collect();
+    match found.len() {
+        0 => Ok(None),
+        1 => Ok(found.into_iter().next()),
+        _ => Err(Error::Schema {
+            table: table.to_string(),
+            source_name: dir.display().to_string(),
+            column: None,
+            message: format!(
+                "several files for one table ({}); keep one",
+                found
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }),
+    }
+}
+
+pub(crate) fn read_file(spec: &'static TableSpec, path: &Path) -> Result<RawTable> {
+    let source = path.display().to_string();
+    let unreadable = |message: String| Error::Schema {
+        table: spec.name.to_string(),
+        source_name: source.clone(),
+        column: None,
+        message,
+    };
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default();
+    let batches: Vec<RecordBatch> = match ext {
+        "parquet" => {
+            let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+                .and_then(|b| b.with_batch_size(64 * 1024).build())
+                .map_err(|e| unreadable(format!("unreadable Parquet file: {e}")))?;
+            reader
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| unreadable(format!("unreadable Parquet file: {e}")))?
+        }
+        "csv" => read_csv(file).map_err(|e| unreadable(format!("unreadable CSV file: {e}")))?,
+        _ => read_ipc(file).map_err(|e| unreadable(format!("unreadable Arrow file: {e}")))?,
+    };
+    raw_from_batches(spec, &source, batches)
+}
+
+fn read_csv(
+    mut file: File,
+) -> std::result::Result<Vec<RecordBatch>, datafusion::arrow::error::ArrowError> {
+    use datafusion::arrow::csv::reader::{Format, ReaderBuilder};
+    let format = Format::default().with_header(true);
+    let (inferred, _) = format.infer_schema(BufReader::new(&mut file), Some(0))?;
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| datafusion::arrow::error::ArrowError::IoError(e.to_string(), e))?;
+    // Every column is read as text; typing happens in the validation plan so
+    // that a bad value becomes a reject, not a failed load.
+    let text = Arc::new(Schema::new(
+        inferred
+            .fields()
+            .iter()
+            .map(|f| Field::new(f.name(), DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    ));
+    // Short rows are read with the missing cells null, so they become
+    // rejects naming the missing values rather than failing the whole load.
+    let reader = ReaderBuilder::new(text)
+        .with_format(format)
+        .with_truncated_rows(true)
+        .with_batch_size(64 * 1024)
+        .build(BufReader::with_capacity(1 << 20, file))?;
+    reader.collect()
+}
+
+fn read_ipc(
+    mut file: File,
+) -> std::result::Result<Vec<RecordBatch>, datafusion::arrow::error::ArrowError> {
+    use datafusion::arrow::ipc::reader::{FileReader, StreamReader};
+    match FileReader::try_new(BufReader::new(&mut file), None) {
+        Ok(reader) => reader.collect(),
+        Err(_) => {
+            file.seek(SeekFrom::Start(0))
+                .map_err(|e| datafusion::arrow::error::ArrowError::IoError(e.to_string(), e))?;
+            StreamReader::try_new(BufReader::new(file), None)?.collect()
+        }
+    }
+}
+
+/// Attach 1-based row numbers to `batches` (in their order).
+pub(crate) fn raw_from_batches(
+    spec: &'static TableSpec,
+    source: &str,
+    batches: Vec<RecordBatch>,
+) -> Result<RawTable> {
+    let base = match batches.first() {
+        Some(b) => b.schema(),
+        None => spec.schema(),
+    };
+    let schema = numbered_schema(spec.name, source, &base)?;
+    let mut next = 1i64;
+    let mut out = Vec::with_capacity(batches.len());
+    for batch in batches {
+        if batch.schema().fields() != base.fields() {
+            return Err(Error::Schema {
+                table: spec.name.into(),
+                source_name: source.into(),
+                column: None,
+                message: "record batches have different schemas".into(),
+            });
+        }
+        out.push(number_rows(&batch, &schema, next)?);
+        next += batch.num_rows() as i64;
+    }
+    Ok(RawTable {
+        spec,
+        source: source.to_string(),
+        rows: RawRows::Memory {
+            batches: out,
+            schema,
+        },
+    })
+}
+
+/// `base` with the row-number column appended (a source may not have a
+/// column of that name: it is reserved).
+pub(crate) fn numbered_schema(table: &str, source: &str, base: &Schema) -> Result<SchemaRef> {
+    if base.field_with_name(ROW_COLUMN).is_ok() {
+        return Err(Error::Schema {
+            table: table.into(),
+            source_name: source.into(),
+            column: Some(ROW_COLUMN.into()),
+            message: "column name is reserved".into(),
+        });
+    }
+    let mut fields: Vec<Field> = base.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new(ROW_COLUMN, DataType::Int64, false));
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+/// `batch` with its rows numbered `first`, `first + 1`, … under `schema`
+/// (from [`numbered_schema`]).
+pub(crate) fn number_rows(
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+    first: i64,
+) -> std::result::Result<RecordBatch, datafusion::arrow::error::ArrowError> {
+    let n = batch.num_rows() as i64;
+    let mut columns = batch.columns().to_vec();
+    columns.push(Arc::new(Int64Array::from_iter_values(first..first + n)));
+    RecordBatch::try_new(schema.clone(), columns)
+}
+
+/// A Parquet file read as `partitions` streams of whole row groups, each
+/// row numbered (`__row`, 1-based, in file order) from the row-group
+/// offsets in the footer — so a large source never sits in memory and
+/// every reject still names its row.
+#[derive(Debug)]
+pub(crate) struct NumberedParquet {
+    path: PathBuf,
+    schema: SchemaRef,
+    /// (row group index, number of its first row) read by this partition.
+    groups: Vec<(usize, i64)>,
+    batch_size: usize,
+}
+
+impl PartitionStream for NumberedParquet {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let path = self.path.clone();
+        let schema = self.schema.clone();
+        let batch_size = self.batch_size;
+        let out_schema = schema.clone();
+        let stream = futures::stream::iter(self.groups.clone())
+            .then(move |(group, first)| {
+                let path = path.clone();
+                let schema = schema.clone();
+                async move {
+                    // Errors name the file: a source can be damaged past
+                    // its footer, which is only found while streaming.
+                    let named = {
+                        let path = path.clone();
+                        move |e: &dyn std::fmt::Display| {
+                            DataFusionError::Execution(format!("{}: {e}", path.display()))
+                        }
+                    };
+                    let file = tokio::fs::File::open(&path).await.map_err(|e| named(&e))?;
+                    let reader = ParquetRecordBatchStreamBuilder::new(file)
+                        .await
+                        .and_then(|b| {
+                            b.with_row_groups(vec![group])
+                                .with_batch_size(batch_size)
+                                .build()
+                        })
+                        .map_err(|e| named(&e))?;
+                    let mut next = first;
+                    Ok::<_, DataFusionError>(reader.map(move |batch| {
+                        let batch = batch.map_err(|e| named(&e))?;
+                        let numbered = number_rows(&batch, &schema, next)?;
+                        next += batch.num_rows() as i64;
+                        Ok(numbered)
+                    }))
+                }
+            })
+            .try_flatten();
+        Box::pin(RecordBatchStreamAdapter::new(out_schema, stream))
+    }
+}
+
+/// The raw rows of Parquet file `path` (its columns plus `__row`) as a
+/// table of `partitions` streams, and the number of rows.
+pub(crate) fn numbered_parquet(
+    table: &str,
+    path: &Path,
+    partitions: usize,
+    batch_size: usize,
+) -> Result<(Arc<dyn TableProvider>, SchemaRef, usize)> {
+    let unreadable = |message: String| Error::Schema {
+        table: table.to_string(),
+        source_name: path.display().to_string(),
+        column: None,
+        message,
+    };
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| unreadable(format!("unreadable Parquet file: {e}")))?;
+    let schema = numbered_schema(table, &path.display().to_string(), builder.schema())?;
+
+    let mut groups = Vec::new();
+    let mut first = 1i64;
+    for (i, rg) in builder.metadata().row_groups().iter().enumerate() {
+        groups.push((i, first));
+        first += rg.num_rows();
+    }
+    let rows = (first - 1) as usize;
+    // Contiguous runs of row groups per partition (at least one partition,
+    // even for a file without row groups, so the table has a stream).
+    let n = partitions.clamp(1, groups.len().max(1));
+    let per = groups.len().div_ceil(n).max(1);
+    let mut runs: Vec<Vec<(usize, i64)>> = groups.chunks(per).map(<[_]>::to_vec).collect();
+    if runs.is_empty() {
+        runs.push(Vec::new());
+    }
+    let parts = runs
+        .into_iter()
+        .map(|groups| {
+            Arc::new(NumberedParquet {
+                path: path.to_path_buf(),
+                schema: schema.clone(),
+                groups,
+                batch_size,
+            }) as Arc<dyn PartitionStream>
+        })
+        .collect();
+    let provider = StreamingTable::try_new(schema.clone(), parts)?;
+    Ok((Arc::new(provider), schema, rows))
+}

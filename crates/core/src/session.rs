@@ -1,0 +1,62 @@
+//! DataFusion sessions as tuopin makes them: text stays `Utf8`, an
+//! optional greedy memory pool that names its largest consumers, and every
+//! tuopin function registered ([`crate::functions`]). Validation and the
+//! [`crate::Engine`] both start from [`context`].
+
+use std::sync::Arc;
+
+use datafusion::execution::memory_pool::{GreedyMemoryPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::error::Result;
+use crate::functions;
+
+/// A session with `config`, an optional memory `limit` in bytes, and every
+/// tuopin function registered.
+pub(crate) fn context(config: SessionConfig, limit: Option<usize>) -> Result<SessionContext> {
+    let ctx = SessionContext::new_with_config_rt(config, runtime_env(limit)?);
+    functions::register_all(&ctx);
+    Ok(ctx)
+}
+
+/// Session settings shared by every tuopin session: text stays `Utf8` (the
+/// declared type) rather than DataFusion's default `Utf8View` for
+/// `VARCHAR`, so results have the types of DESIGN §2.2.
+///
+/// Any other DataFusion option can be set from the environment with its
+/// `DATAFUSION_*` variable (e.g. `DATAFUSION_OPTIMIZER_PREFER_HASH_JOIN`);
+/// an unreadable value is ignored in favour of the defaults.
+pub(crate) fn base_config() -> SessionConfig {
+    SessionConfig::from_env()
+        .unwrap_or_default()
+        .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
+        .set_bool(
+            "datafusion.execution.parquet.schema_force_view_types",
+            false,
+        )
+}
+
+/// The runtime of a session: with a memory `limit`, a greedy (first come,
+/// first served) pool rather than fair shares — a metrics plan holds ~20
+/// spillable operators at once, and fair shares starved the one big
+/// aggregation long before the limit was used. The tracking wrapper names
+/// the top consumers in the "resources exhausted" error.
+pub(crate) fn runtime_env(limit: Option<usize>) -> Result<Arc<RuntimeEnv>> {
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(limit) = limit {
+        let greedy = GreedyMemoryPool::new(limit);
+        runtime = runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(
+            greedy,
+            TOP_CONSUMERS_IN_ERRORS,
+        )));
+    }
+    Ok(runtime.build_arc()?)
+}
+
+/// How many of the largest memory consumers a "resources exhausted" error
+/// names.
+const TOP_CONSUMERS_IN_ERRORS: std::num::NonZeroUsize = match std::num::NonZeroUsize::new(3) {
+    Some(n) => n,
+    None => std::num::NonZeroUsize::MIN,
+};

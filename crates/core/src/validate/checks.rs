@@ -1,0 +1,449 @@
+//! The checks of DESIGN §2.4 as SQL: one [`Check`] per row fault (a
+//! predicate true for a faulty row, and the problem text), the references
+//! to other accepted tables, and the typing projection that reads every
+//! declared column as its declared type. Listed per table in
+//! `checks_for`, one line per fault, readable top to bottom.
+
+use datafusion::arrow::compute::can_cast_types;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+
+use crate::codes::valid_code_sql;
+use crate::error::{Error, Result};
+use crate::links;
+use crate::schema::{self, TableSpec, ROW_COLUMN};
+
+/// One row check: the column it concerns, a SQL predicate over the typed
+/// columns that is true for a faulty row, and a SQL expression giving the
+/// problem text.
+#[derive(Debug, Clone)]
+pub(crate) struct Check {
+    pub column: String,
+    pub predicate: String,
+    pub problem: String,
+}
+
+impl Check {
+    pub(super) fn new(
+        column: &str,
+        predicate: impl Into<String>,
+        problem: impl Into<String>,
+    ) -> Self {
+        Check {
+            column: column.to_string(),
+            predicate: predicate.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// A reference from columns of this table to a key of an accepted table.
+#[derive(Debug, Clone)]
+pub(super) struct Reference {
+    pub column: &'static str,
+    /// (expression over this table, column of the target) pairs.
+    pub on: Vec<(String, &'static str)>,
+    /// SQL of the target key set.
+    pub target: String,
+    /// Only rows meeting this predicate are checked (others are reported by
+    /// a more precise check, e.g. a malformed code).
+    pub only_if: String,
+    pub problem: String,
+    /// Columns of the target handed over to the checked row (its link
+    /// columns, [`crate::links`]); null when the reference fails.
+    pub carry: &'static [&'static str],
+}
+
+/// Double-quote an identifier for SQL.
+pub(crate) fn q(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Single-quote a string literal for SQL.
+pub(crate) fn lit(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn sql_type(t: &DataType) -> &'static str {
+    match t {
+        DataType::Int32 => "INT",
+        DataType::Int64 => "BIGINT",
+        DataType::Float64 => "DOUBLE",
+        DataType::Boolean => "BOOLEAN",
+        DataType::Date32 => "DATE",
+        _ => "VARCHAR",
+    }
+}
+
+fn type_name(t: &DataType) -> &'static str {
+    match t {
+        DataType::Int32 => "int32",
+        DataType::Int64 => "int64",
+        DataType::Float64 => "float64",
+        DataType::Boolean => "bool",
+        DataType::Date32 => "date",
+        _ => "utf8",
+    }
+}
+
+fn is_text(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+        || matches!(t, DataType::Dictionary(_, v) if is_text(v))
+}
+
+pub(super) fn txt(column: &str) -> String {
+    format!("CAST({} AS VARCHAR)", q(column))
+}
+
+fn one_of(column: &str, values: &[&str]) -> Check {
+    let list = values.iter().map(|v| lit(v)).collect::<Vec<_>>().join(", ");
+    Check::new(
+        column,
+        format!("{c} IS NOT NULL AND {c} NOT IN ({list})", c = q(column)),
+        format!(
+            "concat('unknown value ''', {c}, ''' (expected {})')",
+            values.join(", "),
+            c = q(column)
+        ),
+    )
+}
+
+fn not_negative(column: &str) -> Check {
+    Check::new(
+        column,
+        format!("{} < 0", q(column)),
+        format!("concat('negative value ', {})", txt(column)),
+    )
+}
+
+/// NaN or ±infinity in a floating-point column (a value no metric can
+/// use; it would otherwise poison every sum it enters).
+fn not_finite(column: &str) -> Check {
+    Check::new(
+        column,
+        format!(
+            "(isnan({c}) OR abs({c}) = CAST('inf' AS DOUBLE))",
+            c = q(column)
+        ),
+        format!("concat('not a finite number: ', {})", txt(column)),
+    )
+}
+
+/// [`not_finite`] for every floating-point column of the table.
+pub(super) fn finite_numbers(spec: &TableSpec) -> Vec<Check> {
+    spec.schema()
+        .fields()
+        .iter()
+        .filter(|f| matches!(f.data_type(), DataType::Float64 | DataType::Float32))
+        .map(|f| not_finite(f.name()))
+        .collect()
+}
+
+fn malformed_code(column: &str) -> Check {
+    Check::new(
+        column,
+        format!(
+            "{c} IS NOT NULL AND NOT {}",
+            valid_code_sql(&q(column)),
+            c = q(column)
+        ),
+        format!("concat('malformed region code ''', {}, '''')", q(column)),
+    )
+}
+
+fn not_village_code(column: &str) -> Check {
+    Check::new(
+        column,
+        format!(
+            "{c} IS NOT NULL AND {} AND substr({c}, 10, 3) = '000'",
+            valid_code_sql(&q(column)),
+            c = q(column)
+        ),
+        format!(
+            "concat('region code ''', {}, ''' is not a village code')",
+            q(column)
+        ),
+    )
+}
+
+fn village_code_sql(column: &str) -> String {
+    format!(
+        "({} AND substr({column}, 10, 3) <> '000')",
+        valid_code_sql(column)
+    )
+}
+
+const VILLAGES: &str =
+    "SELECT DISTINCT code AS __k FROM regions WHERE substr(code, 10, 3) <> '000'";
+
+/// The row checks of `spec` (DESIGN §2.4), besides missing values, cast
+/// failures, duplicate keys and references, which are derived from the
+/// table spec.
+pub(crate) fn checks_for(spec: &TableSpec) -> Vec<Check> {
+    use schema::*;
+    match spec.name {
+        "regions" => vec![
+            malformed_code("code"),
+            not_negative("rural_population"),
+            one_of("poor_county", POOR_COUNTY),
+        ],
+        "households" => vec![
+            malformed_code("village_code"),
+            not_village_code("village_code"),
+            Check::new(
+                "size",
+                "size < 1",
+                "concat('size ', CAST(size AS VARCHAR), ' is below 1')",
+            ),
+            one_of("category", CATEGORIES),
+            one_of("status", STATUSES),
+            Check::new(
+                "exit_year",
+                "status = 'exited' AND exit_year IS NULL",
+                "'exit_year missing for an exited household'",
+            ),
+            one_of("primary_cause", CAUSES),
+            not_negative("wage_income"),
+            not_negative("business_income"),
+            not_negative("property_income"),
+            not_negative("transfer_income"),
+            not_negative("business_expense"),
+            not_negative("dropouts"),
+            not_negative("medical_enrolled"),
+            Check::new(
+                "medical_enrolled",
+                "medical_enrolled > size",
+                "concat('medical_enrolled ', CAST(medical_enrolled AS VARCHAR), ' exceeds size ', CAST(size AS VARCHAR))",
+            ),
+            not_negative("pension_eligible"),
+            Check::new(
+                "pension_eligible",
+                "pension_eligible > size",
+                "concat('pension_eligible ', CAST(pension_eligible AS VARCHAR), ' exceeds size ', CAST(size AS VARCHAR))",
+            ),
+            not_negative("pension_enrolled"),
+            Check::new(
+                "pension_enrolled",
+                "pension_enrolled > pension_eligible",
+                "concat('pension_enrolled ', CAST(pension_enrolled AS VARCHAR), ' exceeds pension_eligible ', CAST(pension_eligible AS VARCHAR))",
+            ),
+        ],
+        "members" => vec![
+            one_of("relation", RELATIONS),
+            one_of("sex", SEXES),
+            Check::new(
+                "birth_year",
+                "birth_year > year OR birth_year < year - 130",
+                "concat('implausible birth_year ', CAST(birth_year AS VARCHAR))",
+            ),
+            Check::new(
+                "id_number",
+                "id_number IS NOT NULL AND NOT id_number_valid(id_number)",
+                "'malformed ID number (length, digits or GB 11643 check digit)'",
+            ),
+            one_of("health", HEALTH),
+            one_of("labor", LABOR),
+            Check::new(
+                "migrant_months",
+                "migrant_months < 0 OR migrant_months > 12",
+                "concat('migrant_months ', CAST(migrant_months AS VARCHAR), ' outside 0..12')",
+            ),
+        ],
+        "poverty_lines" => vec![
+            Check::new(
+                "poverty_line",
+                "poverty_line <= 0",
+                "concat('poverty_line ', CAST(poverty_line AS VARCHAR), ' is not positive')",
+            ),
+            Check::new(
+                "monitoring_line",
+                "monitoring_line < poverty_line",
+                "'monitoring_line is below poverty_line'",
+            ),
+        ],
+        "assistance" => vec![
+            one_of("helper_type", HELPER_TYPES),
+            one_of("measure", MEASURES),
+        ],
+        "funds" => vec![
+            malformed_code("region_code"),
+            one_of("source", FUND_SOURCES),
+            one_of("sector", SECTORS),
+            not_negative("allocated"),
+            not_negative("disbursed"),
+            not_negative("households_benefited"),
+        ],
+        "assessments" => vec![
+            malformed_code("village_code"),
+            not_village_code("village_code"),
+            one_of("sample", SAMPLES),
+            one_of("finding", FINDINGS),
+        ],
+        _ => vec![],
+    }
+}
+
+/// References to already accepted tables.
+pub(super) fn references_for(spec: &TableSpec) -> Vec<Reference> {
+    // Accepted households have unique keys, so each row meets at most one
+    // and takes over its link columns.
+    let household = || {
+        Reference {
+        column: "household_id",
+        on: vec![("household_id".into(), "household_id"), ("year".into(), "year")],
+        target: links::households_target(spec.name),
+        only_if: "true".into(),
+        problem: "concat('unknown household ', household_id, ' in ', CAST(year AS VARCHAR), ' (not an accepted household of that year)')".into(),
+        carry: links::columns(spec.name),
+    }
+    };
+    match spec.name {
+        "regions" => vec![Reference {
+            column: "code",
+            on: vec![("region_parent(code)".into(), "__k")],
+            target: "SELECT DISTINCT code AS __k FROM __typed_regions".into(),
+            only_if: valid_code_sql("t.code"),
+            problem: "concat('parent region ', region_parent(code), ' not in regions')".into(),
+            carry: &[],
+        }],
+        "households" => vec![Reference {
+            column: "village_code",
+            on: vec![("village_code".into(), "__k")],
+            target: VILLAGES.into(),
+            only_if: village_code_sql("t.village_code"),
+            problem: "concat('unknown village ', village_code)".into(),
+            carry: &[],
+        }],
+        "members" | "assistance" => vec![household()],
+        "funds" => vec![Reference {
+            column: "region_code",
+            on: vec![("region_code".into(), "__k")],
+            target: "SELECT DISTINCT code AS __k FROM regions".into(),
+            only_if: valid_code_sql("t.region_code"),
+            problem: "concat('unknown region ', region_code)".into(),
+            carry: &[],
+        }],
+        "assessments" => vec![Reference {
+            column: "village_code",
+            on: vec![("village_code".into(), "__k")],
+            target: VILLAGES.into(),
+            only_if: village_code_sql("t.village_code"),
+            problem: "concat('unknown village ', village_code)".into(),
+            carry: &[],
+        }],
+        _ => vec![],
+    }
+}
+
+/// Whether duplicate keys are a fault for this table.
+pub(super) fn key_is_unique(spec: &TableSpec) -> bool {
+    !matches!(spec.name, "assistance" | "assessments")
+}
+
+/// Prefix bare column references in a join expression with `t.`.
+pub(super) fn qualify(expr: &str) -> String {
+    match expr.find('(') {
+        Some(open) => {
+            let inner = &expr[open + 1..expr.len() - 1];
+            format!("{}(t.{})", &expr[..open], q(inner))
+        }
+        None => format!("t.{}", q(expr)),
+    }
+}
+
+/// The typing projection of a raw table, the missing-value and cast checks
+/// it implies, and the names of the accepted table's columns.
+pub(super) fn typed_projection(
+    spec: &TableSpec,
+    source: &str,
+    raw: &SchemaRef,
+    raw_name: &str,
+) -> Result<(String, Vec<Check>, Vec<String>)> {
+    let mut select = vec![q(ROW_COLUMN)];
+    let mut checks = Vec::new();
+    let mut output = Vec::new();
+    for col in spec.columns {
+        let target = &col.data_type;
+        let c = q(col.name);
+        output.push(col.name.to_string());
+        let Ok(field) = raw.field_with_name(col.name) else {
+            if col.required {
+                return Err(Error::Schema {
+                    table: spec.name.into(),
+                    source_name: source.into(),
+                    column: Some(col.name.into()),
+                    message: "required column is missing".into(),
+                });
+            }
+            select.push(format!("CAST(NULL AS {}) AS {c}", sql_type(target)));
+            continue;
+        };
+        let source_type = field.data_type();
+        let cast_col = format!("__cast_{}", col.name);
+        let (typed, failed) = if source_type == target {
+            (c.clone(), None)
+        } else if is_text(source_type) {
+            let text = format!("nullif(trim(CAST({c} AS VARCHAR)), '')");
+            if target == &DataType::Utf8 {
+                (format!("nullif(CAST({c} AS VARCHAR), '')"), None)
+            } else {
+                let typed = format!("try_cast({text} AS {})", sql_type(target));
+                let failed =
+                    format!("CASE WHEN {text} IS NOT NULL AND {typed} IS NULL THEN {text} END");
+                (typed, Some(failed))
+            }
+        } else if can_cast_types(source_type, target) && !matches!(source_type, DataType::Null) {
+            let typed = format!("try_cast({c} AS {})", sql_type(target));
+            let failed = format!(
+                "CASE WHEN {c} IS NOT NULL AND {typed} IS NULL THEN CAST({c} AS VARCHAR) END"
+            );
+            (typed, Some(failed))
+        } else if matches!(source_type, DataType::Null) {
+            (format!("CAST(NULL AS {})", sql_type(target)), None)
+        } else {
+            return Err(Error::Schema {
+                table: spec.name.into(),
+                source_name: source.into(),
+                column: Some(col.name.into()),
+                message: format!(
+                    "type {source_type} cannot be cast to the declared {}",
+                    type_name(target)
+                ),
+            });
+        };
+        select.push(format!("{typed} AS {c}"));
+        if let Some(failed) = &failed {
+            select.push(format!("{failed} AS {}", q(&cast_col)));
+            checks.push(Check::new(
+                col.name,
+                format!("{} IS NOT NULL", q(&cast_col)),
+                format!(
+                    "concat('cannot read ''', {}, ''' as {}')",
+                    q(&cast_col),
+                    type_name(target)
+                ),
+            ));
+        }
+        if col.required {
+            let not_cast = if failed.is_some() {
+                format!(" AND {} IS NULL", q(&cast_col))
+            } else {
+                String::new()
+            };
+            checks.push(Check::new(
+                col.name,
+                format!("{c} IS NULL{not_cast}"),
+                "'missing value'",
+            ));
+        }
+    }
+    for field in raw.fields() {
+        let name = field.name();
+        if name == ROW_COLUMN || spec.column(name).is_some() {
+            continue;
+        }
+        select.push(q(name));
+        output.push(name.clone());
+    }
+    let sql = format!("SELECT {} FROM {raw_name}", select.join(", "));
+    Ok((sql, checks, output))
+}

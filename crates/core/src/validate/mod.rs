@@ -1,0 +1,396 @@
+//! Typing and validation of raw tables: nothing is lost silently.
+//!
+//! Every table goes through the same three DataFusion plans:
+//!
+//! 1. **typed** — each declared column cast to its declared type
+//!    (`try_cast`, empty text = null), absent optional columns added as
+//!    nulls, extra columns kept; a value that cannot be read is remembered
+//!    in a `__cast_<column>` column.
+//! 2. **flagged** — every row check of DESIGN §2.4 as a SQL predicate, plus
+//!    duplicate keys (an aggregate joined back, so *every* row sharing the
+//!    key is flagged) and references to other tables (anti-joins against the
+//!    already accepted parent tables); `__bad` is their disjunction.
+//! 3. **rejects** (one row per fault: `table`, `row`, `key`, `column`,
+//!    `problem`) and **accepted** (`NOT __bad`).
+//!
+//! Structural faults — a missing required column, a type that cannot be
+//! cast at all — fail the load with [`Error::Schema`] naming the column.
+//!
+//! The checks themselves are listed per table in `checks.rs` (`checks_for`):
+//! one line per fault, readable top to bottom.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, BooleanArray, Int64Array, RecordBatch};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::TableProvider;
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+
+use crate::catalog::{linked_provider, provider};
+use crate::error::{Error, Result};
+use crate::io::source::{numbered_parquet, RawRows, RawTable};
+use crate::io::store::{self, BAD_COLUMN};
+use crate::lines;
+use crate::links;
+use crate::schema::{self, ROW_COLUMN};
+use crate::session;
+use crate::table::{Linked, Loaded, StoredFile, Table, TableSummary};
+
+mod checks;
+
+use checks::{
+    checks_for, finite_numbers, key_is_unique, lit, q, qualify, references_for, txt,
+    typed_projection, Check,
+};
+
+/// Validate raw tables (in load order) into accepted tables, the rejects
+/// ledger and the load summary; with a `store` folder the accepted tables
+/// are kept there ([`crate::io::store`]). `memory_limit` bounds the
+/// validation plans (duplicate keys and references spill past it).
+pub(crate) async fn validate(
+    raws: Vec<RawTable>,
+    store: Option<&Path>,
+    memory_limit: Option<usize>,
+) -> Result<Loaded> {
+    let ctx = session::context(session::base_config(), memory_limit)?;
+
+    let mut tables = BTreeMap::new();
+    let mut rejects = Vec::new();
+    let mut summary = Vec::new();
+    for raw in raws {
+        let (table, rej, sum) = validate_table(&ctx, raw, store).await?;
+        ctx.register_table(sum.table.as_str(), provider(&ctx, &table, 1)?)?;
+        if let Some(linked) = linked_provider(&ctx, &table, 1)? {
+            ctx.register_table(links::linked_name(&sum.table), linked)?;
+        }
+        tables.insert(sum.table.clone(), table);
+        rejects.extend(rej);
+        summary.push(sum);
+    }
+    if !tables.contains_key("poverty_lines") {
+        let builtin = lines::builtin_table()?;
+        summary.push(TableSummary {
+            table: "poverty_lines".into(),
+            source: "built-in".into(),
+            rows: builtin.num_rows(),
+            accepted: builtin.num_rows(),
+            rejected: 0,
+        });
+        tables.insert("poverty_lines".into(), builtin);
+    }
+    let rejects = rejects
+        .into_iter()
+        .filter(|b: &RecordBatch| b.num_rows() > 0)
+        .collect();
+    Ok(Loaded {
+        tables,
+        rejects,
+        summary,
+    })
+}
+
+async fn validate_table(
+    ctx: &SessionContext,
+    raw: RawTable,
+    store: Option<&Path>,
+) -> Result<(Table, Vec<RecordBatch>, TableSummary)> {
+    let spec = raw.spec;
+    let name = spec.name;
+    let raw_name = format!("__raw_{name}");
+    let typed_name = format!("__typed_{name}");
+    let flagged_name = format!("__flagged_{name}");
+    let partitions = ctx.state().config().target_partitions();
+    let (raw_provider, raw_schema, rows): (Arc<dyn TableProvider>, SchemaRef, usize) =
+        match raw.rows {
+            RawRows::Memory { batches, schema } => {
+                let rows = batches.iter().map(|b| b.num_rows()).sum();
+                let table = MemTable::try_new(schema.clone(), vec![batches])?;
+                (Arc::new(table), schema, rows)
+            }
+            RawRows::Parquet(path) => {
+                let batch_size = ctx.state().config().batch_size();
+                numbered_parquet(name, &path, partitions, batch_size)?
+            }
+        };
+    ctx.register_table(raw_name.as_str(), raw_provider)?;
+
+    // 1. typed
+    let (typed_sql, mut checks, output_columns) =
+        typed_projection(spec, &raw.source, &raw_schema, &raw_name)?;
+    ctx.register_table(typed_name.as_str(), ctx.sql(&typed_sql).await?.into_view())?;
+
+    // 2. flagged: row checks, duplicate keys, references.
+    checks.extend(finite_numbers(spec));
+    checks.extend(checks_for(spec));
+    // Each join puts the key set on the left (the hash table) and the
+    // checked rows on the right, streamed: a large table is never held in a
+    // hash table, whatever statistics its source has (a streamed Parquet
+    // source has none). The duplicate-key join is the outermost, so its
+    // aggregate (a pass over every row, spilling under the memory limit)
+    // runs and frees its memory before the references' key sets (at
+    // national scale, 26 M households) are built; the other way round,
+    // the aggregate ran beside the household hash table.
+    let mut rows_sql = format!("SELECT * FROM {typed_name}");
+    let mut reference_checks = Vec::new();
+    for (i, r) in references_for(spec).into_iter().enumerate() {
+        let alias = format!("ref{i}");
+        let on =
+            r.on.iter()
+                .map(|(expr, target)| format!("{} = {alias}.{}", qualify(expr), q(target)))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+        let present =
+            r.on.iter()
+                .map(|(expr, _)| format!("{} IS NOT NULL", qualify(expr)))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+        let carried: String = r
+            .carry
+            .iter()
+            .map(|c| format!(", {alias}.{}", q(c)))
+            .collect();
+        rows_sql = format!(
+            "SELECT t.*, ({present} AND coalesce({}, false) AND {alias}.{} IS NULL) AS __ref{i}{carried} \
+             FROM ({}) {alias} RIGHT JOIN ({rows_sql}) t ON {on}",
+            r.only_if,
+            q(r.on[0].1),
+            r.target
+        );
+        reference_checks.push(Check::new(r.column, format!("__ref{i}"), r.problem));
+    }
+    if key_is_unique(spec) {
+        let keys = spec.key.iter().map(|k| q(k)).collect::<Vec<_>>().join(", ");
+        let on = spec
+            .key
+            .iter()
+            .map(|k| format!("t.{c} = dup.{c}", c = q(k)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        rows_sql = format!(
+            "SELECT t.*, (dup.__n IS NOT NULL) AS __dup, dup.__n AS __dup_n \
+             FROM (SELECT {keys}, count(*) AS __n FROM {typed_name} GROUP BY {keys} HAVING count(*) > 1) dup \
+             RIGHT JOIN ({rows_sql}) t ON {on}"
+        );
+        checks.push(Check::new(
+            spec.key.last().copied().unwrap_or_default(),
+            "__dup",
+            format!(
+                "concat('duplicate key (', CAST(__dup_n AS VARCHAR), ' rows share {})')",
+                spec.key.join(", ")
+            ),
+        ));
+    }
+    checks.extend(reference_checks);
+    let bad = checks
+        .iter()
+        .map(|c| format!("coalesce(({}), false)", c.predicate))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let flagged_sql = format!("SELECT *, ({bad}) AS {BAD_COLUMN} FROM ({rows_sql})");
+    let flagged_df = ctx.sql(&flagged_sql).await?;
+    let mut stored = None;
+    let rejected = match store {
+        None => {
+            let (flagged_schema, flagged) = collect_table(flagged_df).await?;
+            let rejected = flagged
+                .iter()
+                .map(|b| {
+                    b.column_by_name(BAD_COLUMN)
+                        .and_then(|c| c.as_any().downcast_ref::<BooleanArray>())
+                        .map(|a| a.true_count())
+                        .unwrap_or(0)
+                })
+                .sum();
+            ctx.register_table(
+                flagged_name.as_str(),
+                Arc::new(MemTable::try_new(flagged_schema, vec![flagged])?),
+            )?;
+            rejected
+        }
+        Some(dir) => {
+            let file_schema: SchemaRef = flagged_df.schema().inner().clone();
+            let path = store::stored_path(dir, name)?;
+            store::write_flagged(flagged_df, &path).await?;
+            let mut file = StoredFile {
+                path,
+                file_schema,
+                rows: 0,
+            };
+            ctx.register_table(flagged_name.as_str(), store::flagged_provider(&file)?)?;
+            let rejected = count(
+                ctx,
+                &format!("SELECT count(*) FROM {flagged_name} WHERE {BAD_COLUMN}"),
+            )
+            .await?;
+            file.rows = rows - rejected;
+            stored = Some(file);
+            rejected
+        }
+    };
+
+    // 3. rejects and accepted
+    let mut reject_batches = Vec::new();
+    if rejected > 0 {
+        let bad_name = format!("__bad_{name}");
+        let (schema, bad_rows) = collect_table(
+            ctx.sql(&format!("SELECT * FROM {flagged_name} WHERE {BAD_COLUMN}"))
+                .await?,
+        )
+        .await?;
+        ctx.register_table(
+            bad_name.as_str(),
+            Arc::new(MemTable::try_new(schema, vec![bad_rows])?),
+        )?;
+        let key = format!(
+            "concat_ws('/', {})",
+            spec.key
+                .iter()
+                .map(|k| txt(k))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let parts = checks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                format!(
+                    "SELECT {table} AS \"table\", {row} AS \"row\", {key} AS \"key\", {column} AS \"column\", CAST({problem} AS VARCHAR) AS problem, {i} AS __check FROM {bad_name} WHERE {pred}",
+                    table = lit(name),
+                    row = q(ROW_COLUMN),
+                    column = lit(&c.column),
+                    problem = c.problem,
+                    pred = c.predicate
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        // Found first, sorted in a second plan over one partition: a sort
+        // over the union itself is pushed into each of its ~25 branches,
+        // and every branch's sorter reserves `sort_spill_reservation_bytes`
+        // (10 MB) at once — more than a small memory limit holds.
+        let found_name = format!("__found_{name}");
+        let (found_schema, found) = collect_table(ctx.sql(&parts).await?).await?;
+        ctx.register_table(
+            found_name.as_str(),
+            Arc::new(MemTable::try_new(found_schema, vec![found])?),
+        )?;
+        let sorted = ctx
+            .sql(&format!(
+                "SELECT \"table\", \"row\", \"key\", \"column\", problem FROM {found_name} ORDER BY \"row\", __check"
+            ))
+            .await?
+            .collect()
+            .await?;
+        reject_batches = conform(sorted, &schema::rejects_schema())?;
+        for n in [bad_name, found_name] {
+            ctx.deregister_table(n.as_str())?;
+        }
+    }
+    let link_columns = links::columns(name);
+    let table = match stored {
+        None => {
+            let select = output_columns
+                .iter()
+                .map(String::as_str)
+                .chain(link_columns.iter().copied())
+                .map(q)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let df = ctx
+                .sql(&format!(
+                    "SELECT {select} FROM {flagged_name} WHERE NOT {BAD_COLUMN} ORDER BY {}",
+                    q(ROW_COLUMN)
+                ))
+                .await?;
+            let (linked_schema, linked) = collect_table(df).await?;
+            let own: Vec<usize> = (0..output_columns.len()).collect();
+            let schema = Arc::new(linked_schema.project(&own)?);
+            let batches = linked
+                .iter()
+                .map(|b| b.project(&own))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            let mut table = Table::new(schema, batches);
+            if !link_columns.is_empty() {
+                table.linked = Some(Linked {
+                    schema: linked_schema,
+                    batches: linked,
+                });
+            }
+            table
+        }
+        Some(file) => Table {
+            schema: store::accepted_schema(&file.file_schema, &output_columns)?,
+            batches: Vec::new(),
+            linked: store::stored_linked(&file.file_schema, name, &output_columns)?,
+            stored: Some(file),
+        },
+    };
+    for n in [raw_name, typed_name, flagged_name] {
+        ctx.deregister_table(n.as_str())?;
+    }
+    let summary = TableSummary {
+        table: name.to_string(),
+        source: raw.source,
+        rows,
+        accepted: rows - rejected,
+        rejected,
+    };
+    Ok((table, reject_batches, summary))
+}
+
+/// The single count of a `SELECT count(*) …` query.
+async fn count(ctx: &SessionContext, sql: &str) -> Result<usize> {
+    let batches = ctx.sql(sql).await?.collect().await?;
+    let n = batches
+        .first()
+        .filter(|b| b.num_rows() == 1 && b.num_columns() == 1)
+        .and_then(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .map(|a| a.value(0))
+        })
+        .ok_or_else(|| Error::InvalidArgument(format!("no count from `{sql}`")))?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
+/// Collect a DataFrame with a schema that matches its batches exactly
+/// (plans may declare a column nullable that the batches do not, or the
+/// reverse; MemTable insists they agree).
+pub(crate) async fn collect_table(
+    df: datafusion::prelude::DataFrame,
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let plan_schema: SchemaRef = df.schema().inner().clone();
+    let batches = df.collect().await?;
+    let schema = batches.first().map(|b| b.schema()).unwrap_or(plan_schema);
+    let batches = conform(batches, &schema)?;
+    Ok((schema, batches))
+}
+
+/// Rebuild `batches` under `schema` (same columns; types cast if needed).
+pub(crate) fn conform(batches: Vec<RecordBatch>, schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
+    batches
+        .into_iter()
+        .map(|b| {
+            if b.schema() == *schema {
+                return Ok(b);
+            }
+            let columns = b
+                .columns()
+                .iter()
+                .zip(schema.fields())
+                .map(|(c, f)| {
+                    if c.data_type() == f.data_type() {
+                        Ok(c.clone())
+                    } else {
+                        datafusion::arrow::compute::cast(c, f.data_type())
+                    }
+                })
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            Ok(RecordBatch::try_new(schema.clone(), columns)?)
+        })
+        .collect()
+}
