@@ -14,7 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["schema"],
     &["codes", "links"],
     &["functions"],
-    &["session", "rules"],
+    &["session", "rules", "sql"],
     &["table"],
     &["lines"],
     &["io", "synth"],

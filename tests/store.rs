@@ -392,3 +392,131 @@ async fn rejects_are_listed_under_a_small_memory_limit() {
         }
     }
 }
+
+/// Every file of `dir` with its bytes (to show sources are untouched).
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[tokio::test]
+async fn a_store_in_or_around_the_sources_is_refused_before_writing() {
+    for format in ["parquet", "csv"] {
+        let dir = tempfile::tempdir().unwrap();
+        write_registry(dir.path(), format);
+        let before = snapshot(dir.path());
+        let inside = dir.path().join("store");
+        let parent = dir.path().parent().unwrap().to_path_buf();
+        for store in [dir.path().to_path_buf(), inside.clone(), parent] {
+            let options = OpenOptions {
+                store: Some(store.clone()),
+                memory_limit: None,
+            };
+            let err = Dataset::open_with(dir.path(), &options)
+                .await
+                .expect_err("refused");
+            let msg = err.to_string();
+            assert!(matches!(err, tuopin::Error::Store { .. }), "{msg}");
+            assert_eq!(err.kind(), tuopin::ErrorKind::Data);
+            // Both paths are named.
+            assert!(msg.contains(&store.display().to_string()), "{msg}");
+            let canonical = std::fs::canonicalize(dir.path()).unwrap();
+            assert!(msg.contains(&canonical.display().to_string()), "{msg}");
+        }
+        assert!(!inside.exists(), "nothing written");
+        assert_eq!(snapshot(dir.path()), before, "{format} sources untouched");
+        // And the dataset still opens.
+        assert!(Dataset::open(dir.path()).await.is_ok());
+    }
+}
+
+#[tokio::test]
+async fn a_folder_that_is_not_a_store_is_never_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    write_registry(dir.path(), "parquet");
+    let other = tempfile::tempdir().unwrap();
+    std::fs::write(other.path().join("notes.txt"), "mine").unwrap();
+    let options = OpenOptions {
+        store: Some(other.path().to_path_buf()),
+        memory_limit: None,
+    };
+    let err = Dataset::open_with(dir.path(), &options)
+        .await
+        .expect_err("refused");
+    assert!(err.to_string().contains("not a tuopin store"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(other.path().join("notes.txt")).unwrap(),
+        "mine"
+    );
+    assert_eq!(std::fs::read_dir(other.path()).unwrap().count(), 1);
+}
+
+#[tokio::test]
+async fn a_store_is_written_aside_and_renamed_into_place() {
+    let dir = tempfile::tempdir().unwrap();
+    write_registry(dir.path(), "parquet");
+    let root = tempfile::tempdir().unwrap();
+    let store = root.path().join("st");
+    let options = OpenOptions {
+        store: Some(store.clone()),
+        memory_limit: None,
+    };
+    Dataset::open_with(dir.path(), &options).await.unwrap();
+    // Only the store itself is left beside it: no temporary folder.
+    let names: Vec<String> = std::fs::read_dir(root.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec!["st".to_string()]);
+    assert!(store.join("tuopin-store.toml").is_file());
+    assert!(store.join("TUOPIN-STORE").is_file());
+    // A half store left by a crash (a temporary folder) is ignored, and a
+    // store whose manifest is gone is rebuilt whole.
+    std::fs::create_dir(root.path().join(".st.tmp-1-1")).unwrap();
+    std::fs::remove_file(store.join("tuopin-store.toml")).unwrap();
+    let again = Dataset::open_with(dir.path(), &options).await.unwrap();
+    assert!(store.join("tuopin-store.toml").is_file());
+    assert!(again.table("households").unwrap().num_rows() > 0);
+}
+
+#[tokio::test]
+async fn two_opens_of_one_dataset_into_one_store_both_succeed_and_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    write_registry(dir.path(), "parquet");
+    let root = tempfile::tempdir().unwrap();
+    let options = OpenOptions {
+        store: Some(root.path().join("shared")),
+        memory_limit: None,
+    };
+    let (a, b) = tokio::join!(
+        Dataset::open_with(dir.path(), &options),
+        Dataset::open_with(dir.path(), &options)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.summary(), b.summary());
+    for col in ["table", "row", "key", "column", "problem"] {
+        assert_eq!(text(a.rejects(), col), text(b.rejects(), col));
+    }
+    let outcomes = |ds: Dataset| async move {
+        let e = Engine::new(ds).await.unwrap();
+        let rules = RuleSet::builtin("hebei-2016").unwrap();
+        let df = e.evaluate(&rules, YEAR).await.unwrap();
+        collect(
+            df.sort_by(vec![datafusion::prelude::col("household_id")])
+                .unwrap(),
+        )
+        .await
+    };
+    assert_same(&outcomes(a).await, &outcomes(b).await, "two opens");
+}

@@ -149,9 +149,14 @@ class Engine:
         against the previous year's snapshot."""
         return self._inner.transitions(year, level)
 
-    def sql(self, query: str) -> pa.Table:
-        """Run SQL over the tables, ``rejects`` and the facts views."""
-        return self._inner.sql(query)
+    def sql(self, query: str, allow_write: bool = False) -> pa.Table:
+        """Run SQL over the tables, ``rejects`` and the facts views.
+
+        Read-only unless ``allow_write=True`` (DDL, DML, ``COPY``, ``SET``);
+        the names tuopin registers can never be replaced. A refused
+        statement raises :class:`QueryError`.
+        """
+        return self._inner.sql(query, allow_write)
 
     @property
     def rejects(self) -> pa.Table:

@@ -187,3 +187,25 @@ fn demo_runs() {
         "{s}"
     );
 }
+
+#[test]
+fn a_store_on_the_dataset_folder_is_refused_and_the_sources_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), "0");
+    let read = |p: &std::path::Path| std::fs::read(p.join("households.parquet")).unwrap();
+    let before = read(dir.path());
+    let out = tuopin()
+        .arg("--store")
+        .arg(dir.path())
+        .arg("validate")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is the dataset folder"), "{err}");
+    assert_eq!(read(dir.path()), before);
+    // The next open still works.
+    let out = tuopin().arg("validate").arg(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+}

@@ -10,7 +10,7 @@
 //! - the views `household_facts`, `region_facts`, `village_facts` and
 //!   `county_facts` ([`crate::facts`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
@@ -70,6 +70,16 @@ pub(crate) fn register_tables(
         )?),
     )?;
     Ok(())
+}
+
+/// Every table and view name registered on `ctx`'s default schema.
+pub(crate) fn registered_names(ctx: &SessionContext) -> BTreeSet<String> {
+    let state = ctx.state();
+    let options = &state.config().options().catalog;
+    ctx.catalog(&options.default_catalog)
+        .and_then(|c| c.schema(&options.default_schema))
+        .map(|s| s.table_names().into_iter().collect())
+        .unwrap_or_default()
 }
 
 /// Register the facts views ([`VIEWS`]) on `ctx`, whose tables are

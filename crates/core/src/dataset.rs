@@ -101,12 +101,13 @@ impl Dataset {
         // else validate into it (Parquet sources streamed).
         let into_store = match &options.store {
             Some(store) => {
+                store::guard(store, &dir)?;
                 let sources = store::fingerprint(&found)?;
-                if let Some(loaded) = store::reopen(store, &sources)? {
+                let (at, check) = (store.clone(), sources.clone());
+                if let Some(loaded) = blocking(move || store::reopen(&at, &check)).await? {
                     return Ok(loaded.into());
                 }
-                store::invalidate(store)?;
-                Some((store, sources))
+                Some((store::Building::begin(store)?, sources))
             }
             None => None,
         };
@@ -120,16 +121,18 @@ impl Dataset {
                 });
                 continue;
             }
-            let raw = tokio::task::spawn_blocking(move || read_file(spec, &path))
-                .await
-                .map_err(|e| Error::InvalidArgument(format!("reader task failed: {e}")))??;
-            raws.push(raw);
+            raws.push(blocking(move || read_file(spec, &path)).await?);
         }
-        let store_dir = into_store.as_ref().map(|(store, _)| store.as_path());
+        let store_dir = into_store.as_ref().map(|(building, _)| building.path());
         let loaded = validate::validate(raws, store_dir, options.memory_limit).await?;
-        if let Some((store, sources)) = into_store {
-            store::save(store, &sources, &loaded)?;
-        }
+        let Some((building, sources)) = into_store else {
+            return Ok(loaded.into());
+        };
+        let loaded = blocking(move || {
+            store::save(building.path(), &sources, &loaded)?;
+            building.commit(&sources)
+        })
+        .await?;
         Ok(loaded.into())
     }
 
@@ -192,4 +195,12 @@ impl Dataset {
     pub fn summary(&self) -> &[TableSummary] {
         &self.summary
     }
+}
+
+/// Run file work `f` on tokio's blocking pool, so an open never blocks the
+/// caller's runtime (DESIGN §1).
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::InvalidArgument(format!("file task failed: {e}")))?
 }

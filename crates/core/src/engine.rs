@@ -16,7 +16,7 @@
 //! `village_facts` and `county_facts` (the last two over all years; see
 //! `crate::facts`). All results are lazy DataFusion `DataFrame`s.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, Float64Array};
@@ -32,6 +32,7 @@ use crate::facts::{household_facts_of_year_sql, YearLines};
 use crate::metrics;
 use crate::rules::{outcome_columns, RuleSet, Unit};
 use crate::session;
+use crate::sql::{self, SqlOptions};
 
 /// Session settings of an [`Engine`].
 #[derive(Debug, Clone)]
@@ -81,6 +82,8 @@ impl EngineOptions {
 pub struct Engine {
     ctx: SessionContext,
     dataset: Arc<Dataset>,
+    /// Names registered at construction: user SQL may not replace them.
+    protected: Arc<BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -108,9 +111,11 @@ impl Engine {
         let partitions = options.target_partitions.max(1);
         catalog::register_tables(&ctx, &dataset.tables, &dataset.rejects, partitions)?;
         catalog::register_views(&ctx, dataset.tables.contains_key("members")).await?;
+        let protected = catalog::registered_names(&ctx);
         Ok(Engine {
             ctx,
             dataset: Arc::new(dataset),
+            protected: Arc::new(protected),
         })
     }
 
@@ -131,8 +136,24 @@ impl Engine {
     }
 
     /// Run a SQL query over the registered tables and views.
+    /// Read-only: DDL, DML, `COPY` and `SET` are refused ([`crate::sql`]).
+    ///
+    /// ```no_run
+    /// # async fn run(engine: tuopin::Engine) -> tuopin::Result<()> {
+    /// let n = engine.sql("SELECT count(*) FROM households").await?;
+    /// assert!(engine.sql("DROP VIEW household_facts").await.is_err());
+    /// # Ok(()) }
+    /// ```
     pub async fn sql(&self, query: &str) -> Result<DataFrame> {
-        Ok(self.ctx.sql(query).await?)
+        self.sql_with(query, SqlOptions::default()).await
+    }
+
+    /// [`Engine::sql`] with options: `allow_write` lets DDL, DML, `COPY`
+    /// and statements run (registered names stay protected).
+    pub async fn sql_with(&self, query: &str, options: SqlOptions) -> Result<DataFrame> {
+        let plan = self.ctx.state().create_logical_plan(query).await?;
+        sql::check(query, &plan, options, &self.protected)?;
+        Ok(self.ctx.execute_logical_plan(plan).await?)
     }
 
     /// The rejects ledger as a DataFrame.

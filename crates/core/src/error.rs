@@ -72,6 +72,27 @@ pub enum Error {
         known: String,
     },
 
+    /// A store folder that cannot be used: it is or lies inside a source
+    /// folder (or holds it), or it is a folder that is not a tuopin store.
+    /// Refused before anything is written.
+    #[error("store {store}: {message}")]
+    Store {
+        /// The store folder asked for.
+        store: PathBuf,
+        /// Why it cannot be used (names the other path involved).
+        message: String,
+    },
+
+    /// A SQL statement that may not run: a write without opting in, or
+    /// one that would replace a name tuopin registered.
+    #[error("SQL refused: {message} — in `{query}`")]
+    ReadOnly {
+        /// The query (its start).
+        query: String,
+        /// What was refused and how to allow it.
+        message: String,
+    },
+
     /// A caller passed an argument the library cannot use.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -111,10 +132,15 @@ impl Error {
     /// `data`, `rule` or `query`.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Io { .. } | Error::MissingTable { .. } | Error::Schema { .. } => ErrorKind::Data,
+            Error::Io { .. }
+            | Error::MissingTable { .. }
+            | Error::Schema { .. }
+            | Error::Store { .. } => ErrorKind::Data,
             Error::Parquet(_) | Error::Arrow(_) => ErrorKind::Data,
             Error::Rule { .. } | Error::UnknownRuleSet { .. } => ErrorKind::Rule,
-            Error::InvalidArgument(_) | Error::Query(_) => ErrorKind::Query,
+            Error::InvalidArgument(_) | Error::Query(_) | Error::ReadOnly { .. } => {
+                ErrorKind::Query
+            }
         }
     }
 }

@@ -24,7 +24,7 @@
 //! |---|---|---|
 //! | base | [`error`], [`schema`], [`codes`], [`links`] | errors; tables and columns; region codes, levels and ID numbers; the link columns validation carries |
 //! | functions | [`functions`] (`codes.rs`, `flags.rs`, `median.rs`) | every UDF/UDAF, one `register_all` |
-//! | session | `session` | DataFusion sessions as tuopin makes them |
+//! | session | `session`, [`sql`] | DataFusion sessions as tuopin makes them; what user SQL may do |
 //! | rules | [`rules`] (`model.rs`, `compile.rs`, `outcome.rs`) | rule files, the `when` sandbox, the outcome rule |
 //! | data | `table`, [`lines`] | validated tables; the built-in poverty lines |
 //! | io | [`io`] (`source.rs`, `store.rs`, [`io::output`]) | reading sources, the store, writing results |
@@ -52,6 +52,7 @@ pub(crate) mod metrics;
 pub mod rules;
 pub mod schema;
 pub(crate) mod session;
+pub mod sql;
 pub mod synth;
 pub(crate) mod table;
 pub(crate) mod validate;
@@ -63,5 +64,6 @@ pub use error::{Error, ErrorKind, Result};
 pub use facts::YearLines;
 pub use io::output;
 pub use rules::{Indicator, RuleSet, Unit};
+pub use sql::SqlOptions;
 pub use synth::{generate, GenerateOptions};
 pub use table::{Table, TableSummary};

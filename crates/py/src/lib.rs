@@ -23,6 +23,7 @@ use pyo3_arrow::PyTable;
 use tuopin::synth::GenerateOptions;
 use tuopin::{
     Dataset, Engine, EngineOptions, ErrorKind, Level, LevelSelection, OpenOptions, RuleSet,
+    SqlOptions,
 };
 
 create_exception!(
@@ -290,9 +291,13 @@ impl PyEngine {
         to_pyarrow(py, out)
     }
 
-    fn sql(&self, py: Python<'_>, query: String) -> PyResult<Py<PyAny>> {
+    #[pyo3(signature = (query, allow_write=false))]
+    fn sql(&self, py: Python<'_>, query: String, allow_write: bool) -> PyResult<Py<PyAny>> {
         let engine = self.inner.clone();
-        let out = wait(py, async move { collect(engine.sql(&query).await?).await })?;
+        let options = SqlOptions { allow_write };
+        let out = wait(py, async move {
+            collect(engine.sql_with(&query, options).await?).await
+        })?;
         to_pyarrow(py, out)
     }
 

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use tuopin::SqlOptions;
+
 use crate::context::{Context, Failure};
 
 /// Arguments of `sql`.
@@ -14,13 +16,20 @@ pub struct Args {
     /// Write the result (.parquet, .csv, .json).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Let the query write: DDL (CREATE/DROP), DML (INSERT, COPY … TO) and
+    /// SET. Names tuopin registers stay protected.
+    #[arg(long)]
+    pub allow_write: bool,
 }
 
 /// Run the query; a query error exits 2.
 pub async fn run(cx: &Context, args: &Args) -> Result<u8, Failure> {
     let engine = cx.open(&args.dir).await?;
+    let options = SqlOptions {
+        allow_write: args.allow_write,
+    };
     let df = engine
-        .sql(&args.query)
+        .sql_with(&args.query, options)
         .await
         .map_err(|e| Failure(2, e.to_string()))?;
     cx.emit(df, args.out.as_deref(), 100).await?;

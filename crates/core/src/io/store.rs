@@ -215,13 +215,171 @@ pub(crate) fn fingerprint(found: &[(&'static TableSpec, PathBuf)]) -> Result<Vec
         .collect()
 }
 
-/// Remove the manifest of `store`, if any, before validating into it.
-pub(crate) fn invalidate(store: &Path) -> Result<()> {
-    let path = store.join(MANIFEST);
-    match std::fs::remove_file(&path) {
+/// File that marks a folder as a tuopin store (written first), so a store
+/// being replaced is never mistaken for a user's folder.
+const MARKER: &str = "TUOPIN-STORE";
+
+/// `path` made absolute with its existing part resolved (symbolic links,
+/// `..`), for a path that may not exist yet.
+fn resolved(path: &Path) -> Result<PathBuf> {
+    let absolute = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
+    let mut existing = absolute.as_path();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => break,
+        }
+    }
+    let mut out = std::fs::canonicalize(existing).map_err(|e| Error::io(existing, e))?;
+    out.extend(rest.iter().rev());
+    Ok(out)
+}
+
+/// Refuse, before anything is written, a store that is the dataset folder
+/// `dir`, lies inside it, or holds it (replacing such a store would
+/// overwrite or delete sources). Errors name both paths.
+pub(crate) fn guard(store: &Path, dir: &Path) -> Result<()> {
+    let store_at = resolved(store)?;
+    let dir_at = std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?;
+    let message = if store_at == dir_at {
+        Some(format!("is the dataset folder {}", dir_at.display()))
+    } else if store_at.starts_with(&dir_at) {
+        Some(format!(
+            "lies inside the dataset folder {}",
+            dir_at.display()
+        ))
+    } else if dir_at.starts_with(&store_at) {
+        Some(format!("holds the dataset folder {}", dir_at.display()))
+    } else {
+        None
+    };
+    match message {
+        Some(m) => Err(Error::Store {
+            store: store.to_path_buf(),
+            message: format!(
+                "{m}; a store never lies in or around its sources — choose a folder outside {}",
+                dir_at.display()
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Whether `path` may be replaced by a new store: absent, empty, or a
+/// tuopin store (marker or manifest present).
+fn replaceable(path: &Path) -> Result<bool> {
+    if !path.exists() {
+        return Ok(true);
+    }
+    if !path.is_dir() {
+        return Ok(false);
+    }
+    let mut entries = std::fs::read_dir(path).map_err(|e| Error::io(path, e))?;
+    Ok(entries.next().is_none() || path.join(MARKER).is_file() || path.join(MANIFEST).is_file())
+}
+
+/// A store being built: validation writes into a temporary folder beside
+/// the store, which [`Building::commit`] renames into place — so an
+/// interrupted run leaves no half store that a later run would trust. The
+/// temporary folder is removed when the build is dropped uncommitted.
+#[derive(Debug)]
+pub(crate) struct Building {
+    store: PathBuf,
+    tmp: PathBuf,
+    done: bool,
+}
+
+impl Building {
+    /// Start a build of `store` (refused when `store` is a folder that is
+    /// not a tuopin store).
+    pub fn begin(store: &Path) -> Result<Building> {
+        if !replaceable(store)? {
+            return Err(Error::Store {
+                store: store.to_path_buf(),
+                message: "is not empty and not a tuopin store; choose a new or empty folder".into(),
+            });
+        }
+        let store_at = resolved(store)?;
+        let parent = store_at.parent().unwrap_or(Path::new("/")).to_path_buf();
+        std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+        let name = store_at
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "store".into());
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let tmp = parent.join(format!(".{name}.tmp-{}-{stamp}", std::process::id()));
+        std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let marker = tmp.join(MARKER);
+        std::fs::write(
+            &marker,
+            "a tuopin store: validated tables; safe to delete\n",
+        )
+        .map_err(|e| Error::io(&marker, e))?;
+        Ok(Building {
+            store: store_at,
+            tmp,
+            done: false,
+        })
+    }
+
+    /// The folder validation writes into.
+    pub fn path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Put the finished build in place of the store and reopen it there.
+    /// When another process finished a valid store for the same sources
+    /// first, that one is kept (both agree) and this build is dropped.
+    pub fn commit(mut self, sources: &[Source]) -> Result<Loaded> {
+        if let Some(loaded) = reopen(&self.store, sources)? {
+            return Ok(loaded);
+        }
+        if self.store.exists() {
+            if !replaceable(&self.store)? {
+                return Err(Error::Store {
+                    store: self.store.clone(),
+                    message: "is not empty and not a tuopin store; choose a new or empty folder"
+                        .into(),
+                });
+            }
+            remove_folder(&self.store)?;
+        }
+        if let Err(e) = std::fs::rename(&self.tmp, &self.store) {
+            // Another process may have renamed its build in meanwhile.
+            return match reopen(&self.store, sources)? {
+                Some(loaded) => Ok(loaded),
+                None => Err(Error::io(&self.store, e)),
+            };
+        }
+        self.done = true;
+        reopen(&self.store, sources)?.ok_or_else(|| Error::Store {
+            store: self.store.clone(),
+            message: "the store just written cannot be read back".into(),
+        })
+    }
+}
+
+impl Drop for Building {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_dir_all(&self.tmp);
+        }
+    }
+}
+
+/// Remove a store folder (it may vanish meanwhile: another process).
+fn remove_folder(path: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(&path, e)),
+        Err(e) => Err(Error::io(path, e)),
     }
 }
 
