@@ -165,9 +165,11 @@ class Engine:
 
     @property
     def summary(self) -> pa.Table:
-        """Rows read, accepted and rejected per table."""
+        """Rows read, accepted and rejected per table, with the load's
+        ``notes`` (e.g. an input column renamed because its name clashes
+        with a derived one)."""
         rows = self._inner.summary()
-        cols = list(zip(*rows)) if rows else [[], [], [], [], []]
+        cols = list(zip(*rows)) if rows else [[], [], [], [], [], []]
         return pa.table(
             {
                 "table": pa.array(cols[0], pa.string()),
@@ -175,6 +177,7 @@ class Engine:
                 "rows": pa.array(cols[2], pa.int64()),
                 "accepted": pa.array(cols[3], pa.int64()),
                 "rejected": pa.array(cols[4], pa.int64()),
+                "notes": pa.array(cols[5], pa.list_(pa.string())),
             }
         )
 

@@ -108,6 +108,7 @@ impl Context {
             );
         }
         let dataset = dataset?;
+        report_notes(&dataset);
         let rejected: usize = dataset.summary().iter().map(|s| s.rejected).sum();
         if rejected > 0 {
             eprintln!(
@@ -176,6 +177,24 @@ impl Context {
             }
         }
         Ok(())
+    }
+}
+
+/// Print what a caller should know about `year` (no poverty line, …) to
+/// stderr.
+pub async fn report_year_notes(engine: &Engine, year: i32) -> Result<(), Failure> {
+    for note in engine.notes(year).await? {
+        eprintln!("note: {note}");
+    }
+    Ok(())
+}
+
+/// Print the load report's notes (renamed columns) to stderr.
+pub fn report_notes(dataset: &Dataset) {
+    for s in dataset.summary() {
+        for note in &s.notes {
+            eprintln!("note: {} ({}): {note}", s.table, s.source);
+        }
     }
 }
 

@@ -29,7 +29,7 @@ use context::{parse_bytes, Context, Failure};
 struct Cli {
     /// Memory limit for loading and query execution, e.g. 2GiB or 512MiB
     /// (spills past it).
-    #[arg(long, global = true, value_parser = parse_bytes)]
+    #[arg(long, global = true, value_parser = parse_bytes, allow_hyphen_values = true)]
     memory_limit: Option<usize>,
     /// Number of parallel partitions (default: cores).
     #[arg(long, global = true)]

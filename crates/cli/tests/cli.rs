@@ -209,3 +209,55 @@ fn a_store_on_the_dataset_folder_is_refused_and_the_sources_kept() {
     let out = tuopin().arg("validate").arg(dir.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
 }
+
+#[test]
+fn sql_is_read_only_and_years_outside_the_data_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), "0");
+    let target = dir.path().join("copied.csv");
+    let copy = format!(
+        "COPY (SELECT household_id FROM households) TO '{}' STORED AS CSV",
+        target.display()
+    );
+    let out = tuopin()
+        .arg("sql")
+        .arg(dir.path())
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("read-only"));
+    assert!(!target.exists());
+    let out = tuopin()
+        .arg("sql")
+        .arg(dir.path())
+        .arg(&copy)
+        .arg("--allow-write")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(target.exists());
+
+    let out = tuopin()
+        .args(["metrics", "--year", "2030", "--level", "city"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no household snapshot for 2030"), "{err}");
+    assert!(err.contains("2014–2020"), "{err}");
+
+    let out = tuopin()
+        .args(["metrics", "--year", "2016", "--memory-limit", "-1G"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("positive size"));
+}

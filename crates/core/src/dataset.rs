@@ -118,6 +118,7 @@ impl Dataset {
                     spec,
                     source: path.display().to_string(),
                     rows: RawRows::Parquet(path),
+                    notes: Vec::new(),
                 });
                 continue;
             }

@@ -19,7 +19,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, Float64Array};
+use datafusion::arrow::array::{Array, Float64Array, Int32Array, Int64Array};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::logical_expr::{col, lit, Expr};
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
@@ -84,6 +84,8 @@ pub struct Engine {
     dataset: Arc<Dataset>,
     /// Names registered at construction: user SQL may not replace them.
     protected: Arc<BTreeSet<String>>,
+    /// The snapshot years of `households`, read once when first needed.
+    years: Arc<tokio::sync::OnceCell<Vec<i32>>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -116,6 +118,7 @@ impl Engine {
             ctx,
             dataset: Arc::new(dataset),
             protected: Arc::new(protected),
+            years: Arc::default(),
         })
     }
 
@@ -274,6 +277,7 @@ impl Engine {
 
     /// The facts of `unit` for `year`.
     async fn facts(&self, unit: Unit, year: i32) -> Result<DataFrame> {
+        self.check_year(year).await?;
         if unit == Unit::Household {
             return self.household_facts(year).await;
         }
@@ -407,6 +411,7 @@ impl Engine {
     /// Metrics of DESIGN §4 for `year` at `level`, or at every level in one
     /// GROUPING SETS query when `level` is `None`.
     pub async fn metrics(&self, year: i32, level: Option<Level>) -> Result<DataFrame> {
+        self.check_year(year).await?;
         let facts = format!("({})", self.household_facts_of(year).await?);
         let sql = metrics::metrics_sql(&facts, Some(year), level, self.has_table("members"));
         let mut state = self.ctx.state();
@@ -417,12 +422,101 @@ impl Engine {
 
     /// Households, population and share by primary cause (DESIGN §4).
     pub async fn causes(&self, year: i32, level: Option<Level>) -> Result<DataFrame> {
+        self.check_year(year).await?;
         self.sql(&metrics::causes_sql(year, level)).await
     }
 
     /// Transitions against the previous year's snapshot (DESIGN §4).
     pub async fn transitions(&self, year: i32, level: Option<Level>) -> Result<DataFrame> {
-        self.sql(&metrics::transitions_sql(year, level)).await
+        self.check_year(year).await?;
+        let previous = year
+            .checked_sub(1)
+            .ok_or_else(|| Error::InvalidArgument(format!("year {year} has no previous year")))?;
+        self.sql(&metrics::transitions_sql(year, previous, level))
+            .await
+    }
+
+    /// The snapshot years of the registry (`households.year`), ascending.
+    pub async fn years(&self) -> Result<Vec<i32>> {
+        let years = self
+            .years
+            .get_or_try_init(|| async {
+                // A handful of groups: read on a session without the memory
+                // limit, so a tight limit fails the real query, not this.
+                let ctx = SessionContext::new_with_config(self.ctx.copied_config());
+                let households = self.ctx.table_provider("households").await?;
+                ctx.register_table("households", households)?;
+                let df = ctx
+                    .sql("SELECT DISTINCT year FROM households WHERE year IS NOT NULL")
+                    .await?;
+                let mut years = Vec::new();
+                for batch in df.collect().await? {
+                    let column = batch.column(0);
+                    let Some(a) = column.as_any().downcast_ref::<Int32Array>() else {
+                        continue;
+                    };
+                    years.extend(a.iter().flatten());
+                }
+                years.sort_unstable();
+                Ok::<_, Error>(years)
+            })
+            .await?;
+        Ok(years.clone())
+    }
+
+    /// An error naming the registry's years unless it has a household
+    /// snapshot of `year` — a year outside the data would otherwise show
+    /// zero poverty everywhere.
+    pub async fn check_year(&self, year: i32) -> Result<()> {
+        let years = self.years().await?;
+        if years.contains(&year) {
+            return Ok(());
+        }
+        Err(Error::NoSnapshot {
+            year,
+            years: describe_years(&years),
+        })
+    }
+
+    /// What a caller should know about `year` that is not an error: a year
+    /// without a poverty line makes income indicators unknown and income
+    /// figures null.
+    pub async fn notes(&self, year: i32) -> Result<Vec<String>> {
+        let lines = self
+            .sql(&format!(
+                "SELECT count(*) FROM poverty_lines WHERE year = {year} AND poverty_line IS NOT NULL"
+            ))
+            .await?
+            .collect()
+            .await?;
+        let count = lines
+            .first()
+            .and_then(|b| b.column(0).as_any().downcast_ref::<Int64Array>())
+            .map(|a| a.value(0));
+        Ok(match count {
+            Some(0) => vec![format!(
+                "no poverty line for {year}: income indicators are unknown and FGT is null \
+                 (add a poverty_lines row for {year})"
+            )],
+            _ => Vec::new(),
+        })
+    }
+}
+
+/// Years as a reader wants them: `2014–2020` when consecutive, else listed;
+/// `none` for an empty registry.
+fn describe_years(years: &[i32]) -> String {
+    match (years.first(), years.last()) {
+        (None, _) | (_, None) => "no snapshot at all".into(),
+        (Some(a), Some(b)) if a == b => a.to_string(),
+        (Some(a), Some(b)) if i64::from(*b) - i64::from(*a) + 1 == years.len() as i64 => {
+            format!("{a}–{b}")
+        }
+        _ => years
+            .iter()
+            .map(i32::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
     }
 }
 

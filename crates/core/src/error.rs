@@ -93,6 +93,15 @@ pub enum Error {
         message: String,
     },
 
+    /// A year the registry has no household snapshot of.
+    #[error("no household snapshot for {year}: the registry has {years}")]
+    NoSnapshot {
+        /// The year asked for.
+        year: i32,
+        /// The years the registry has, e.g. `2014, 2015, 2016`.
+        years: String,
+    },
+
     /// A caller passed an argument the library cannot use.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -135,7 +144,8 @@ impl Error {
             Error::Io { .. }
             | Error::MissingTable { .. }
             | Error::Schema { .. }
-            | Error::Store { .. } => ErrorKind::Data,
+            | Error::Store { .. }
+            | Error::NoSnapshot { .. } => ErrorKind::Data,
             Error::Parquet(_) | Error::Arrow(_) => ErrorKind::Data,
             Error::Rule { .. } | Error::UnknownRuleSet { .. } => ErrorKind::Rule,
             Error::InvalidArgument(_) | Error::Query(_) | Error::ReadOnly { .. } => {

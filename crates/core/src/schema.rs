@@ -301,3 +301,89 @@ pub(crate) const ROW_COLUMN: &str = "__row";
 /// or `returned` (DESIGN §4). The one definition used by validation (the
 /// `__poor` link) and every metric.
 pub(crate) const POOR: &str = "status IN ('poor', 'returned')";
+
+/// Columns `household_facts` adds to a household's row (DESIGN §2.3).
+pub(crate) const HOUSEHOLD_DERIVED: &[&str] = &[
+    "net_income",
+    "per_capita_net_income",
+    "poverty_line",
+    "monitoring_line",
+    "township_code",
+    "county_code",
+    "city_code",
+    "province_code",
+];
+
+/// Columns `region_facts`, `village_facts` and `county_facts` add to a
+/// region's row: its level and roll-up codes, the year, every metric of
+/// DESIGN §4 (checked against the metrics table by a test) and the
+/// assessment rates with their sample sizes and intervals.
+pub(crate) const REGION_DERIVED: &[&str] = &[
+    "level",
+    "year",
+    "province_code",
+    "city_code",
+    "county_code",
+    "township_code",
+    "village_code",
+    "registered_households",
+    "registered_population",
+    "poor_households",
+    "poor_population",
+    "exited_households",
+    "exited_population",
+    "returned_households",
+    "poverty_incidence",
+    "mean_income",
+    "median_income",
+    "fgt0",
+    "fgt1",
+    "fgt2",
+    "poor_villages",
+    "poor_villages_remaining",
+    "poor_counties",
+    "poor_counties_remaining",
+    "migrant_workers",
+    "assisted_share",
+    "funds_allocated",
+    "funds_disbursed",
+    "disbursement_rate",
+    "mistaken_exit_rate",
+    "mistaken_exit_rate_n",
+    "mistaken_exit_rate_low",
+    "mistaken_exit_rate_high",
+    "missed_rate",
+    "missed_rate_n",
+    "missed_rate_low",
+    "missed_rate_high",
+    "recognition_rate",
+    "recognition_rate_n",
+    "recognition_rate_low",
+    "recognition_rate_high",
+];
+
+/// Whether an input column `name` of `table` would clash with a derived or
+/// internal column (DESIGN §11): the `__` prefix is tuopin's, and the
+/// facts views add the names above. Such a column is renamed on loading
+/// (see [`source_name`]).
+pub(crate) fn reserved_column(table: &str, name: &str) -> bool {
+    name.starts_with("__")
+        || match table {
+            "households" => HOUSEHOLD_DERIVED.contains(&name),
+            "regions" => REGION_DERIVED.contains(&name),
+            _ => false,
+        }
+}
+
+/// The name an input column that clashes is kept under: `source_<name>`,
+/// numbered past any name `taken` (`source_<name>_2`, …).
+pub(crate) fn source_name(name: &str, taken: &dyn Fn(&str) -> bool) -> String {
+    let base = format!("source_{name}");
+    let mut candidate = base.clone();
+    let mut n = 2;
+    while taken(&candidate) {
+        candidate = format!("{base}_{n}");
+        n += 1;
+    }
+    candidate
+}

@@ -86,6 +86,9 @@ pub struct TableSummary {
     pub accepted: usize,
     /// Rows rejected (each appears one or more times in `rejects`).
     pub rejected: usize,
+    /// What loading changed without rejecting rows, e.g. an input column
+    /// renamed because its name clashes with a derived one.
+    pub notes: Vec<String>,
 }
 
 /// What validation (or a reopened store) hands to a [`crate::Dataset`]:

@@ -308,7 +308,8 @@ impl PyEngine {
     }
 
     /// Load summary: list of (table, source, rows, accepted, rejected).
-    fn summary(&self) -> Vec<(String, String, usize, usize, usize)> {
+    #[allow(clippy::type_complexity)]
+    fn summary(&self) -> Vec<(String, String, usize, usize, usize, Vec<String>)> {
         self.inner
             .dataset()
             .summary()
@@ -320,6 +321,7 @@ impl PyEngine {
                     s.rows,
                     s.accepted,
                     s.rejected,
+                    s.notes.clone(),
                 )
             })
             .collect()

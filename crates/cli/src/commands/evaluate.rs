@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use datafusion::prelude::DataFrame;
 use tuopin::{Engine, RuleSet};
 
-use crate::context::{load_rules, Context, Failure};
+use crate::context::{load_rules, report_year_notes, Context, Failure};
 
 /// Arguments of `evaluate` and `audit`.
 #[derive(clap::Args, Debug)]
@@ -27,6 +27,7 @@ pub struct Args {
 /// `evaluate`: outcomes per unit, or rule sets side by side.
 pub async fn evaluate(cx: &Context, args: &Args) -> Result<u8, Failure> {
     let engine = cx.open(&args.dir).await?;
+    report_year_notes(&engine, args.year).await?;
     let rules = args
         .rules
         .iter()

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use tuopin::LevelSelection;
 
-use crate::context::{Columns, Context, Failure};
+use crate::context::{report_year_notes, Columns, Context, Failure};
 
 /// Arguments of the per-level reports.
 #[derive(clap::Args, Debug)]
@@ -60,6 +60,7 @@ pub const METRICS_VIEW: &[&str] = &[
 pub async fn run(cx: &Context, report: Report, args: &Args) -> Result<u8, Failure> {
     let engine = cx.open(&args.dir).await?;
     let level = args.level.level();
+    report_year_notes(&engine, args.year).await?;
     let df = match report {
         Report::Metrics => engine.metrics(args.year, level).await?,
         Report::Causes => engine.causes(args.year, level).await?,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use tuopin::{Dataset, Engine};
 
-use crate::context::{print_batches, Context, Failure};
+use crate::context::{print_batches, report_notes, Context, Failure};
 
 /// Arguments of `validate`.
 #[derive(clap::Args, Debug)]
@@ -19,6 +19,7 @@ pub struct Args {
 /// Exit 1 when rows were rejected.
 pub async fn run(cx: &Context, args: &Args) -> Result<u8, Failure> {
     let dataset = Dataset::open_with(&args.dir, &cx.open_options()).await?;
+    report_notes(&dataset);
     say!(
         "{:<14} {:>10} {:>10} {:>10}  source",
         "table",

@@ -5,6 +5,7 @@
 //! | `region_level(code)` | scalar | level name of a 12-digit code |
 //! | `region_parent(code)` | scalar | parent code |
 //! | `id_number_valid(id)` | scalar | GB 11643 check-digit test |
+//! | `null_if_blank(text)` | scalar | null for empty or blank text |
 //! | `flag_list('a', fa, 'b', fb, …)` | scalar | names whose flag is true |
 //! | `flag_points(pa, fa, pb, fb, …)` | scalar | sum of the points whose flag is true |
 //! | `first_label('a', ca, 'b', cb, …, 'else')` | scalar | label of the first true condition |
@@ -17,6 +18,7 @@
 pub mod codes;
 pub mod flags;
 pub mod median;
+pub mod text;
 
 use datafusion::prelude::SessionContext;
 
@@ -30,6 +32,7 @@ pub fn register_all(ctx: &SessionContext) {
     ctx.register_udf(flags::flag_list_udf());
     ctx.register_udf(flags::flag_points_udf());
     ctx.register_udf(flags::first_label_udf());
+    ctx.register_udf(text::null_if_blank_udf());
     ctx.register_udaf(weighted_median_udaf());
     ctx.register_udaf(weighted_values_udaf());
 }

@@ -22,7 +22,7 @@ use futures::{StreamExt, TryStreamExt};
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
 
 use crate::error::{Error, Result};
-use crate::schema::{TableSpec, ROW_COLUMN};
+use crate::schema::{self, TableSpec, ROW_COLUMN};
 
 /// A table as read, before typing and validation: original columns plus a
 /// 1-based row number.
@@ -31,6 +31,8 @@ pub(crate) struct RawTable {
     pub spec: &'static TableSpec,
     pub source: String,
     pub rows: RawRows,
+    /// What reading changed (renamed columns), for the load report.
+    pub notes: Vec<String>,
 }
 
 /// Where the raw rows are.
@@ -150,7 +152,7 @@ pub(crate) fn raw_from_batches(
         Some(b) => b.schema(),
         None => spec.schema(),
     };
-    let schema = numbered_schema(spec.name, source, &base)?;
+    let (schema, notes) = numbered_schema(spec.name, &base);
     let mut next = 1i64;
     let mut out = Vec::with_capacity(batches.len());
     for batch in batches {
@@ -172,23 +174,34 @@ pub(crate) fn raw_from_batches(
             batches: out,
             schema,
         },
+        notes,
     })
 }
 
-/// `base` with the row-number column appended (a source may not have a
-/// column of that name: it is reserved).
-pub(crate) fn numbered_schema(table: &str, source: &str, base: &Schema) -> Result<SchemaRef> {
-    if base.field_with_name(ROW_COLUMN).is_ok() {
-        return Err(Error::Schema {
-            table: table.into(),
-            source_name: source.into(),
-            column: Some(ROW_COLUMN.into()),
-            message: "column name is reserved".into(),
+/// `base` with the row-number column appended, and with every input column
+/// whose name clashes with a derived or internal one
+/// ([`schema::reserved_column`]) renamed `source_<name>`; the notes say
+/// which (DESIGN §11: input columns may be named anything).
+pub(crate) fn numbered_schema(table: &str, base: &Schema) -> (SchemaRef, Vec<String>) {
+    let names: Vec<&str> = base.fields().iter().map(|f| f.name().as_str()).collect();
+    let mut notes = Vec::new();
+    let mut fields: Vec<Field> = Vec::with_capacity(names.len() + 1);
+    for f in base.fields() {
+        let name = f.name().as_str();
+        if !schema::reserved_column(table, name) {
+            fields.push(f.as_ref().clone());
+            continue;
+        }
+        let renamed = schema::source_name(name, &|c: &str| {
+            names.contains(&c) || fields.iter().any(|g| g.name() == c)
         });
+        notes.push(format!(
+            "column `{name}` renamed `{renamed}`: `{name}` is a name tuopin derives or uses"
+        ));
+        fields.push(f.as_ref().clone().with_name(renamed));
     }
-    let mut fields: Vec<Field> = base.fields().iter().map(|f| f.as_ref().clone()).collect();
     fields.push(Field::new(ROW_COLUMN, DataType::Int64, false));
-    Ok(Arc::new(Schema::new(fields)))
+    (Arc::new(Schema::new(fields)), notes)
 }
 
 /// `batch` with its rows numbered `first`, `first + 1`, … under `schema`
@@ -263,6 +276,18 @@ impl PartitionStream for NumberedParquet {
     }
 }
 
+/// A Parquet source as a numbered table ([`numbered_parquet`]).
+pub(crate) struct NumberedParquetTable {
+    /// Its row groups as partition streams.
+    pub provider: Arc<dyn TableProvider>,
+    /// Its columns (clashing names renamed) and `__row`.
+    pub schema: SchemaRef,
+    /// Number of rows (from the footer).
+    pub rows: usize,
+    /// Columns renamed.
+    pub notes: Vec<String>,
+}
+
 /// The raw rows of Parquet file `path` (its columns plus `__row`) as a
 /// table of `partitions` streams, and the number of rows.
 pub(crate) fn numbered_parquet(
@@ -270,7 +295,7 @@ pub(crate) fn numbered_parquet(
     path: &Path,
     partitions: usize,
     batch_size: usize,
-) -> Result<(Arc<dyn TableProvider>, SchemaRef, usize)> {
+) -> Result<NumberedParquetTable> {
     let unreadable = |message: String| Error::Schema {
         table: table.to_string(),
         source_name: path.display().to_string(),
@@ -280,7 +305,7 @@ pub(crate) fn numbered_parquet(
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| unreadable(format!("unreadable Parquet file: {e}")))?;
-    let schema = numbered_schema(table, &path.display().to_string(), builder.schema())?;
+    let (schema, notes) = numbered_schema(table, builder.schema());
 
     let mut groups = Vec::new();
     let mut first = 1i64;
@@ -309,5 +334,10 @@ pub(crate) fn numbered_parquet(
         })
         .collect();
     let provider = StreamingTable::try_new(schema.clone(), parts)?;
-    Ok((Arc::new(provider), schema, rows))
+    Ok(NumberedParquetTable {
+        provider: Arc::new(provider),
+        schema,
+        rows,
+        notes,
+    })
 }

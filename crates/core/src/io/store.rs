@@ -190,6 +190,9 @@ struct Entry {
     /// Accepted columns, in order; empty for the built-in poverty lines
     /// (kept in memory).
     columns: Vec<String>,
+    /// The load report's notes (renamed columns).
+    #[serde(default)]
+    notes: Vec<String>,
 }
 
 /// Path, size and modification time of every source file.
@@ -402,6 +405,7 @@ pub(crate) fn save(store: &Path, sources: &[Source], dataset: &Loaded) -> Result
             rows: s.rows as u64,
             accepted: s.accepted as u64,
             rejected: s.rejected as u64,
+            notes: s.notes.clone(),
             columns: match dataset.tables.get(&s.table) {
                 Some(t) if t.stored.is_some() => {
                     t.schema.fields().iter().map(|f| f.name().clone()).collect()
@@ -470,6 +474,7 @@ pub(crate) fn reopen(store: &Path, sources: &[Source]) -> Result<Option<Loaded>>
             rows: e.rows as usize,
             accepted: e.accepted as usize,
             rejected: e.rejected as usize,
+            notes: e.notes.clone(),
         });
     }
     let rejects_path = store.join(REJECTS);

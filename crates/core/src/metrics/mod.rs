@@ -560,6 +560,19 @@ mod tests {
     }
 
     #[test]
+    fn every_metric_name_is_reserved_in_region_inputs() {
+        // A region column with a metric's name would clash in the facts
+        // views; loading renames it (schema::REGION_DERIVED).
+        for m in METRICS.iter().filter(|m| m.name != "rural_population") {
+            assert!(
+                crate::schema::REGION_DERIVED.contains(&m.name),
+                "{} missing from REGION_DERIVED",
+                m.name
+            );
+        }
+    }
+
+    #[test]
     fn without_members_migrants_are_null() {
         let with = metrics_sql("household_facts", Some(2016), None, true);
         let without = metrics_sql("household_facts", Some(2016), None, false);

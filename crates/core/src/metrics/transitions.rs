@@ -10,9 +10,8 @@ use crate::schema::POOR;
 /// year), `exited` (poor or returned before, exited now), `returned`
 /// (exited before, poor or returned now), `still_poor` (poor or returned in
 /// both), and `not_in_previous` (no row the year before).
-pub(crate) fn transitions_sql(year: i32, level: Option<Level>) -> String {
+pub(crate) fn transitions_sql(year: i32, prev: i32, level: Option<Level>) -> String {
     let (group, code) = grouping(level, &[]);
-    let prev = year - 1;
     format!(
         "WITH j AS ( \
            SELECT f.*, p.status AS prev_status FROM household_facts f \

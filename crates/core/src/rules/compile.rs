@@ -9,7 +9,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::TreeNode;
 use datafusion::common::DFSchema;
 use datafusion::execution::SessionState;
-use datafusion::logical_expr::{Expr, ExprSchemable};
+use datafusion::logical_expr::{Expr, ExprSchemable, Volatility};
 use datafusion::sql::parser::DFParser;
 use datafusion::sql::sqlparser::ast::{visit_expressions, Expr as SqlExpr};
 
@@ -106,6 +106,14 @@ fn compile_when(
                 Some("subqueries are not allowed".into())
             }
             Expr::Placeholder(_) => Some("placeholders are not allowed".into()),
+            // Outcomes must be the same run after run (DESIGN §11).
+            Expr::ScalarFunction(f) if f.func.signature().volatility != Volatility::Immutable => {
+                Some(format!(
+                    "function `{}` is not deterministic (its result changes between runs); \
+                     only deterministic functions are allowed",
+                    f.func.name()
+                ))
+            }
             _ => None,
         };
         Ok(if refused.is_some() {

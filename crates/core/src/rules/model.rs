@@ -226,8 +226,14 @@ impl RuleSet {
                 return err(Some(k), "`when` is empty".into());
             }
         }
+        let total = self.total_points();
+        if !total.is_finite() {
+            return err(
+                None,
+                format!("the points add up to {total}; the total must be a finite number"),
+            );
+        }
         if let Some(pass) = self.pass_score {
-            let total = self.total_points();
             if !pass.is_finite() || pass < 0.0 {
                 return err(None, format!("pass_score must be >= 0, got {pass}"));
             }

@@ -379,18 +379,20 @@ pub(super) fn typed_projection(
         };
         let source_type = field.data_type();
         let cast_col = format!("__cast_{}", col.name);
-        let (typed, failed) = if source_type == target {
-            (c.clone(), None)
-        } else if is_text(source_type) {
+        let (typed, failed) = if is_text(source_type) {
             let text = format!("nullif(trim(CAST({c} AS VARCHAR)), '')");
             if target == &DataType::Utf8 {
-                (format!("nullif(CAST({c} AS VARCHAR), '')"), None)
+                // Empty and blank text is null, whatever reader it came
+                // through (DESIGN §11); other text is kept as it is.
+                (format!("null_if_blank(CAST({c} AS VARCHAR))"), None)
             } else {
                 let typed = format!("try_cast({text} AS {})", sql_type(target));
                 let failed =
                     format!("CASE WHEN {text} IS NOT NULL AND {typed} IS NULL THEN {text} END");
                 (typed, Some(failed))
             }
+        } else if source_type == target {
+            (c.clone(), None)
         } else if can_cast_types(source_type, target) && !matches!(source_type, DataType::Null) {
             let typed = format!("try_cast({c} AS {})", sql_type(target));
             let failed = format!(
@@ -441,7 +443,15 @@ pub(super) fn typed_projection(
         if name == ROW_COLUMN || spec.column(name).is_some() {
             continue;
         }
-        select.push(q(name));
+        if is_text(field.data_type()) {
+            // Extra text columns too: blank is null, and text is Utf8.
+            select.push(format!(
+                "null_if_blank(CAST({c} AS VARCHAR)) AS {c}",
+                c = q(name)
+            ));
+        } else {
+            select.push(q(name));
+        }
         output.push(name.clone());
     }
     let sql = format!("SELECT {} FROM {raw_name}", select.join(", "));

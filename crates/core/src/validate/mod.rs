@@ -78,6 +78,7 @@ pub(crate) async fn validate(
             rows: builtin.num_rows(),
             accepted: builtin.num_rows(),
             rejected: 0,
+            notes: Vec::new(),
         });
         tables.insert("poverty_lines".into(), builtin);
     }
@@ -103,6 +104,7 @@ async fn validate_table(
     let typed_name = format!("__typed_{name}");
     let flagged_name = format!("__flagged_{name}");
     let partitions = ctx.state().config().target_partitions();
+    let mut notes = raw.notes;
     let (raw_provider, raw_schema, rows): (Arc<dyn TableProvider>, SchemaRef, usize) =
         match raw.rows {
             RawRows::Memory { batches, schema } => {
@@ -112,7 +114,9 @@ async fn validate_table(
             }
             RawRows::Parquet(path) => {
                 let batch_size = ctx.state().config().batch_size();
-                numbered_parquet(name, &path, partitions, batch_size)?
+                let numbered = numbered_parquet(name, &path, partitions, batch_size)?;
+                notes.extend(numbered.notes);
+                (numbered.provider, numbered.schema, numbered.rows)
             }
         };
     ctx.register_table(raw_name.as_str(), raw_provider)?;
@@ -337,6 +341,7 @@ async fn validate_table(
         rows,
         accepted: rows - rejected,
         rejected,
+        notes,
     };
     Ok((table, reject_batches, summary))
 }

@@ -380,8 +380,11 @@ pub fn weighted_median(values: &[f64], weights: &[i64]) -> Option<f64> {
 /// Weighted median of (value, weight > 0) pairs: the middle element(s) of
 /// the list where each value is repeated `weight` times, found by weighted
 /// quickselect in expected linear time (no full sort).
+///
+/// Weights are summed in `i128`, so no sum of `i64` weights (from user SQL,
+/// say) can overflow.
 fn median_in_place(pairs: &mut [(f64, i64)]) -> Option<f64> {
-    let total: i64 = pairs.iter().map(|(_, w)| *w).sum();
+    let total: i128 = pairs.iter().map(|(_, w)| i128::from(*w)).sum();
     if total == 0 {
         return None;
     }
@@ -398,7 +401,7 @@ fn median_in_place(pairs: &mut [(f64, i64)]) -> Option<f64> {
 
 /// The value at 1-based position `pos` (1 ≤ pos ≤ Σ weights) of the
 /// expanded, sorted list (values ordered by `f64::total_cmp`).
-fn select_weighted(pairs: &mut [(f64, i64)], mut pos: i64) -> f64 {
+fn select_weighted(pairs: &mut [(f64, i64)], mut pos: i128) -> f64 {
     let mut s = pairs;
     loop {
         if s.len() == 1 {
@@ -406,8 +409,8 @@ fn select_weighted(pairs: &mut [(f64, i64)], mut pos: i64) -> f64 {
         }
         let mid = s.len() / 2;
         s.select_nth_unstable_by(mid, |a, b| a.0.total_cmp(&b.0));
-        let below: i64 = s[..mid].iter().map(|(_, w)| *w).sum();
-        let at = s[mid].1;
+        let below: i128 = s[..mid].iter().map(|(_, w)| i128::from(*w)).sum();
+        let at = i128::from(s[mid].1);
         if pos <= below {
             s = &mut s[..mid];
         } else if pos <= below + at {

@@ -200,3 +200,12 @@ fn weighted_median_matches_expanded_median() {
     }
     assert_eq!(weighted_median(&[1.0], &[0]), None);
 }
+
+#[test]
+fn huge_weights_do_not_overflow() {
+    // Σ weights is far past i64::MAX: summed in i128.
+    let w = i64::MAX;
+    assert_eq!(weighted_median(&[1.0, 2.0, 3.0], &[w, w, w]), Some(2.0));
+    assert_eq!(weighted_median(&[1.0, 2.0], &[w, w]), Some(1.5));
+    assert_eq!(weighted_median(&[5.0, 1.0], &[w, 1]), Some(5.0));
+}
