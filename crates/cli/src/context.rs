@@ -14,7 +14,6 @@ use tuopin::{Dataset, Engine, EngineOptions, Error, ErrorKind, OpenOptions, Rule
 /// Print a line to standard output like `println!`; a closed pipe (the
 /// reader, e.g. `head`, has gone) ends the program quietly with code 0
 /// instead of a panic.
-
 macro_rules! say {
     () => { $crate::context::say_line(format_args!("")) };
     ($($arg:tt)*) => { $crate::context::say_line(format_args!($($arg)*)) };
