@@ -350,3 +350,90 @@ async fn a_year_without_a_poverty_line_says_so() {
     let out = collect(engine.evaluate(&hebei, 2013).await.unwrap()).await;
     assert_eq!(text(&out, "unknown"), vec![Some("income".into())]);
 }
+
+#[test]
+fn the_engine_never_blocks_the_callers_runtime() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+    // One thread: whatever the engine does (file work, planning, queries)
+    // must leave the other task room to run.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let tables = tuopin::synth::generate_tables(&tuopin::GenerateOptions {
+        households: 1500,
+        seed: 4,
+        ..Default::default()
+    })
+    .unwrap();
+    for (name, batches) in &tables {
+        tuopin::output::write_batches(batches, data.path().join(format!("{name}.parquet")))
+            .unwrap();
+    }
+    let store = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let done = Arc::new(AtomicBool::new(false));
+        let gaps = Arc::new(Mutex::new(Vec::new()));
+        let (d, g) = (done.clone(), gaps.clone());
+        let ticker = tokio::spawn(async move {
+            let mut last = Instant::now();
+            let mut ticks = 0usize;
+            while !d.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                g.lock().unwrap().push(last.elapsed());
+                last = Instant::now();
+                ticks += 1;
+            }
+            ticks
+        });
+        let options = tuopin::OpenOptions {
+            store: Some(store.path().join("st")),
+            memory_limit: None,
+        };
+        for _ in 0..2 {
+            // First validates into the store, then reopens it.
+            let ds = tuopin::Dataset::open_with(data.path(), &options)
+                .await
+                .unwrap();
+            let engine = Engine::new(ds).await.unwrap();
+            let m = engine.metrics(2016, None).await.unwrap();
+            assert!(count(&collect(m).await) > 0);
+        }
+        done.store(true, Ordering::Relaxed);
+        let ticks = ticker.await.unwrap();
+        assert!(ticks > 10, "the other task ran {ticks} times");
+        let worst = gaps
+            .lock()
+            .unwrap()
+            .iter()
+            .max()
+            .copied()
+            .unwrap_or_default();
+        assert!(
+            worst < Duration::from_millis(500),
+            "the other task waited {worst:?} at once"
+        );
+    });
+}
+
+#[tokio::test]
+async fn a_failing_validation_plan_names_its_table_and_file() {
+    let dir = write_dir(&[
+        ("regions", REGIONS_CSV),
+        ("households", &clashing_households()),
+    ]);
+    let options = tuopin::OpenOptions {
+        store: None,
+        memory_limit: Some(4 << 10),
+    };
+    let err = tuopin::Dataset::open_with(dir.path(), &options)
+        .await
+        .expect_err("4 KiB cannot validate");
+    let msg = err.to_string();
+    assert!(msg.contains("loading table `regions`"), "{msg}");
+    assert!(msg.contains("regions.csv"), "{msg}");
+    assert_eq!(err.kind(), ErrorKind::Query, "{msg}");
+}

@@ -13,7 +13,8 @@ True
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence, Union
+import warnings
+from typing import Any, Sequence, Union
 
 import pyarrow as pa
 
@@ -30,6 +31,8 @@ __all__ = [
     "DataError",
     "RuleError",
     "QueryError",
+    "ArgumentError",
+    "TuopinWarning",
     "TABLES",
     "LEVELS",
 ]
@@ -42,6 +45,22 @@ TABLES = ("regions", "households", "members", "poverty_lines", "assistance", "fu
 LEVELS = ("province", "city", "county", "township", "village", "all")
 
 RulesArg = Union[str, RuleSet, Sequence[Union[str, RuleSet]]]
+
+
+class ArgumentError(QueryError, ValueError):
+    """A bad argument, such as an unknown ``level``: a :class:`QueryError`
+    and a :class:`ValueError`."""
+
+
+class TuopinWarning(UserWarning):
+    """Something to know about a result that is not an error, e.g. a year
+    without a poverty line (its income indicators are unknown)."""
+
+
+def _level(level: str) -> str:
+    if level not in LEVELS:
+        raise ArgumentError(f"unknown level {level!r} (expected one of {', '.join(LEVELS)})")
+    return level
 
 
 def _rule_set(rules: str | RuleSet) -> RuleSet:
@@ -120,34 +139,51 @@ class Engine:
         self._inner = _tuopin.from_tables(tables, memory_limit, partitions)
 
     @classmethod
-    def _wrap(cls, inner: Any) -> "Engine":
+    def _wrap(cls, inner: _tuopin.Engine) -> "Engine":
         eng = cls.__new__(cls)
         eng._inner = inner
         return eng
 
-    def evaluate(self, rules: RulesArg = "hebei-2016", year: int = 2016) -> pa.Table:
+    def _warn(self, year: int) -> None:
+        for note in self._inner.notes(year):
+            warnings.warn(note, TuopinWarning, stacklevel=3)
+
+    def evaluate(self, rules: RulesArg, year: int) -> pa.Table:
         """Evaluate one rule set (a table with ``pass_<key>``, ``score``,
         ``failed``, ``vetoed_by``, ``unknown``, ``outcome``) or several in
-        one pass (``score_<name>`` and ``outcome_<name>`` per rule set)."""
-        return self._inner.evaluate(_rule_sets(rules), year)
+        one pass (``score_<name>`` and ``outcome_<name>`` per rule set).
 
-    def audit(self, rules: str | RuleSet = "hebei-2016", year: int = 2016) -> pa.Table:
+        A year without a household snapshot raises :class:`DataError`
+        naming the registry's years."""
+        out = self._inner.evaluate(_rule_sets(rules), year)
+        self._warn(year)
+        return out
+
+    def audit(self, rules: str | RuleSet, year: int) -> pa.Table:
         """Procedure audit: one row per flag (``household_id``, ``year``,
         ``village_code``, ``flag``, ``detail``)."""
-        return self._inner.audit(_rule_set(rules), year)
+        out = self._inner.audit(_rule_set(rules), year)
+        self._warn(year)
+        return out
 
-    def metrics(self, year: int = 2016, level: str = "county") -> pa.Table:
+    def metrics(self, year: int, level: str) -> pa.Table:
         """Metrics per region at ``level`` (or ``"all"``), DESIGN §4."""
-        return self._inner.metrics(year, level)
+        out = self._inner.metrics(year, _level(level))
+        self._warn(year)
+        return out
 
-    def causes(self, year: int = 2016, level: str = "county") -> pa.Table:
+    def causes(self, year: int, level: str) -> pa.Table:
         """Households, population and share by primary cause."""
-        return self._inner.causes(year, level)
+        return self._inner.causes(year, _level(level))
 
-    def transitions(self, year: int = 2016, level: str = "county") -> pa.Table:
+    def transitions(self, year: int, level: str) -> pa.Table:
         """Newly identified, exited, returned and still-poor households
         against the previous year's snapshot."""
-        return self._inner.transitions(year, level)
+        return self._inner.transitions(year, _level(level))
+
+    def years(self) -> list[int]:
+        """The registry's snapshot years."""
+        return self._inner.years()
 
     def sql(self, query: str, allow_write: bool = False) -> pa.Table:
         """Run SQL over the tables, ``rejects`` and the facts views.
@@ -182,7 +218,7 @@ class Engine:
         )
 
     def __repr__(self) -> str:
-        tables = ", ".join(f"{t}={a}" for t, _, _, a, _ in self._inner.summary())
+        tables = ", ".join(f"{t}={a}" for t, _, _, a, _, _ in self._inner.summary())
         return f"tuopin.Engine({tables})"
 
 

@@ -30,13 +30,15 @@ def test_million_row_result_is_not_copied() -> None:
     assert t.num_rows == 1_000_000
     assert t.nbytes >= 16_000_000
     # The 16 MB of column data live in Rust-allocated buffers imported
-    # through the C stream interface: pyarrow's own pool did not copy them.
+    # through the C stream interface: a copy into pyarrow's pool (what
+    # converting through Python objects or `concat_tables` would do) shows
+    # up here.
     assert pool.bytes_allocated() - before < 1_000_000
-    # And the buffers are exactly those exported (same address on re-export).
-    col = t.column("v").chunk(0)
-    addr = col.buffers()[1].address
-    again = pa.table(t)
-    assert again.column("v").chunk(0).buffers()[1].address == addr
+    # And the batches cross as DataFusion produced them: a copy on the Rust
+    # side that concatenates them into one array (8 MB per column) would
+    # leave a single chunk.
+    assert t.column("v").num_chunks > 1
+    assert max(len(c) for c in t.column("v").chunks) <= 65_536
 
 
 def test_gil_is_released_during_a_long_query() -> None:

@@ -72,6 +72,18 @@ pub enum Error {
         known: String,
     },
 
+    /// Loading a table failed in a validation plan (a damaged file, memory
+    /// exhausted, …): the inner error with the table and its source named.
+    #[error("loading table `{table}` ({source_name}): {inner}")]
+    Load {
+        /// The table.
+        table: String,
+        /// Where it came from (file path or `memory`).
+        source_name: String,
+        /// What failed.
+        inner: Box<Error>,
+    },
+
     /// A store folder that cannot be used: it is or lies inside a source
     /// folder (or holds it), or it is a folder that is not a tuopin store.
     /// Refused before anything is written.
@@ -128,6 +140,22 @@ impl Error {
         }
     }
 
+    /// `self` naming the table and source it arose in (errors that already
+    /// name them are kept as they are).
+    pub fn in_table(self, table: &str, source_name: &str) -> Self {
+        match self {
+            e @ (Error::Schema { .. }
+            | Error::Load { .. }
+            | Error::MissingTable { .. }
+            | Error::Io { .. }) => e,
+            e => Error::Load {
+                table: table.to_string(),
+                source_name: source_name.to_string(),
+                inner: Box::new(e),
+            },
+        }
+    }
+
     /// Build an [`Error::Rule`].
     pub fn rule(rule_set: &str, indicator: Option<&str>, message: impl Into<String>) -> Self {
         Error::Rule {
@@ -141,6 +169,7 @@ impl Error {
     /// `data`, `rule` or `query`.
     pub fn kind(&self) -> ErrorKind {
         match self {
+            Error::Load { inner, .. } => inner.kind(),
             Error::Io { .. }
             | Error::MissingTable { .. }
             | Error::Schema { .. }

@@ -308,6 +308,16 @@ impl PyEngine {
     }
 
     /// Load summary: list of (table, source, rows, accepted, rejected).
+    fn notes(&self, py: Python<'_>, year: i32) -> PyResult<Vec<String>> {
+        let engine = self.inner.clone();
+        wait(py, async move { engine.notes(year).await })
+    }
+
+    fn years(&self, py: Python<'_>) -> PyResult<Vec<i32>> {
+        let engine = self.inner.clone();
+        wait(py, async move { engine.years().await })
+    }
+
     #[allow(clippy::type_complexity)]
     fn summary(&self) -> Vec<(String, String, usize, usize, usize, Vec<String>)> {
         self.inner

@@ -61,7 +61,10 @@ pub(crate) async fn validate(
     let mut rejects = Vec::new();
     let mut summary = Vec::new();
     for raw in raws {
-        let (table, rej, sum) = validate_table(&ctx, raw, store).await?;
+        let (name, source) = (raw.spec.name, raw.source.clone());
+        let (table, rej, sum) = validate_table(&ctx, raw, store)
+            .await
+            .map_err(|e| e.in_table(name, &source))?;
         ctx.register_table(sum.table.as_str(), provider(&ctx, &table, 1)?)?;
         if let Some(linked) = linked_provider(&ctx, &table, 1)? {
             ctx.register_table(links::linked_name(&sum.table), linked)?;
