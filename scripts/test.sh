@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
 echo "== Rust tests"
 cargo test --workspace --exclude tuopin-py
 
@@ -17,6 +20,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 VIRTUAL_ENV="$PWD/.venv" PATH="$PWD/.venv/bin:$PATH" .venv/bin/maturin develop
+
+echo "== Python types (mypy --strict, stubtest)"
+.venv/bin/mypy --strict python/tuopin
+.venv/bin/python -m mypy.stubtest tuopin._tuopin
 
 echo "== Python tests"
 .venv/bin/python -m pytest tests/python -q

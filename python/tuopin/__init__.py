@@ -205,15 +205,14 @@ class Engine:
         ``notes`` (e.g. an input column renamed because its name clashes
         with a derived one)."""
         rows = self._inner.summary()
-        cols = list(zip(*rows)) if rows else [[], [], [], [], [], []]
         return pa.table(
             {
-                "table": pa.array(cols[0], pa.string()),
-                "source": pa.array(cols[1], pa.string()),
-                "rows": pa.array(cols[2], pa.int64()),
-                "accepted": pa.array(cols[3], pa.int64()),
-                "rejected": pa.array(cols[4], pa.int64()),
-                "notes": pa.array(cols[5], pa.list_(pa.string())),
+                "table": pa.array([r[0] for r in rows], pa.string()),
+                "source": pa.array([r[1] for r in rows], pa.string()),
+                "rows": pa.array([r[2] for r in rows], pa.int64()),
+                "accepted": pa.array([r[3] for r in rows], pa.int64()),
+                "rejected": pa.array([r[4] for r in rows], pa.int64()),
+                "notes": pa.array([r[5] for r in rows], pa.list_(pa.string())),
             }
         )
 

@@ -1,9 +1,22 @@
 """Type stubs of the Rust extension module ``tuopin._tuopin``."""
 
 import builtins
-from typing import Any, Mapping
+from typing import Any, Mapping, final
 
 import pyarrow as pa
+
+__all__ = [
+    "TuopinError",
+    "DataError",
+    "RuleError",
+    "QueryError",
+    "RuleSet",
+    "Engine",
+    "open",
+    "from_tables",
+    "generate",
+    "__version__",
+]
 
 __version__: str
 
@@ -12,6 +25,7 @@ class DataError(TuopinError): ...
 class RuleError(TuopinError): ...
 class QueryError(TuopinError): ...
 
+@final
 class RuleSet:
     @staticmethod
     def builtin(name: str) -> RuleSet: ...
@@ -32,6 +46,7 @@ class RuleSet:
     @property
     def indicators(self) -> builtins.list[dict[str, Any]]: ...
 
+@final
 class Engine:
     def evaluate(self, rules: list[RuleSet], year: int) -> pa.Table: ...
     def audit(self, rules: RuleSet, year: int) -> pa.Table: ...
