@@ -74,7 +74,13 @@ async fn results(engine: &Engine) -> Vec<Vec<Option<String>>> {
     for name in ["household_id", "score", "outcome", "failed", "unknown"] {
         out.push(text(&outcomes, name));
     }
-    for name in ["code", "poor_population", "median_income", "fgt1", "mean_income"] {
+    for name in [
+        "code",
+        "poor_population",
+        "median_income",
+        "fgt1",
+        "mean_income",
+    ] {
         out.push(text(&metrics, name));
         out.push(text(&county, name));
     }

@@ -261,3 +261,20 @@ fn sql_is_read_only_and_years_outside_the_data_are_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("positive size"));
 }
+
+#[test]
+fn a_closed_output_pipe_ends_quietly() {
+    // The reader is gone before anything is written (as with `| head`
+    // after its lines): exit 0, no panic message.
+    let mut child = tuopin()
+        .args(["rules", "show", "hebei-2016"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}

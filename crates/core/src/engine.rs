@@ -30,7 +30,7 @@ use crate::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::facts::{household_facts_of_year_sql, YearLines};
 use crate::metrics;
-use crate::rules::{outcome_columns, RuleSet, Unit};
+use crate::rules::{audit, outcome_columns, RuleSet, Unit};
 use crate::session;
 use crate::sql::{self, SqlOptions};
 
@@ -349,55 +349,17 @@ impl Engine {
                 "the procedure audit needs a household rule set",
             ));
         }
-        let carry = [
-            "status",
-            "exit_year",
-            "exit_proposed",
-            "village_reviewed_on",
-            "township_audited_on",
-            "county_approved_on",
-        ];
-        let base = self.evaluate_with(rules, year, &carry).await?;
-        let flags: [(&str, String, &str); 5] = [
-            (
-                "approved_not_eligible",
-                "county_approved_on IS NOT NULL AND outcome <> 'exit'".into(),
-                "concat('county approved on ', CAST(county_approved_on AS VARCHAR), ' but outcome is ', outcome)",
-            ),
-            (
-                "eligible_not_proposed",
-                "status = 'poor' AND outcome = 'exit' AND NOT coalesce(exit_proposed, false)".into(),
-                "'outcome exit but not proposed for exit'",
-            ),
-            (
-                "steps_out_of_order",
-                "(township_audited_on IS NOT NULL AND village_reviewed_on IS NULL) \
-                 OR (county_approved_on IS NOT NULL AND township_audited_on IS NULL) \
-                 OR village_reviewed_on > township_audited_on \
-                 OR township_audited_on > county_approved_on"
-                    .into(),
-                "concat('village ', coalesce(CAST(village_reviewed_on AS VARCHAR), '-'), ', township ', coalesce(CAST(township_audited_on AS VARCHAR), '-'), ', county ', coalesce(CAST(county_approved_on AS VARCHAR), '-'))",
-            ),
-            (
-                "late_approval",
-                format!("county_approved_on > CAST('{year}-12-31' AS DATE)"),
-                "concat('county approved on ', CAST(county_approved_on AS VARCHAR))",
-            ),
-            (
-                "exited_without_approval",
-                format!("status = 'exited' AND exit_year = {year} AND county_approved_on IS NULL"),
-                "'exited without county approval'",
-            ),
-        ];
+        let base = self.evaluate_with(rules, year, audit::READS).await?;
+        let flags = audit::flags(year);
         let mut union: Option<DataFrame> = None;
-        for (flag, predicate, detail) in flags {
-            let predicate = base.parse_sql_expr(&predicate)?;
-            let detail = base.parse_sql_expr(detail)?;
+        for flag in flags {
+            let predicate = base.parse_sql_expr(&flag.predicate)?;
+            let detail = base.parse_sql_expr(flag.detail)?;
             let part = base.clone().filter(predicate)?.select(vec![
                 col("household_id"),
                 col("year"),
                 col("village_code"),
-                lit(flag).alias("flag"),
+                lit(flag.name).alias("flag"),
                 detail.alias("detail"),
             ])?;
             union = Some(match union {

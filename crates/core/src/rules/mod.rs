@@ -27,9 +27,12 @@
 //!   output columns (`pass_<key>`, `score`, `failed`, `vetoed_by`,
 //!   `unknown`, `outcome`) with the three-valued outcome rule of DESIGN §3.
 //!
+//! - `audit.rs` — the procedure audit's flags, each defined once.
+//!
 //! Evaluating a rule set over data is [`crate::Engine::evaluate`]; the
 //! flag functions the outcome uses are in [`crate::functions`].
 
+pub(crate) mod audit;
 mod compile;
 mod model;
 mod outcome;
