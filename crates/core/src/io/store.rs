@@ -38,6 +38,11 @@
 //! version) and keeps its rejects ledger (`rejects.parquet`); opening the
 //! same sources into the same store again reuses it without validating.
 //! Any change of a source file, or a missing store file, validates again.
+//!
+//! A store is built in a temporary folder beside it and renamed into place
+//! ([`Building`]), so an interrupted run leaves no half store; a store that
+//! is, lies inside or holds the dataset folder is refused before anything
+//! is written ([`guard`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
