@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test of the project: Rust (unit, integration, CLI, doc tests)
-# and Python (pytest, including the notebook run). Installs what the Python
+# Runs every test of the project: formatting and clippy, Rust (unit,
+# integration, CLI, doc tests, properties), Python (types, pytest including
+# the notebook run) and each fuzz target for a minute. Installs what the Python
 # tests need into .venv from the pinned requirements-dev.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,3 +28,9 @@ echo "== Python types (mypy --strict, stubtest)"
 
 echo "== Python tests"
 .venv/bin/python -m pytest tests/python -q
+
+# Each fuzz target for a minute (TUOPIN_FUZZ_SECONDS=0 skips; RELIABILITY.md).
+if [ "${TUOPIN_FUZZ_SECONDS:-60}" != "0" ]; then
+    echo "== Fuzz targets"
+    bash scripts/fuzz.sh "${TUOPIN_FUZZ_SECONDS:-60}"
+fi

@@ -437,3 +437,21 @@ async fn a_failing_validation_plan_names_its_table_and_file() {
     assert!(msg.contains("regions.csv"), "{msg}");
     assert_eq!(err.kind(), ErrorKind::Query, "{msg}");
 }
+
+#[tokio::test]
+async fn a_parquet_file_with_a_damaged_embedded_schema_does_not_panic() {
+    // Found by the load_parquet fuzz target: a mutated `ARROW:schema`
+    // footer entry made the Arrow decoder panic. Column types now come
+    // from the Parquet schema itself.
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/damaged-arrow-schema.parquet");
+    let dir = write_dir(&[("regions", REGIONS_CSV)]);
+    std::fs::copy(&fixture, dir.path().join("households.parquet")).unwrap();
+    match tuopin::Dataset::open(dir.path()).await {
+        Ok(ds) => {
+            let s = ds.summary().iter().find(|s| s.table == "households").unwrap();
+            assert_eq!(s.rows, s.accepted + s.rejected);
+        }
+        Err(e) => assert!(e.to_string().contains("households"), "{e}"),
+    }
+}

@@ -1,3 +1,4 @@
+#![allow(dead_code)] // each target uses its part
 //! What the loader targets share: a runtime, a fixed region tree, and the
 //! check that no row is lost.
 

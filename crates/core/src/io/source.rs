@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::catalog::TableProvider;
@@ -88,9 +88,10 @@ pub(crate) fn read_file(spec: &'static TableSpec, path: &Path) -> Result<RawTabl
         .unwrap_or_default();
     let batches: Vec<RecordBatch> = match ext {
         "parquet" => {
-            let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-                .and_then(|b| b.with_batch_size(64 * 1024).build())
-                .map_err(|e| unreadable(format!("unreadable Parquet file: {e}")))?;
+            let reader =
+                ParquetRecordBatchReaderBuilder::try_new_with_options(file, source_options())
+                    .and_then(|b| b.with_batch_size(64 * 1024).build())
+                    .map_err(|e| unreadable(format!("unreadable Parquet file: {e}")))?;
             reader
                 .collect::<std::result::Result<_, _>>()
                 .map_err(|e| unreadable(format!("unreadable Parquet file: {e}")))?
@@ -140,6 +141,15 @@ fn read_ipc(
             StreamReader::try_new(BufReader::new(file), None)?.collect()
         }
     }
+}
+
+/// How a source Parquet file is read: its column types come from the
+/// Parquet schema, not from the Arrow schema some writers embed in the
+/// footer metadata — a damaged embedded schema made the Arrow decoder
+/// panic (found by the `load_parquet` fuzz target, RELIABILITY.md), and
+/// validation casts every declared column to its declared type anyway.
+fn source_options() -> ArrowReaderOptions {
+    ArrowReaderOptions::new().with_skip_arrow_metadata(true)
 }
 
 /// Attach 1-based row numbers to `batches` (in their order).
@@ -254,14 +264,15 @@ impl PartitionStream for NumberedParquet {
                         }
                     };
                     let file = tokio::fs::File::open(&path).await.map_err(|e| named(&e))?;
-                    let reader = ParquetRecordBatchStreamBuilder::new(file)
-                        .await
-                        .and_then(|b| {
-                            b.with_row_groups(vec![group])
-                                .with_batch_size(batch_size)
-                                .build()
-                        })
-                        .map_err(|e| named(&e))?;
+                    let reader =
+                        ParquetRecordBatchStreamBuilder::new_with_options(file, source_options())
+                            .await
+                            .and_then(|b| {
+                                b.with_row_groups(vec![group])
+                                    .with_batch_size(batch_size)
+                                    .build()
+                            })
+                            .map_err(|e| named(&e))?;
                     let mut next = first;
                     Ok::<_, DataFusionError>(reader.map(move |batch| {
                         let batch = batch.map_err(|e| named(&e))?;
@@ -303,7 +314,7 @@ pub(crate) fn numbered_parquet(
         message,
     };
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, source_options())
         .map_err(|e| unreadable(format!("unreadable Parquet file: {e}")))?;
     let (schema, notes) = numbered_schema(table, builder.schema());
 
