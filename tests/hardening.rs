@@ -449,7 +449,11 @@ async fn a_parquet_file_with_a_damaged_embedded_schema_does_not_panic() {
     std::fs::copy(&fixture, dir.path().join("households.parquet")).unwrap();
     match tuopin::Dataset::open(dir.path()).await {
         Ok(ds) => {
-            let s = ds.summary().iter().find(|s| s.table == "households").unwrap();
+            let s = ds
+                .summary()
+                .iter()
+                .find(|s| s.table == "households")
+                .unwrap();
             assert_eq!(s.rows, s.accepted + s.rejected);
         }
         Err(e) => assert!(e.to_string().contains("households"), "{e}"),
