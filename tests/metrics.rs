@@ -767,6 +767,77 @@ async fn village_exit_uses_inherited_western_threshold() {
     assert_eq!(count(&b), 4, "one row per village");
 }
 
+/// 95 % Wilson score interval of x successes in n (DESIGN §9), by hand.
+fn wilson(x: f64, n: f64) -> (f64, f64) {
+    let z: f64 = 1.959963984540054;
+    let p = x / n;
+    let k = z * z / n;
+    let centre = (p + k / 2.0) / (1.0 + k);
+    let half = z * (p * (1.0 - p) / n + k / (4.0 * n)).sqrt() / (1.0 + k);
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
+#[tokio::test]
+async fn assessment_rates_carry_their_sample_size_and_wilson_interval() {
+    let engine = fixture().await;
+    let facts = query(
+        &engine,
+        "SELECT * FROM county_facts WHERE year = 2016 ORDER BY code",
+    )
+    .await;
+    // A1: mistaken 1 of 4 exited samples, missed 1 of 2, recognised 4 of 5.
+    for (rate, x, n) in [
+        ("mistaken_exit_rate", 1.0, 4.0),
+        ("missed_rate", 1.0, 2.0),
+        ("recognition_rate", 4.0, 5.0),
+    ] {
+        let (lo, hi) = wilson(x, n);
+        assert_eq!(
+            text(&facts, &format!("{rate}_n"))[0],
+            Some((n as i64).to_string())
+        );
+        close(floats(&facts, &format!("{rate}_low"))[0], lo, rate);
+        close(floats(&facts, &format!("{rate}_high"))[0], hi, rate);
+        // A2 has no assessment: n = 0, rate and bounds null.
+        assert_eq!(text(&facts, &format!("{rate}_n"))[1], Some("0".into()));
+        assert_eq!(floats(&facts, rate)[1], None);
+        assert_eq!(floats(&facts, &format!("{rate}_low"))[1], None);
+        assert_eq!(floats(&facts, &format!("{rate}_high"))[1], None);
+    }
+    // B1: no mistaken exit among its samples: the lower bound is 0.
+    assert_eq!(floats(&facts, "mistaken_exit_rate_low")[2], Some(0.0));
+    let n: f64 = text(&facts, "mistaken_exit_rate_n")[2]
+        .as_deref()
+        .unwrap()
+        .parse()
+        .unwrap();
+    close(
+        floats(&facts, "mistaken_exit_rate_high")[2],
+        wilson(0.0, n).1,
+        "B1 upper bound",
+    );
+    // A rule can judge on a bound.
+    let toml = "name = \"strict\"\nunit = \"county\"\n[[indicator]]\nkey = \"clearly_low\"\n\
+                points = 1\nwhen = \"mistaken_exit_rate_high < 0.02\"\n";
+    let rules = RuleSet::from_toml(toml).unwrap();
+    let out = engine.evaluate(&rules, 2016).await.unwrap();
+    let out = collect(
+        out.sort(vec![datafusion::prelude::col("code").sort(true, false)])
+            .unwrap(),
+    )
+    .await;
+    // A1's upper bound is far above 2 %; A2 has no sample (unknown); B1
+    // found no mistaken exit, but in too few samples to show < 2 %.
+    assert_eq!(
+        text(&out, "outcome"),
+        vec![
+            Some("stay".into()),
+            Some("undetermined".into()),
+            Some("stay".into())
+        ]
+    );
+}
+
 #[tokio::test]
 async fn county_exit_with_assessment_rates() {
     let engine = fixture().await;

@@ -113,28 +113,117 @@ pub(crate) fn region_facts_sql() -> String {
     )
 }
 
+/// z of a two-sided 95 % interval, Φ⁻¹(0.975) (DESIGN §9).
+pub(crate) const WILSON_Z: f64 = 1.959963984540054;
+
+/// The assessment rates: name, successes and sample size (SQL aggregates
+/// over `assessments`).
+const RATES: [(&str, &str, &str); 3] = [
+    (
+        "mistaken_exit_rate",
+        "sum(CASE WHEN sample = 'exited' AND finding = 'mistaken_exit' THEN 1 ELSE 0 END)",
+        "sum(CASE WHEN sample = 'exited' THEN 1 ELSE 0 END)",
+    ),
+    (
+        "missed_rate",
+        "sum(CASE WHEN sample = 'non_registered' AND finding = 'missed' THEN 1 ELSE 0 END)",
+        "sum(CASE WHEN sample = 'non_registered' THEN 1 ELSE 0 END)",
+    ),
+    (
+        "recognition_rate",
+        "sum(CASE WHEN recognized THEN 1 ELSE 0 END)",
+        "count(recognized)",
+    ),
+];
+
+/// `<rate>`, `<rate>_n` and the 95 % Wilson score interval
+/// `<rate>_low`, `<rate>_high` from `a.<rate>_x` successes in `a.<rate>_n`
+/// (null rate and bounds when n = 0; n = 0 for a region without
+/// assessments): with p = x/n and k = z²/n, the centre is (p + k/2)/(1 + k)
+/// and the half-width z·√(p(1−p)/n + k/(4n))/(1 + k).
+fn rate_columns(name: &str) -> String {
+    let (x, n) = (format!("a.{name}_x"), format!("a.{name}_n"));
+    let z = WILSON_Z;
+    let p = format!("(CAST({x} AS DOUBLE) / {n})");
+    let k = format!("({z:?} * {z:?} / {n})");
+    let centre = format!("(({p} + {k} / 2.0) / (1.0 + {k}))");
+    let half = format!("({z:?} * sqrt({p} * (1.0 - {p}) / {n} + {k} / (4.0 * {n})) / (1.0 + {k}))");
+    format!(
+        "CASE WHEN {n} > 0 THEN {p} END AS {name}, \
+         CAST(coalesce({n}, 0) AS BIGINT) AS {name}_n, \
+         CASE WHEN {n} > 0 THEN greatest(0.0, {centre} - {half}) END AS {name}_low, \
+         CASE WHEN {n} > 0 THEN least(1.0, {centre} + {half}) END AS {name}_high"
+    )
+}
+
 /// `village_facts` / `county_facts`: the region's row (with inherited
 /// `western`), its metrics for every year, and the third-party assessment
 /// rates `mistaken_exit_rate` (mistaken_exit findings / exited samples),
 /// `missed_rate` (missed findings / non_registered samples) and
-/// `recognition_rate` (recognized / answered).
+/// `recognition_rate` (recognized / answered), each with its sample size
+/// `<rate>_n` and 95 % Wilson interval `<rate>_low`, `<rate>_high` (DESIGN
+/// §9: the rates come from a sample, so a rule can judge on a bound, e.g.
+/// `mistaken_exit_rate_high < 0.02`).
 pub(crate) fn unit_facts_sql(level: Level, with_members: bool) -> String {
     let metrics = metrics_sql("household_facts", None, Some(level), with_members);
     let code = roll_up_sql("village_code", level);
+    let rates = RATES
+        .iter()
+        .map(|(name, _, _)| rate_columns(name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let counts = RATES
+        .iter()
+        .map(|(name, x, n)| format!("{x} AS {name}_x, {n} AS {name}_n"))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
-        "SELECT r.* EXCLUDE (rural_population), m.* EXCLUDE (level, code, name), \
-           a.mistaken_exit_rate, a.missed_rate, a.recognition_rate \
+        "SELECT r.* EXCLUDE (rural_population), m.* EXCLUDE (level, code, name), {rates} \
          FROM ({metrics}) m JOIN region_facts r ON r.code = m.code \
          LEFT JOIN ( \
-           SELECT year, {code} AS code, \
-             CASE WHEN sum(CASE WHEN sample = 'exited' THEN 1 ELSE 0 END) > 0 THEN \
-               CAST(sum(CASE WHEN sample = 'exited' AND finding = 'mistaken_exit' THEN 1 ELSE 0 END) AS DOUBLE) \
-               / sum(CASE WHEN sample = 'exited' THEN 1 ELSE 0 END) END AS mistaken_exit_rate, \
-             CASE WHEN sum(CASE WHEN sample = 'non_registered' THEN 1 ELSE 0 END) > 0 THEN \
-               CAST(sum(CASE WHEN sample = 'non_registered' AND finding = 'missed' THEN 1 ELSE 0 END) AS DOUBLE) \
-               / sum(CASE WHEN sample = 'non_registered' THEN 1 ELSE 0 END) END AS missed_rate, \
-             CASE WHEN count(recognized) > 0 THEN \
-               CAST(sum(CASE WHEN recognized THEN 1 ELSE 0 END) AS DOUBLE) / count(recognized) END AS recognition_rate \
+           SELECT year, {code} AS code, {counts} \
            FROM assessments GROUP BY year, {code}) a ON a.code = m.code AND a.year = m.year"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Wilson bounds of DESIGN §9, computed directly.
+    fn wilson(x: f64, n: f64) -> (f64, f64) {
+        let z = WILSON_Z;
+        let p = x / n;
+        let k = z * z / n;
+        let centre = (p + k / 2.0) / (1.0 + k);
+        let half = z * (p * (1.0 - p) / n + k / (4.0 * n)).sqrt() / (1.0 + k);
+        ((centre - half).max(0.0), (centre + half).min(1.0))
+    }
+
+    #[test]
+    fn wilson_bounds_by_hand() {
+        // 1 mistaken exit in 40 sampled: 2.5 %, but the interval reaches
+        // 12.9 % — not shown to be below 2 %.
+        let (lo, hi) = wilson(1.0, 40.0);
+        assert!((lo - 0.004_426_83).abs() < 1e-8, "{lo}");
+        assert!((hi - 0.128_813_69).abs() < 1e-8, "{hi}");
+        // x = 0: the lower bound is 0, the upper z²/(n + z²).
+        let (lo, hi) = wilson(0.0, 10.0);
+        assert_eq!(lo, 0.0);
+        let z2 = WILSON_Z * WILSON_Z;
+        assert!((hi - z2 / (10.0 + z2)).abs() < 1e-12, "{hi}");
+    }
+
+    #[test]
+    fn rate_columns_name_all_four() {
+        let sql = rate_columns("missed_rate");
+        for c in [
+            "missed_rate,",
+            "missed_rate_n,",
+            "missed_rate_low,",
+            "missed_rate_high",
+        ] {
+            assert!(sql.contains(&format!("AS {c}")), "{c} in {sql}");
+        }
+    }
 }
