@@ -290,6 +290,14 @@ fn replaceable(path: &Path) -> Result<bool> {
     Ok(entries.next().is_none() || path.join(MARKER).is_file() || path.join(MANIFEST).is_file())
 }
 
+/// The error for a folder that may not be replaced by a store.
+fn not_a_store(path: &Path) -> Error {
+    Error::Store {
+        store: path.to_path_buf(),
+        message: "is not empty and not a tuopin store; choose a new or empty folder".into(),
+    }
+}
+
 /// A store being built: validation writes into a temporary folder beside
 /// the store, which [`Building::commit`] renames into place — so an
 /// interrupted run leaves no half store that a later run would trust. The
@@ -306,10 +314,7 @@ impl Building {
     /// not a tuopin store).
     pub fn begin(store: &Path) -> Result<Building> {
         if !replaceable(store)? {
-            return Err(Error::Store {
-                store: store.to_path_buf(),
-                message: "is not empty and not a tuopin store; choose a new or empty folder".into(),
-            });
+            return Err(not_a_store(store));
         }
         let store_at = resolved(store)?;
         let parent = store_at.parent().unwrap_or(Path::new("/")).to_path_buf();
@@ -351,11 +356,7 @@ impl Building {
         }
         if self.store.exists() {
             if !replaceable(&self.store)? {
-                return Err(Error::Store {
-                    store: self.store.clone(),
-                    message: "is not empty and not a tuopin store; choose a new or empty folder"
-                        .into(),
-                });
+                return Err(not_a_store(&self.store));
             }
             remove_folder(&self.store)?;
         }
