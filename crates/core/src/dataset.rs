@@ -15,7 +15,7 @@
 //! row) or `<table>.arrow` (Arrow IPC file or stream). Reading keeps the
 //! source order and numbers the rows (1-based, the CSV header not counted)
 //! so every reject can point at its row; typing and every check then run as
-//! DataFusion plans in [`crate::validate`].
+//! DataFusion plans in `validate`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -34,7 +34,7 @@ use crate::validate;
 #[derive(Debug, Clone, Default)]
 pub struct OpenOptions {
     /// Keep the accepted tables as Parquet files in this folder instead of
-    /// in memory, for registries larger than memory ([`crate::io::store`]).
+    /// in memory, for registries larger than memory (`io::store`).
     /// `None` (default): in memory.
     pub store: Option<PathBuf>,
     /// Memory limit in bytes for the validation plans (duplicate keys and

@@ -103,7 +103,7 @@ impl Engine {
     }
 
     /// An engine with explicit session options: the dataset's tables, the
-    /// rejects ledger and the facts views registered ([`crate::catalog`]).
+    /// rejects ledger and the facts views registered (`catalog`).
     pub async fn with_options(dataset: Dataset, options: EngineOptions) -> Result<Engine> {
         let config = session::base_config()
             .with_target_partitions(options.target_partitions.max(1))

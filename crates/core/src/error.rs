@@ -2,7 +2,7 @@
 //!
 //! Every variant names what went wrong *where*: the file or table, the
 //! column, the rule set and indicator. Row faults in the data are not errors
-//! — they go to the `rejects` table (see [`crate::validate`]).
+//! — they go to the `rejects` table (see `validate`).
 //!
 //! ```
 //! use tuopin::{Error, RuleSet};
