@@ -24,6 +24,7 @@ const LAYERS: &[&[&str]] = &[
     &["validate"],
     &["dataset"],
     &["engine"],
+    &["mpi"],
 ];
 
 fn core_src() -> PathBuf {

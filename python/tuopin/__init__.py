@@ -181,6 +181,27 @@ class Engine:
         against the previous year's snapshot."""
         return self._inner.transitions(year, _level(level))
 
+    def mpi(
+        self, rules: str | RuleSet, year: int, level: str, k: float | Sequence[float] = (1 / 3,)
+    ) -> pa.Table:
+        """The Alkire–Foster multidimensional poverty index (DESIGN §9) of a
+        household rule set's indicators: one row per region and cut-off
+        ``k`` with ``population``, ``excluded_households``, ``H``, ``A``,
+        ``M0`` and ``uncensored_<key>``, ``censored_<key>``,
+        ``contribution_<key>`` per indicator."""
+        ks = [float(k)] if isinstance(k, (int, float)) else [float(x) for x in k]
+        out = self._inner.mpi(_rule_set(rules), year, _level(level), ks)
+        self._warn(year)
+        return out
+
+    def mpi_change(
+        self, rules: str | RuleSet, from_year: int, to_year: int, level: str, k: float = 1 / 3
+    ) -> pa.Table:
+        """How ``H``, ``A`` and ``M0`` changed from ``from_year`` to
+        ``to_year``: ``<m>_from``, ``<m>_to``, ``<m>_abs``, ``<m>_rel`` and
+        ``<m>_ann`` (annualised) per region."""
+        return self._inner.mpi_change(_rule_set(rules), from_year, to_year, _level(level), float(k))
+
     def years(self) -> list[int]:
         """The registry's snapshot years."""
         return self._inner.years()

@@ -146,3 +146,18 @@ def test_migrants_and_assisted_poor_equal_a_pyarrow_join(tables: dict, eng: tuop
             assert share is None, code
         else:
             assert share == pytest.approx(want_assisted.get(code, 0) / want_poor[code]), code
+
+
+def test_mpi_from_the_exit_rules(eng: tuopin.Engine) -> None:
+    t = eng.mpi("hebei-2016", year=2016, level="city", k=[1 / 3, 0.5])
+    assert t.num_rows == 2 * 11
+    rows = t.to_pylist()
+    for r in rows:
+        if r["A"] is not None:
+            assert abs(r["M0"] - r["H"] * r["A"]) < 1e-12
+            total = sum(r[f"contribution_{k}"] for k in ("income", "safe_housing", "education", "medical", "pension", "safe_water", "electricity"))
+            assert abs(total - 1.0) < 1e-9
+    change = eng.mpi_change("hebei-2016", from_year=2015, to_year=2016, level="city", k=1 / 3)
+    assert change.num_rows == 11
+    for r in change.to_pylist():
+        assert r["M0_abs"] == r["M0_to"] - r["M0_from"]

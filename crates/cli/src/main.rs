@@ -84,6 +84,9 @@ enum Command {
     Causes(commands::report::Args),
     /// Transitions against the previous year's snapshot.
     Transitions(commands::report::Args),
+    /// Multidimensional poverty (Alkire–Foster) from a household rule set's
+    /// indicators, or its change (--from/--to).
+    Mpi(commands::mpi::Args),
     /// Run a SQL query over the dataset's tables and views.
     Sql(commands::sql::Args),
 }
@@ -121,6 +124,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Metrics(a) => commands::report::run(&cx, Report::Metrics, a).await,
         Command::Causes(a) => commands::report::run(&cx, Report::Causes, a).await,
         Command::Transitions(a) => commands::report::run(&cx, Report::Transitions, a).await,
+        Command::Mpi(a) => commands::mpi::run(&cx, a).await,
         Command::Sql(a) => commands::sql::run(&cx, a).await,
     }
 }

@@ -278,3 +278,66 @@ fn a_closed_output_pipe_ends_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.code(), Some(0), "{err}");
 }
+
+#[test]
+fn mpi_and_its_change() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), "0");
+    let out_file = dir.path().join("mpi.csv");
+    let out = tuopin()
+        .args([
+            "mpi",
+            "--rules",
+            "hebei-2016",
+            "--year",
+            "2016",
+            "--level",
+            "city",
+        ])
+        .args(["--k", "0.33", "--k", "0.5", "--out"])
+        .arg(&out_file)
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&out_file).unwrap();
+    assert!(
+        text.starts_with("level,code,name,year,k,population,excluded_households,H,A,M0,"),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 1 + 2 * 11);
+    let out = tuopin()
+        .args([
+            "mpi",
+            "--rules",
+            "hebei-2016",
+            "--from",
+            "2015",
+            "--to",
+            "2016",
+            "--level",
+            "province",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("M0_ann"));
+    // A county rule set is no index.
+    let out = tuopin()
+        .args(["mpi", "--rules", "county-2016", "--year", "2016"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}

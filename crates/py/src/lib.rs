@@ -308,6 +308,44 @@ impl PyEngine {
     }
 
     /// Load summary: list of (table, source, rows, accepted, rejected).
+    fn mpi(
+        &self,
+        py: Python<'_>,
+        rules: PyRuleSet,
+        year: i32,
+        level: &str,
+        k: Vec<f64>,
+    ) -> PyResult<Py<PyAny>> {
+        let level = parse_level(level)?;
+        let engine = self.inner.clone();
+        let out = wait(py, async move {
+            collect(engine.mpi(&rules.inner, year, level, &k).await?).await
+        })?;
+        to_pyarrow(py, out)
+    }
+
+    fn mpi_change(
+        &self,
+        py: Python<'_>,
+        rules: PyRuleSet,
+        from_year: i32,
+        to_year: i32,
+        level: &str,
+        k: f64,
+    ) -> PyResult<Py<PyAny>> {
+        let level = parse_level(level)?;
+        let engine = self.inner.clone();
+        let out = wait(py, async move {
+            collect(
+                engine
+                    .mpi_change(&rules.inner, from_year, to_year, level, k)
+                    .await?,
+            )
+            .await
+        })?;
+        to_pyarrow(py, out)
+    }
+
     fn notes(&self, py: Python<'_>, year: i32) -> PyResult<Vec<String>> {
         let engine = self.inner.clone();
         wait(py, async move { engine.notes(year).await })

@@ -96,6 +96,10 @@ pub struct Indicator {
     pub veto: bool,
     /// SQL boolean expression over the unit's facts view.
     pub when: String,
+    /// Weight of the indicator in the multidimensional poverty index
+    /// (`Engine::mpi`); absent: its points. Normalised to sum 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<f64>,
 }
 
 /// A declared rule set (DESIGN §3).
@@ -187,6 +191,28 @@ impl RuleSet {
         Ok(r)
     }
 
+    /// The weights of the indicators in the multidimensional poverty index
+    /// (DESIGN §9): each indicator's `weight`, else its points, normalised
+    /// to sum 1. An error when they add up to 0 or not to a finite number.
+    pub fn mpi_weights(&self) -> Result<Vec<f64>> {
+        let raw: Vec<f64> = self
+            .indicators
+            .iter()
+            .map(|i| i.weight.unwrap_or(i.points))
+            .collect();
+        let total: f64 = raw.iter().sum();
+        if !(total.is_finite() && total > 0.0) {
+            return Err(Error::rule(
+                &self.name,
+                None,
+                format!(
+                    "the indicator weights add up to {total}; the index needs a positive total"
+                ),
+            ));
+        }
+        Ok(raw.into_iter().map(|w| w / total).collect())
+    }
+
     /// Total points of all indicators.
     pub fn total_points(&self) -> f64 {
         self.indicators.iter().map(|i| i.points).sum()
@@ -221,6 +247,11 @@ impl RuleSet {
             }
             if !ind.points.is_finite() || ind.points < 0.0 {
                 return err(Some(k), format!("points must be >= 0, got {}", ind.points));
+            }
+            if let Some(w) = ind.weight {
+                if !w.is_finite() || w < 0.0 {
+                    return err(Some(k), format!("weight must be >= 0, got {w}"));
+                }
             }
             if ind.when.trim().is_empty() {
                 return err(Some(k), "`when` is empty".into());
