@@ -27,6 +27,6 @@ for target in codes rules_toml load_csv load_parquet; do
     echo "== fuzzing ${target} for ${SECONDS_PER_TARGET} s"
     mkdir -p "fuzz/corpus/${target}"
     cargo fuzz run --sanitizer none --dev "${target}" "fuzz/corpus/${target}" -- \
-        -max_total_time="${SECONDS_PER_TARGET}" -rss_limit_mb=4096 -timeout=30 \
+        -max_total_time="${SECONDS_PER_TARGET}" -seed="${TUOPIN_FUZZ_SEED:-1}" -rss_limit_mb=4096 -timeout=30 \
         -print_final_stats=1 2>&1 | grep -E "^(#|==|stat::|INFO: (Loaded|seed))|Done|ERROR|panicked" | tail -n 12
 done

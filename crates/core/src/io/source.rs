@@ -90,8 +90,13 @@ pub(crate) fn read_file(spec: &'static TableSpec, path: &Path) -> Result<RawTabl
         "parquet" => {
             let reader =
                 ParquetRecordBatchReaderBuilder::try_new_with_options(file, source_options())
-                    .and_then(|b| b.with_batch_size(64 * 1024).build())
-                    .map_err(|e| unreadable(format!("unreadable Parquet file: {e}")))?;
+                    .map_err(|e| unreadable(format!("unreadable Parquet file: {e}")))
+                    .and_then(|b| {
+                        check_footer(b.metadata()).map_err(&unreadable)?;
+                        b.with_batch_size(64 * 1024)
+                            .build()
+                            .map_err(|e| unreadable(format!("unreadable Parquet file: {e}")))
+                    })?;
             reader
                 .collect::<std::result::Result<_, _>>()
                 .map_err(|e| unreadable(format!("unreadable Parquet file: {e}")))?
@@ -150,6 +155,31 @@ fn read_ipc(
 /// validation casts every declared column to its declared type anyway.
 fn source_options() -> ArrowReaderOptions {
     ArrowReaderOptions::new().with_skip_arrow_metadata(true)
+}
+
+/// Refuse a footer whose column chunks have negative offsets or sizes:
+/// the Parquet reader asserts on them (a panic; found by the
+/// `load_parquet` fuzz target, RELIABILITY.md).
+fn check_footer(
+    meta: &parquet::file::metadata::ParquetMetaData,
+) -> std::result::Result<(), String> {
+    for (g, rg) in meta.row_groups().iter().enumerate() {
+        if rg.num_rows() < 0 {
+            return Err(format!(
+                "damaged Parquet footer: row group {g} has a negative row count"
+            ));
+        }
+        for c in rg.columns() {
+            let start = c.dictionary_page_offset().unwrap_or(c.data_page_offset());
+            if start < 0 || c.data_page_offset() < 0 || c.compressed_size() < 0 {
+                return Err(format!(
+                    "damaged Parquet footer: column `{}` of row group {g} has a negative offset or size",
+                    c.column_path()
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Attach 1-based row numbers to `batches` (in their order).
@@ -316,6 +346,7 @@ pub(crate) fn numbered_parquet(
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, source_options())
         .map_err(|e| unreadable(format!("unreadable Parquet file: {e}")))?;
+    check_footer(builder.metadata()).map_err(unreadable)?;
     let (schema, notes) = numbered_schema(table, builder.schema());
 
     let mut groups = Vec::new();
