@@ -197,6 +197,25 @@ pub fn report_notes(dataset: &Dataset) {
     }
 }
 
+/// `--columns` / `--all-columns`, shared by the commands that print wide
+/// results.
+#[derive(clap::Args, Debug)]
+pub struct ColumnArgs {
+    /// Columns to print, comma-separated (the terminal view; a file gets all).
+    #[arg(long)]
+    pub columns: Option<String>,
+    /// Print every column in the terminal.
+    #[arg(long)]
+    pub all_columns: bool,
+}
+
+impl ColumnArgs {
+    /// The choice these flags make, `default` when neither is given.
+    pub fn choice(&self, default: &'static [&'static str]) -> Columns {
+        Columns::chosen(self.columns.as_deref(), self.all_columns, default)
+    }
+}
+
 /// Which columns a result prints in the terminal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Columns {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use tuopin::LevelSelection;
 
-use crate::context::{load_rules, report_year_notes, Columns, Context, Failure};
+use crate::context::{load_rules, report_year_notes, ColumnArgs, Context, Failure};
 
 /// Arguments of `mpi`.
 #[derive(clap::Args, Debug)]
@@ -31,12 +31,8 @@ pub struct Args {
     /// Last year of a change (with --from).
     #[arg(long, requires = "from")]
     pub to: Option<i32>,
-    /// Columns to print, comma-separated (the terminal view; a file gets all).
-    #[arg(long)]
-    pub columns: Option<String>,
-    /// Print every column in the terminal.
-    #[arg(long)]
-    pub all_columns: bool,
+    #[command(flatten)]
+    pub view: ColumnArgs,
     /// Write the result (.parquet, .csv, .json).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -80,7 +76,7 @@ pub async fn run(cx: &Context, args: &Args) -> Result<u8, Failure> {
         }
         _ => return Err(Failure(2, "give --year, or --from and --to".into())),
     };
-    let columns = Columns::chosen(args.columns.as_deref(), args.all_columns, VIEW);
+    let columns = args.view.choice(VIEW);
     cx.emit_columns(df, args.out.as_deref(), 100, &columns)
         .await?;
     Ok(0)

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use tuopin::LevelSelection;
 
-use crate::context::{report_year_notes, Columns, Context, Failure};
+use crate::context::{report_year_notes, ColumnArgs, Columns, Context, Failure};
 
 /// Arguments of the per-level reports.
 #[derive(clap::Args, Debug)]
@@ -18,12 +18,8 @@ pub struct Args {
     /// Level: province, city, county, township, village or all.
     #[arg(long, default_value = "county")]
     pub level: LevelSelection,
-    /// Columns to print, comma-separated (the terminal view; a file gets all).
-    #[arg(long)]
-    pub columns: Option<String>,
-    /// Print every column in the terminal.
-    #[arg(long)]
-    pub all_columns: bool,
+    #[command(flatten)]
+    pub view: ColumnArgs,
     /// Write the result (.parquet, .csv, .json).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -70,10 +66,8 @@ pub async fn run(cx: &Context, report: Report, args: &Args) -> Result<u8, Failur
         Report::Metrics => METRICS_VIEW,
         _ => &[],
     };
-    let columns = match (report, &args.columns, args.all_columns) {
-        (Report::Metrics, _, _) | (_, Some(_), _) => {
-            Columns::chosen(args.columns.as_deref(), args.all_columns, default)
-        }
+    let columns = match (report, &args.view.columns) {
+        (Report::Metrics, _) | (_, Some(_)) => args.view.choice(default),
         _ => Columns::All,
     };
     cx.emit_columns(df, args.out.as_deref(), 100, &columns)
