@@ -9,6 +9,7 @@ DuckDB SQL and the Polars expressions below are written independently of
 tuopin's plans; their results are checked equal to tuopin's before timing.
 
     python benches/compare.py --households 1200000 --threads 2 --repeat 5
+    python benches/compare.py --end-to-end --repeat 5   # CLI processes vs DuckDB
 """
 
 from __future__ import annotations
@@ -335,14 +336,92 @@ def check_w3(ref: pa.Table, other: pa.Table, name: str) -> None:
                 assert va == vb, (name, code, c, va, vb)
 
 
+# --------------------------------------------------------------------------- end to end
+
+
+def duck_end_to_end(d: pathlib.Path, threads: int, out: pathlib.Path) -> None:
+    """DuckDB's side of the end-to-end run, in its own process: read the
+    Parquet files, W2 and W3, each written to Parquet (what the two tuopin
+    commands do)."""
+    import pyarrow.parquet as pq
+
+    con = duck_setup(d, threads)
+    pq.write_table(duck_w2(con), out / "outcomes.parquet")
+    pq.write_table(duck_w3(con), out / "metrics.parquet")
+
+
+def tuopin_commands(exe: pathlib.Path, d: pathlib.Path, threads: int, out: pathlib.Path) -> list[list[str]]:
+    common = ["--partitions", str(threads)]
+    return [
+        [str(exe), *common, "evaluate", str(d), "--rules", "hebei-2016", "--year", str(YEAR), "--out", str(out / "outcomes.parquet")],
+        [str(exe), *common, "metrics", str(d), "--year", str(YEAR), "--level", "all", "--out", str(out / "metrics.parquet")],
+    ]
+
+
+def end_to_end(d: pathlib.Path, threads: int, repeat: int, exe: pathlib.Path) -> None:
+    """As a user runs it: the two tuopin commands as processes — first with
+    an empty cache (validation included), then repeated (the store reused)
+    — against one DuckDB process doing the same work from the same Parquet.
+    Medians of `repeat` runs each, interleaved."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    import pyarrow.parquet as pq
+
+    def run(cmds: list[list[str]], env: dict[str, str]) -> float:
+        t = time.perf_counter()
+        for c in cmds:
+            subprocess.run(c, check=True, env=env, stdout=subprocess.DEVNULL)
+        return time.perf_counter() - t
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = pathlib.Path(tmp)
+        cache, out_tu, out_du = tmp_path / "cache", tmp_path / "tu", tmp_path / "du"
+        out_tu.mkdir()
+        out_du.mkdir()
+        env = {**os.environ, "TUOPIN_CACHE": str(cache), "POLARS_MAX_THREADS": str(threads)}
+        tu = tuopin_commands(exe, d, threads, out_tu)
+        du = [[sys.executable, __file__, "--duck-end-to-end", str(d), "--threads", str(threads), "--out-dir", str(out_du)]]
+        # Once untimed, and the outputs checked equal.
+        run(tu, env)
+        run(du, env)
+        check_w2(pq.read_table(out_tu / "outcomes.parquet"), pq.read_table(out_du / "outcomes.parquet"), "duckdb e2e")
+        metrics = pq.read_table(out_tu / "metrics.parquet")
+        check_w3(metrics.select([c for c in metrics.column_names if c in pq.read_schema(out_du / "metrics.parquet").names]),
+                 pq.read_table(out_du / "metrics.parquet"), "duckdb e2e")
+        times: dict[str, list[float]] = {"first": [], "repeat": [], "duckdb": []}
+        for _ in range(repeat):
+            shutil.rmtree(cache, ignore_errors=True)
+            times["first"].append(run(tu, env))
+            times["repeat"].append(run(tu, env))
+            times["duckdb"].append(run(du, env))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"end to end (evaluate --out + metrics --level all --out), {repeat} runs, median [min–max]:")
+    for k, label in [("first", "tuopin, empty cache"), ("repeat", "tuopin, store reused"), ("duckdb", "duckdb, one process")]:
+        v = times[k]
+        print(f"  {label:<22}{med[k]:>8.3f}s  [{min(v):.3f}–{max(v):.3f}]  {med[k] / med['duckdb']:.2f}× duckdb")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--households", type=int, default=1_200_000)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--end-to-end", action="store_true", help="the CLI as processes vs DuckDB (see end_to_end)")
+    ap.add_argument("--exe", type=pathlib.Path, default=ROOT / "target" / "release" / "tuopin")
+    ap.add_argument("--duck-end-to-end", type=pathlib.Path, help=argparse.SUPPRESS)
+    ap.add_argument("--out-dir", type=pathlib.Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     os.environ["POLARS_MAX_THREADS"] = str(args.threads)
+    if args.duck_end_to_end is not None:
+        duck_end_to_end(args.duck_end_to_end, args.threads, args.out_dir)
+        return
     d = data_dir(args.households)
+    if args.end_to_end:
+        end_to_end(d, args.threads, args.repeat, args.exe)
+        return
     print(f"data: {d}  threads: {args.threads}  repeat: {args.repeat} (medians)")
 
     t0 = time.perf_counter()

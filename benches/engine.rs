@@ -1,4 +1,4 @@
-//! Criterion benchmarks W1–W4 (see BENCHMARKS.md) at 100k and 1.2M
+//! Criterion benchmarks W1–W4 and W6 (see BENCHMARKS.md) at 100k and 1.2M
 //! households, one registry year (2016), generated once and cached under
 //! `bench-data/`.
 //!
@@ -81,6 +81,19 @@ fn benches(c: &mut Criterion) {
             b.to_async(&rt).iter(|| async {
                 engine
                     .evaluate_many(&v, YEAR)
+                    .await
+                    .expect("plan")
+                    .collect()
+                    .await
+                    .expect("run")
+            })
+        });
+        // W6: the Alkire–Foster index at every level for three cut-offs.
+        let ks = [0.2, 1.0 / 3.0, 0.5];
+        g.bench_function("W6_mpi_all_3k", |b| {
+            b.to_async(&rt).iter(|| async {
+                engine
+                    .mpi(&hebei, YEAR, None, &ks)
                     .await
                     .expect("plan")
                     .collect()

@@ -67,6 +67,7 @@ fn main() {
     let started = Instant::now();
     let options = OpenOptions {
         store: Some(store.clone()),
+        cache: false,
         memory_limit: Some(limit),
     };
     let dataset = rt

@@ -6,6 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Every dataset a test opens keeps a store (DESIGN §7): keep them in a
+# temporary cache root, not the user's ~/.cache/tuopin.
+TUOPIN_CACHE="$(mktemp -d -t tuopin-test-cache.XXXXXX)"
+export TUOPIN_CACHE
+trap 'rm -rf "$TUOPIN_CACHE"' EXIT
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -128,8 +128,8 @@ proptest! {
             let mut all = Vec::new();
             for ds in [
                 Dataset::from_batches(tables.clone()).await.expect("memory"),
-                Dataset::open(csv.path()).await.expect("csv"),
-                Dataset::open(parquet.path()).await.expect("parquet"),
+                Dataset::open_with(csv.path(), &tuopin::OpenOptions::in_memory()).await.expect("csv"),
+                Dataset::open_with(parquet.path(), &tuopin::OpenOptions::in_memory()).await.expect("parquet"),
             ] {
                 let rejects: Vec<Vec<Option<String>>> = ["table", "row", "key", "column", "problem"]
                     .iter()

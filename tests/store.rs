@@ -44,11 +44,16 @@ fn write_registry(dir: &Path, format: &str) {
 }
 
 async fn engines(dir: &Path, store: &Path) -> (Engine, Engine) {
-    let memory = Engine::new(Dataset::open(dir).await.unwrap())
-        .await
-        .unwrap();
+    let memory = Engine::new(
+        Dataset::open_with(dir, &tuopin::OpenOptions::in_memory())
+            .await
+            .unwrap(),
+    )
+    .await
+    .unwrap();
     let options = OpenOptions {
         store: Some(store.to_path_buf()),
+        cache: false,
         memory_limit: Some(64 << 20),
     };
     let disk = Engine::with_options(
@@ -252,6 +257,7 @@ async fn a_store_is_reused_until_a_source_changes() {
     write_registry(dir.path(), "parquet");
     let options = OpenOptions {
         store: Some(store.path().to_path_buf()),
+        cache: false,
         memory_limit: None,
     };
     let stored = store.path().join("households.parquet");
@@ -360,6 +366,7 @@ async fn a_damaged_source_names_its_file() {
     std::fs::write(&path, bytes).unwrap();
     let options = OpenOptions {
         store: Some(store.path().to_path_buf()),
+        cache: false,
         memory_limit: None,
     };
     let err = Dataset::open_with(dir.path(), &options).await.unwrap_err();
@@ -375,11 +382,14 @@ async fn rejects_are_listed_under_a_small_memory_limit() {
     // of ~25 checks reserved 10 MB per branch and failed below ~32 MiB.
     let dir = tempfile::tempdir().unwrap();
     write_registry(dir.path(), "csv");
-    let unlimited = Dataset::open(dir.path()).await.unwrap();
+    let unlimited = Dataset::open_with(dir.path(), &tuopin::OpenOptions::in_memory())
+        .await
+        .unwrap();
     assert!(unlimited.reject_count() > 100);
     for store in [None, Some(tempfile::tempdir().unwrap())] {
         let options = OpenOptions {
             store: store.as_ref().map(|s| s.path().to_path_buf()),
+            cache: false,
             memory_limit: Some(16 << 20),
         };
         let limited = Dataset::open_with(dir.path(), &options).await.unwrap();
@@ -421,6 +431,7 @@ async fn a_store_in_or_around_the_sources_is_refused_before_writing() {
         for store in [dir.path().to_path_buf(), inside.clone(), parent] {
             let options = OpenOptions {
                 store: Some(store.clone()),
+                cache: false,
                 memory_limit: None,
             };
             let err = Dataset::open_with(dir.path(), &options)
@@ -437,7 +448,11 @@ async fn a_store_in_or_around_the_sources_is_refused_before_writing() {
         assert!(!inside.exists(), "nothing written");
         assert_eq!(snapshot(dir.path()), before, "{format} sources untouched");
         // And the dataset still opens.
-        assert!(Dataset::open(dir.path()).await.is_ok());
+        assert!(
+            Dataset::open_with(dir.path(), &tuopin::OpenOptions::in_memory())
+                .await
+                .is_ok()
+        );
     }
 }
 
@@ -449,6 +464,7 @@ async fn a_folder_that_is_not_a_store_is_never_replaced() {
     std::fs::write(other.path().join("notes.txt"), "mine").unwrap();
     let options = OpenOptions {
         store: Some(other.path().to_path_buf()),
+        cache: false,
         memory_limit: None,
     };
     let err = Dataset::open_with(dir.path(), &options)
@@ -470,6 +486,7 @@ async fn a_store_is_written_aside_and_renamed_into_place() {
     let store = root.path().join("st");
     let options = OpenOptions {
         store: Some(store.clone()),
+        cache: false,
         memory_limit: None,
     };
     Dataset::open_with(dir.path(), &options).await.unwrap();
@@ -497,6 +514,7 @@ async fn two_opens_of_one_dataset_into_one_store_both_succeed_and_agree() {
     let root = tempfile::tempdir().unwrap();
     let options = OpenOptions {
         store: Some(root.path().join("shared")),
+        cache: false,
         memory_limit: None,
     };
     let (a, b) = tokio::join!(

@@ -344,7 +344,9 @@ async fn region_faults() {
 async fn missing_required_column_fails_naming_file_and_column() {
     let hh = "household_id,year,village_code,category,status\nH1,2016,130102001001,general,poor\n";
     let dir = write_dir(&[("regions", REGIONS_CSV), ("households", hh)]);
-    let err = Dataset::open(dir.path()).await.unwrap_err();
+    let err = Dataset::open_with(dir.path(), &tuopin::OpenOptions::in_memory())
+        .await
+        .unwrap_err();
     match &err {
         Error::Schema {
             table,
@@ -364,7 +366,9 @@ async fn missing_required_column_fails_naming_file_and_column() {
 #[tokio::test]
 async fn missing_required_table_and_folder() {
     let dir = write_dir(&[("regions", REGIONS_CSV)]);
-    let err = Dataset::open(dir.path()).await.unwrap_err();
+    let err = Dataset::open_with(dir.path(), &tuopin::OpenOptions::in_memory())
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, Error::MissingTable { ref table, .. } if table == "households"),
         "{err}"

@@ -3,7 +3,7 @@
 //! check that no row is lost.
 
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Mutex, Once, OnceLock};
 
 /// One runtime for the whole fuzzing process.
 pub fn runtime() -> &'static tokio::runtime::Runtime {
@@ -33,11 +33,47 @@ pub const HOUSEHOLDS_CSV: &str = "household_id,year,village_code,size,category,s
 H01,2016,130102001001,3,general,poor
 ";
 
-/// Open `dir` and check the invariants of a load: no panic (the harness
-/// sees one), and for every table rows read = accepted + rejected, the
+/// The last panic message, kept by the hook of [`open_and_check`].
+static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
+
+/// Open `dir` and check the invariants of a load: no panic escapes the
+/// library, and for every table rows read = accepted + rejected, the
 /// rejects ledger naming exactly the rejected rows.
-pub fn open_and_check(dir: &Path) {
-    let Ok(ds) = runtime().block_on(tuopin::Dataset::open(dir)) else {
+///
+/// libFuzzer's harness aborts at *every* panic, also one the library
+/// contains: a damaged page can make the third-party Parquet decoder
+/// panic, and tuopin turns that into `Error::ReaderPanic` naming the file
+/// (RELIABILITY.md). So the hook only remembers the message, and the
+/// target aborts, printing it, when a panic reaches this caller.
+///
+/// With `store`, the tables are validated into that store folder (Parquet
+/// sources then stream through DataFusion), else in memory.
+pub fn open_and_check(dir: &Path, store: Option<&Path>) {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            if let Ok(mut last) = LAST_PANIC.lock() {
+                *last = Some(info.to_string());
+            }
+        }))
+    });
+    let options = match store {
+        Some(store) => tuopin::OpenOptions {
+            store: Some(store.to_path_buf()),
+            ..Default::default()
+        },
+        None => tuopin::OpenOptions::in_memory(),
+    };
+    let checked = std::panic::catch_unwind(|| check_open(dir, &options));
+    if checked.is_err() {
+        let last = LAST_PANIC.lock().ok().and_then(|mut l| l.take());
+        eprintln!("panicked: a panic reached the caller: {last:?}");
+        std::process::abort();
+    }
+}
+
+fn check_open(dir: &Path, options: &tuopin::OpenOptions) {
+    let Ok(ds) = runtime().block_on(tuopin::Dataset::open_with(dir, options)) else {
         return; // a structural fault: an error, which is fine
     };
     for s in ds.summary() {

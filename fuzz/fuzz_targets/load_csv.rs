@@ -31,5 +31,5 @@ fuzz_target!(|data: &[u8]| {
             write("members", csv);
         }
     }
-    common::open_and_check(dir.path());
+    common::open_and_check(dir.path(), None);
 });

@@ -1,5 +1,6 @@
 //! Parquet loading and validation: the input is a households Parquet file
-//! (seeded with valid files, mutated); no panic, no row lost.
+//! (seeded with valid files, mutated), opened in memory and into a store;
+//! no panic reaches the caller, no row lost.
 #![no_main]
 
 #[path = "common.rs"]
@@ -9,7 +10,12 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("regions.csv"), common::REGIONS_CSV).expect("write");
-    std::fs::write(dir.path().join("households.parquet"), data).expect("write");
-    common::open_and_check(dir.path());
+    let sources = dir.path().join("data");
+    std::fs::create_dir(&sources).expect("mkdir");
+    std::fs::write(sources.join("regions.csv"), common::REGIONS_CSV).expect("write");
+    std::fs::write(sources.join("households.parquet"), data).expect("write");
+    // In memory (the file read whole), then into a store (streamed through
+    // DataFusion's Parquet reader), as every open does by default.
+    common::open_and_check(&sources, None);
+    common::open_and_check(&sources, Some(&dir.path().join("store")));
 });

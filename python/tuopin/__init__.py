@@ -13,6 +13,7 @@ True
 
 from __future__ import annotations
 
+import os
 import warnings
 from typing import Any, Sequence, Union
 
@@ -247,19 +248,24 @@ def open(
     *,
     memory_limit: int | None = None,
     partitions: int | None = None,
-    store: str | None = None,
+    store: str | os.PathLike[str] | None = None,
+    cache: bool = True,
 ) -> Engine:
     """Load and validate the dataset folder ``path`` (one ``<table>.parquet``,
-    ``.csv`` or ``.arrow`` file per table).
+    ``.csv`` or ``.arrow`` file per table) — once: the validated tables and
+    rejects are kept in the folder's default store (under ``$TUOPIN_CACHE``,
+    else ``${XDG_CACHE_HOME:-~/.cache}/tuopin``) and reopened by the next
+    ``open`` and every ``tuopin`` command while the source files are
+    unchanged.
 
+    ``store`` picks the store folder instead (never in or around the dataset
+    folder); ``cache=False`` validates in memory and keeps nothing.
     ``memory_limit`` (bytes) bounds validation and every query; operators
-    that can spill do so past it. ``store`` keeps the validated tables as
-    Parquet files in that folder instead of in memory, for registries larger
-    than memory (Parquet sources are then streamed, never loaded whole)."""
-    import os
-
+    that can spill do so past it."""
     store_path = None if store is None else os.fspath(store)
-    return Engine._wrap(_tuopin.open(os.fspath(path), memory_limit, partitions, store_path))
+    return Engine._wrap(
+        _tuopin.open(os.fspath(path), memory_limit, partitions, store_path, cache)
+    )
 
 
 def generate(
@@ -273,6 +279,4 @@ def generate(
     or only ``year``). With ``path``, write Parquet files there and return
     None; otherwise return the tables, ready for ``tuopin.Engine(**tables)``.
     ``faults`` adds that share of deliberately faulty rows."""
-    import os
-
     return _tuopin.generate(households, seed, None if path is None else os.fspath(path), faults, year)

@@ -68,6 +68,7 @@ def open(
     memory_limit: int | None = None,
     partitions: int | None = None,
     store: str | None = None,
+    cache: bool = True,
 ) -> Engine: ...
 def from_tables(
     tables: Mapping[str, Any], memory_limit: int | None = None, partitions: int | None = None

@@ -36,7 +36,9 @@ pub fn write_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
 
 /// Open a dataset folder.
 pub async fn open(dir: &Path) -> Dataset {
-    Dataset::open(dir).await.expect("dataset opens")
+    Dataset::open_with(dir, &tuopin::OpenOptions::in_memory())
+        .await
+        .expect("dataset opens")
 }
 
 /// An engine over a generated in-memory registry (2014–2020) with `options`.

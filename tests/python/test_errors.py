@@ -59,8 +59,9 @@ def test_memory_limit_option(data_dir, eng: tuopin.Engine) -> None:
         tuopin.open(str(data_dir), memory_limit=16 << 10)
 
 
-def test_store_option_keeps_tables_on_disk(data_dir, eng: tuopin.Engine, tmp_path) -> None:
+def test_store_option_keeps_tables_on_disk(data_dir, tmp_path) -> None:
     # A disk-backed engine answers exactly as the in-memory one ...
+    eng = tuopin.open(data_dir, cache=False)
     stored = tuopin.open(data_dir, store=tmp_path / "store", memory_limit=64 << 20)
     for query in [
         "SELECT * FROM households ORDER BY household_id, year",
@@ -74,3 +75,24 @@ def test_store_option_keeps_tables_on_disk(data_dir, eng: tuopin.Engine, tmp_pat
     # ... with the validated tables written to the store folder.
     assert (tmp_path / "store" / "households.parquet").is_file()
     assert stored.summary.equals(eng.summary)
+
+
+def test_open_validates_once_into_the_default_store(data_dir, tmp_path, monkeypatch) -> None:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("TUOPIN_CACHE", str(cache))
+    first = tuopin.open(data_dir)
+    stores = [p for p in cache.iterdir() if not p.name.startswith(".")]
+    assert len(stores) == 1, stores
+    manifest = stores[0] / "tuopin-store.toml"
+    assert str(data_dir.resolve()) in manifest.read_text(encoding="utf-8")
+    written = manifest.stat().st_mtime_ns
+    # The next open reopens the store (nothing is written again) ...
+    second = tuopin.open(data_dir)
+    assert manifest.stat().st_mtime_ns == written
+    # ... and all three answer the same; cache=False keeps nothing.
+    in_memory = tuopin.open(data_dir, cache=False)
+    query = "SELECT * FROM households ORDER BY household_id, year"
+    assert first.sql(query).equals(in_memory.sql(query))
+    assert second.sql(query).equals(in_memory.sql(query))
+    assert second.summary.equals(in_memory.summary)
+    assert len([p for p in cache.iterdir() if not p.name.startswith(".")]) == 1

@@ -70,8 +70,11 @@ pub struct Context {
     pub memory_limit: Option<usize>,
     /// Parallel partitions (default: cores).
     pub partitions: Option<usize>,
-    /// Store folder for the validated tables.
+    /// Store folder for the validated tables (default: the dataset's
+    /// default store).
     pub store: Option<PathBuf>,
+    /// Keep no store: validate in memory.
+    pub no_cache: bool,
     /// Print wall-clock times to stderr.
     pub timings: bool,
     /// Print the executed plan instead of the result.
@@ -88,6 +91,7 @@ impl Context {
     pub fn open_options(&self) -> OpenOptions {
         OpenOptions {
             store: self.store.clone(),
+            cache: !self.no_cache,
             memory_limit: self.memory_limit,
         }
     }
@@ -100,13 +104,14 @@ impl Context {
         let started = Instant::now();
         let dataset = Dataset::open_with(dir, &self.open_options()).await;
         spinner.finish_and_clear();
+        let dataset = dataset?;
         if self.timings {
             eprintln!(
-                "timing: load + validate {:.3}s",
-                started.elapsed().as_secs_f64()
+                "timing: load + validate {:.3}s ({})",
+                started.elapsed().as_secs_f64(),
+                store_note(&dataset)
             );
         }
-        let dataset = dataset?;
         report_notes(&dataset);
         let rejected: usize = dataset.summary().iter().map(|s| s.rejected).sum();
         if rejected > 0 {
@@ -332,6 +337,16 @@ pub fn parse_bytes(s: &str) -> Result<usize, String> {
         ));
     }
     Ok(bytes as usize)
+}
+
+/// Where a dataset's validated tables are: `in memory`, `reopened store
+/// …` or `validated into store …`.
+pub fn store_note(dataset: &Dataset) -> String {
+    match (dataset.store(), dataset.reused_store()) {
+        (None, _) => "in memory".into(),
+        (Some(at), true) => format!("reopened store {}", at.display()),
+        (Some(at), false) => format!("validated into store {}", at.display()),
+    }
 }
 
 #[cfg(test)]

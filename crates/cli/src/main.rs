@@ -34,10 +34,15 @@ struct Cli {
     /// Number of parallel partitions (default: cores).
     #[arg(long, global = true)]
     partitions: Option<usize>,
-    /// Keep the validated tables as Parquet files in this folder instead of
-    /// in memory (registries larger than memory; pair with --memory-limit).
-    #[arg(long, global = true)]
+    /// Keep the validated tables in this store folder instead of the
+    /// dataset's default store under $TUOPIN_CACHE (or
+    /// ${XDG_CACHE_HOME:-~/.cache}/tuopin); reused while the sources are
+    /// unchanged.
+    #[arg(long, global = true, conflicts_with = "no_cache")]
     store: Option<PathBuf>,
+    /// Validate in memory and keep nothing (no store).
+    #[arg(long, global = true)]
+    no_cache: bool,
     /// Print wall-clock times of loading and of each query to stderr.
     #[arg(long, global = true)]
     timings: bool,
@@ -55,6 +60,7 @@ impl Cli {
             memory_limit: self.memory_limit,
             partitions: self.partitions,
             store: self.store.clone(),
+            no_cache: self.no_cache,
             timings: self.timings,
             explain: self.explain,
         }
@@ -89,6 +95,11 @@ enum Command {
     Mpi(commands::mpi::Args),
     /// Run a SQL query over the dataset's tables and views.
     Sql(commands::sql::Args),
+    /// The stores of validated datasets: list, clear.
+    Cache {
+        #[command(subcommand)]
+        action: commands::cache::Action,
+    },
 }
 
 fn main() -> ExitCode {
@@ -126,5 +137,6 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Transitions(a) => commands::report::run(&cx, Report::Transitions, a).await,
         Command::Mpi(a) => commands::mpi::run(&cx, a).await,
         Command::Sql(a) => commands::sql::run(&cx, a).await,
+        Command::Cache { action } => commands::cache::run(action),
     }
 }

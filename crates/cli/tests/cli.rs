@@ -341,3 +341,139 @@ fn mpi_and_its_change() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn county_evaluation_shows_the_assessment_rates_with_their_intervals() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), "0");
+    let out = tuopin()
+        .args(["evaluate", "--rules", "county-2016", "--year", "2016"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("95% Wilson intervals"), "{s}");
+    for rate in ["mistaken_exit_rate", "missed_rate", "recognition_rate"] {
+        assert!(s.contains(rate), "{rate}: {s}");
+    }
+    // Every county of the sample province has a row; each rate is a point
+    // value with its interval and sample size, or `no sample`.
+    let rows: Vec<&str> = s.lines().filter(|l| l.contains("| 13")).collect();
+    assert!(!rows.is_empty(), "{s}");
+    assert!(
+        rows.iter()
+            .all(|l| l.matches("n=").count() + l.matches("no sample").count() == 3),
+        "{s}"
+    );
+    // A household rule set has no such table.
+    let out = tuopin()
+        .args(["evaluate", "--rules", "hebei-2016", "--year", "2016"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("Wilson"));
+}
+
+/// `tuopin` with its cache root at `cache`.
+fn tuopin_cached(cache: &std::path::Path) -> Command {
+    let mut c = tuopin();
+    c.env("TUOPIN_CACHE", cache);
+    c
+}
+
+fn stdout_of(c: &mut Command) -> String {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_dataset_is_validated_once_into_its_default_store_and_reopened() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    generate(dir.path(), "0.01");
+    let validate = |extra: &[&str]| {
+        stdout_of(
+            tuopin_cached(cache.path())
+                .args(extra)
+                .arg("validate")
+                .arg(dir.path()),
+        )
+    };
+    let first = validate(&[]);
+    assert!(first.contains("validated into store"), "{first}");
+    let second = validate(&[]);
+    assert!(second.contains("reopened store"), "{second}");
+    // The same summary and rejects either way, and in memory.
+    let body = |s: &str| s.lines().skip(1).collect::<Vec<_>>().join("\n");
+    assert_eq!(body(&first), body(&second));
+    let in_memory = validate(&["--no-cache"]);
+    assert!(in_memory.starts_with("in memory"), "{in_memory}");
+    assert_eq!(body(&first), body(&in_memory));
+
+    let list = stdout_of(tuopin_cached(cache.path()).args(["cache", "list"]));
+    assert!(list.contains("(1 stores)"), "{list}");
+    assert!(list.contains("current"), "{list}");
+    let canonical = std::fs::canonicalize(dir.path()).unwrap();
+    assert!(list.contains(&canonical.display().to_string()), "{list}");
+
+    // A changed source makes the store stale, and the next open validates.
+    let regions = dir.path().join("regions.parquet");
+    let bytes = std::fs::read(&regions).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(&regions, &bytes).unwrap();
+    let f = std::fs::File::options().write(true).open(&regions).unwrap();
+    f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5))
+        .unwrap();
+    drop(f);
+    let list = stdout_of(tuopin_cached(cache.path()).args(["cache", "list"]));
+    assert!(list.contains("stale"), "{list}");
+    assert!(validate(&[]).contains("validated into store"));
+
+    // A second dataset gets its own store; clear DIR removes only its own.
+    let other = tempfile::tempdir().unwrap();
+    generate(other.path(), "0");
+    stdout_of(
+        tuopin_cached(cache.path())
+            .arg("validate")
+            .arg(other.path()),
+    );
+    let list = stdout_of(tuopin_cached(cache.path()).args(["cache", "list"]));
+    assert!(list.contains("(2 stores)"), "{list}");
+    let cleared = stdout_of(
+        tuopin_cached(cache.path())
+            .args(["cache", "clear"])
+            .arg(other.path()),
+    );
+    assert!(cleared.contains("removed 1 stores"), "{cleared}");
+    let cleared = stdout_of(tuopin_cached(cache.path()).args(["cache", "clear"]));
+    assert!(cleared.contains("removed 1 stores"), "{cleared}");
+    let list = stdout_of(tuopin_cached(cache.path()).args(["cache", "list"]));
+    assert!(list.contains("(0 stores)"), "{list}");
+}
+
+#[test]
+fn a_cache_root_inside_the_dataset_folder_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), "0");
+    let before: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    let out = tuopin_cached(&dir.path().join("cache"))
+        .arg("validate")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("lies inside the dataset folder"), "{err}");
+    let after: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(before.len(), after.len(), "nothing written");
+}

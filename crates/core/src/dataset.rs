@@ -24,24 +24,60 @@ use datafusion::arrow::array::RecordBatch;
 
 use crate::error::{Error, Result};
 use crate::io::source::{find_table_file, raw_from_batches, read_file, RawRows, RawTable};
-use crate::io::store;
+use crate::io::{cache, store};
 use crate::schema::{self, TABLES};
 use crate::table::Loaded;
 pub use crate::table::{Table, TableSummary};
 use crate::validate;
 
 /// How [`Dataset::open_with`] loads a registry.
-#[derive(Debug, Clone, Default)]
+///
+/// The default keeps the validated tables in the dataset folder's default
+/// store ([`crate::io::cache`]) and reuses it while the sources are
+/// unchanged; [`OpenOptions::in_memory`] keeps nothing.
+///
+/// ```
+/// use tuopin::OpenOptions;
+/// assert!(OpenOptions::default().cache);
+/// assert!(!OpenOptions::in_memory().cache);
+/// let at = OpenOptions { store: Some("/tmp/hebei-store".into()), ..Default::default() };
+/// assert!(at.store.is_some());
+/// ```
+#[derive(Debug, Clone)]
 pub struct OpenOptions {
-    /// Keep the accepted tables as Parquet files in this folder instead of
-    /// in memory, for registries larger than memory (`io::store`).
-    /// `None` (default): in memory.
+    /// Keep the validated tables in this store folder (it must not be or
+    /// lie in the dataset folder). `None`: the default store when
+    /// [`cache`](Self::cache) is on, else in memory.
     pub store: Option<PathBuf>,
+    /// Use the default store under the cache root when no `store` is
+    /// given (default `true`); `false` validates in memory and keeps
+    /// nothing (CLI `--no-cache`, Python `cache=False`).
+    pub cache: bool,
     /// Memory limit in bytes for the validation plans (duplicate keys and
     /// references spill to disk past it), as
     /// [`EngineOptions::memory_limit`](crate::EngineOptions) is for
     /// queries. `None`: no limit.
     pub memory_limit: Option<usize>,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            store: None,
+            cache: true,
+            memory_limit: None,
+        }
+    }
+}
+
+impl OpenOptions {
+    /// Validate in memory and keep nothing on disk.
+    pub fn in_memory() -> Self {
+        OpenOptions {
+            cache: false,
+            ..Default::default()
+        }
+    }
 }
 
 /// A loaded and validated registry.
@@ -50,6 +86,8 @@ pub struct Dataset {
     pub(crate) tables: BTreeMap<String, Table>,
     pub(crate) rejects: Vec<RecordBatch>,
     pub(crate) summary: Vec<TableSummary>,
+    pub(crate) store: Option<PathBuf>,
+    pub(crate) reused: bool,
 }
 
 impl From<Loaded> for Dataset {
@@ -58,12 +96,26 @@ impl From<Loaded> for Dataset {
             tables: loaded.tables,
             rejects: loaded.rejects,
             summary: loaded.summary,
+            store: None,
+            reused: false,
         }
     }
 }
 
 impl Dataset {
-    /// Load every table found in folder `dir` and validate it.
+    fn in_store(mut self, store: &Path, reused: bool) -> Dataset {
+        self.store = Some(store.to_path_buf());
+        self.reused = reused;
+        self
+    }
+}
+
+impl Dataset {
+    /// Load every table found in folder `dir` and validate it — once: the
+    /// validated tables and rejects are kept in the folder's default store
+    /// ([`crate::io::cache`]) and reopened by later opens while the source
+    /// files are unchanged (DESIGN §7). [`OpenOptions::in_memory`] keeps
+    /// nothing.
     ///
     /// Fails on structural faults (missing folder or required table,
     /// unreadable file, missing required column, uncastable type); row
@@ -72,8 +124,8 @@ impl Dataset {
         Self::open_with(dir, &OpenOptions::default()).await
     }
 
-    /// [`Dataset::open`] with options, e.g. a store folder that keeps the
-    /// accepted tables on disk for registries larger than memory. A store
+    /// [`Dataset::open`] with options: a store folder of one's choosing,
+    /// no store at all, a memory limit for validation. A store
     /// validated from the same source files (path, size, modification time)
     /// by the same tuopin version is reused without validating again.
     pub async fn open_with(dir: impl AsRef<Path>, options: &OpenOptions) -> Result<Dataset> {
@@ -97,17 +149,29 @@ impl Dataset {
                 None => {}
             }
         }
-        // With a store: reuse it if it was validated from these sources,
-        // else validate into it (Parquet sources streamed).
-        let into_store = match &options.store {
+        // With a store (the default store unless told otherwise): reuse it
+        // if it was validated from these sources, else validate into it
+        // (Parquet sources streamed).
+        let store = match (&options.store, options.cache) {
+            (Some(store), _) => Some(store.clone()),
+            (None, true) => cache::default_store(&dir)?,
+            (None, false) => None,
+        };
+        let into_store = match &store {
             Some(store) => {
                 store::guard(store, &dir)?;
                 let sources = store::fingerprint(&found)?;
                 let (at, check) = (store.clone(), sources.clone());
                 if let Some(loaded) = blocking(move || store::reopen(&at, &check)).await? {
-                    return Ok(loaded.into());
+                    return Ok(Dataset::from(loaded).in_store(store, true));
                 }
-                Some((store::Building::begin(store)?, sources))
+                match store::Building::begin(store) {
+                    Ok(building) => Some((building, sources)),
+                    // The default store is a convenience: where it cannot
+                    // be created (a read-only home), validate in memory.
+                    Err(Error::Io { .. }) if options.store.is_none() => None,
+                    Err(e) => return Err(e),
+                }
             }
             None => None,
         };
@@ -122,19 +186,24 @@ impl Dataset {
                 });
                 continue;
             }
-            raws.push(blocking(move || read_file(spec, &path)).await?);
+            let source = path.display().to_string();
+            let raw = blocking(move || read_file(spec, &path))
+                .await
+                .map_err(|e| e.in_table(spec.name, &source))?;
+            raws.push(raw);
         }
         let store_dir = into_store.as_ref().map(|(building, _)| building.path());
         let loaded = validate::validate(raws, store_dir, options.memory_limit).await?;
         let Some((building, sources)) = into_store else {
             return Ok(loaded.into());
         };
+        let at = building.store().to_path_buf();
         let loaded = blocking(move || {
             store::save(building.path(), &sources, &loaded)?;
             building.commit(&sources)
         })
         .await?;
-        Ok(loaded.into())
+        Ok(Dataset::from(loaded).in_store(&at, false))
     }
 
     /// Build a dataset from in-memory Arrow tables, e.g.
@@ -192,6 +261,18 @@ impl Dataset {
         self.rejects.iter().map(|b| b.num_rows()).sum()
     }
 
+    /// The store folder holding the validated tables; `None` when they
+    /// are in memory.
+    pub fn store(&self) -> Option<&Path> {
+        self.store.as_deref()
+    }
+
+    /// Whether the tables came from a store validated earlier from the
+    /// same sources (nothing was validated by this open).
+    pub fn reused_store(&self) -> bool {
+        self.reused
+    }
+
     /// Accepted and rejected rows per table, in load order.
     pub fn summary(&self) -> &[TableSummary] {
         &self.summary
@@ -201,7 +282,9 @@ impl Dataset {
 /// Run file work `f` on tokio's blocking pool, so an open never blocks the
 /// caller's runtime (DESIGN §1).
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::InvalidArgument(format!("file task failed: {e}")))?
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => Err(Error::from_panic(e.into_panic().as_ref())),
+        Err(e) => Err(Error::InvalidArgument(format!("file task failed: {e}"))),
+    }
 }

@@ -114,6 +114,17 @@ pub enum Error {
         years: String,
     },
 
+    /// A third-party reader stopped on damaged data with a panic (the
+    /// Parquet decoder asserts on some malformed pages): contained where
+    /// tables are read and validated, and reported as this error — wrapped
+    /// in [`Error::Load`] naming the table and file — instead of unwinding
+    /// into the caller. See [`contain_panics`].
+    #[error("the reader stopped on damaged data: {message}")]
+    ReaderPanic {
+        /// The panic's message.
+        message: String,
+    },
+
     /// A caller passed an argument the library cannot use.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -174,7 +185,8 @@ impl Error {
             | Error::MissingTable { .. }
             | Error::Schema { .. }
             | Error::Store { .. }
-            | Error::NoSnapshot { .. } => ErrorKind::Data,
+            | Error::NoSnapshot { .. }
+            | Error::ReaderPanic { .. } => ErrorKind::Data,
             Error::Parquet(_) | Error::Arrow(_) => ErrorKind::Data,
             Error::Rule { .. } | Error::UnknownRuleSet { .. } => ErrorKind::Rule,
             Error::InvalidArgument(_) | Error::Query(_) | Error::ReadOnly { .. } => {
@@ -196,5 +208,112 @@ pub enum ErrorKind {
     Query,
 }
 
+/// Run `future`, turning a panic inside it into [`Error::ReaderPanic`].
+///
+/// Used around reading and validating a table: a damaged file can make a
+/// third-party decoder panic (on a tokio worker; DataFusion resumes the
+/// panic in the task that polls the plan), and a library must answer with
+/// an error naming the file, not unwind into the caller's service.
+pub(crate) async fn contain_panics<T>(
+    future: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    use futures::FutureExt;
+    let result = std::panic::AssertUnwindSafe(future)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|payload| Err(Error::from_panic(payload.as_ref())));
+    // Some DataFusion operators (the Parquet sink among them) report a
+    // panicked task as an error instead of resuming the panic.
+    match result {
+        Err(e) => match panicked_task(&e) {
+            Some(message) => Err(Error::ReaderPanic { message }),
+            None => Err(e),
+        },
+        ok => ok,
+    }
+}
+
+/// The message of a panicked tokio task somewhere in `e`'s source chain.
+fn panicked_task(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut current = Some(e);
+    while let Some(err) = current {
+        // DataFusion's repartition shares the join error between its
+        // outputs: an `Arc<JoinError>`.
+        let join = err.downcast_ref::<tokio::task::JoinError>().or_else(|| {
+            err.downcast_ref::<std::sync::Arc<tokio::task::JoinError>>()
+                .map(|j| j.as_ref())
+        });
+        if let Some(join) = join.filter(|j| j.is_panic()) {
+            return Some(join.to_string());
+        }
+        current = err.source();
+    }
+    None
+}
+
+impl Error {
+    /// An [`Error::ReaderPanic`] from a panic's payload.
+    pub(crate) fn from_panic(payload: &(dyn std::any::Any + Send)) -> Self {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_string());
+        Error::ReaderPanic { message }
+    }
+}
+
 /// `Result` with the core's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod panic_tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_panicked_task_deep_in_a_datafusion_error_is_a_reader_panic() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let join = rt.block_on(async {
+            tokio::spawn(async { panic!("bit width 40") })
+                .await
+                .unwrap_err()
+        });
+        // The shape DataFusion's repartition reports it in.
+        let df = DataFusionError::Shared(Arc::new(DataFusionError::Shared(Arc::new(
+            DataFusionError::Context(
+                "Join Error".into(),
+                Box::new(DataFusionError::External(Box::new(Arc::new(join)))),
+            ),
+        ))));
+        let e = rt
+            .block_on(contain_panics(async { Err::<(), _>(Error::Query(df)) }))
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::ReaderPanic { message } if message.contains("bit width 40")),
+            "{e:?}"
+        );
+        // A panic unwinding out of the future, too.
+        let e = rt
+            .block_on(contain_panics(async {
+                if e.kind() == ErrorKind::Data {
+                    panic!("decoder assertion");
+                }
+                Ok(())
+            }))
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the reader stopped on damaged data: decoder assertion"
+        );
+        // Other errors pass unchanged.
+        let e = rt
+            .block_on(contain_panics(async {
+                Err::<(), _>(Error::InvalidArgument("x".into()))
+            }))
+            .unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument(_)));
+    }
+}

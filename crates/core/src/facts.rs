@@ -116,6 +116,11 @@ pub(crate) fn region_facts_sql() -> String {
 /// z of a two-sided 95 % interval, Φ⁻¹(0.975) (DESIGN §9).
 pub(crate) const WILSON_Z: f64 = 1.959963984540054;
 
+/// The third-party assessment rates (三率一度) of `village_facts` and
+/// `county_facts`; each has `<rate>_n`, `<rate>_low` and `<rate>_high`
+/// beside it (DESIGN §9).
+pub const ASSESSMENT_RATES: [&str; 3] = ["mistaken_exit_rate", "missed_rate", "recognition_rate"];
+
 /// The assessment rates: name, successes and sample size (SQL aggregates
 /// over `assessments`).
 const RATES: [(&str, &str, &str); 3] = [
@@ -189,6 +194,12 @@ pub(crate) fn unit_facts_sql(level: Level, with_members: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_public_rate_names_are_the_computed_rates() {
+        let computed: Vec<&str> = RATES.iter().map(|(name, _, _)| *name).collect();
+        assert_eq!(computed, ASSESSMENT_RATES);
+    }
 
     /// The Wilson bounds of DESIGN §9, computed directly.
     fn wilson(x: f64, n: f64) -> (f64, f64) {

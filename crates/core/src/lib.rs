@@ -63,7 +63,7 @@ pub use codes::{Level, LevelSelection};
 pub use dataset::{Dataset, OpenOptions};
 pub use engine::{Engine, EngineOptions};
 pub use error::{Error, ErrorKind, Result};
-pub use facts::YearLines;
+pub use facts::{YearLines, ASSESSMENT_RATES};
 pub use io::output;
 pub use rules::{Indicator, RuleSet, Unit};
 pub use sql::SqlOptions;

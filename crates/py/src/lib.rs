@@ -377,17 +377,19 @@ impl PyEngine {
 }
 
 #[pyfunction]
-#[pyo3(signature = (path, memory_limit=None, partitions=None, store=None))]
+#[pyo3(signature = (path, memory_limit=None, partitions=None, store=None, cache=true))]
 fn open(
     py: Python<'_>,
     path: String,
     memory_limit: Option<usize>,
     partitions: Option<usize>,
     store: Option<String>,
+    cache: bool,
 ) -> PyResult<PyEngine> {
     let opts = options(memory_limit, partitions);
     let open_options = OpenOptions {
         store: store.map(Into::into),
+        cache,
         memory_limit,
     };
     let inner = wait(py, async move {

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use datafusion::prelude::DataFrame;
-use tuopin::{Engine, RuleSet};
+use tuopin::{Engine, RuleSet, Unit};
 
 use crate::context::{load_rules, report_year_notes, Context, Failure};
 
@@ -83,8 +83,48 @@ pub async fn evaluation_summary(
     say!("top failing indicators");
     let failing = "SELECT indicator, count(*) AS units FROM (SELECT unnest(failed) AS indicator FROM __eval) GROUP BY indicator ORDER BY units DESC, indicator";
     cx.emit(engine.sql(failing).await?, None, 10).await?;
+    if let Some(sql) = rate_intervals_sql(rules) {
+        say!("assessment rates that decide, with 95% Wilson intervals (sample n)");
+        cx.emit(engine.sql(&sql).await?, None, 30).await?;
+    }
     engine.context().deregister_table("__eval")?;
     Ok(())
+}
+
+/// For village and county rule sets that judge on the sampled assessment
+/// rates (三率一度), each unit's rates as `x.xx% [low, high] n=N` (DESIGN
+/// §9): a rate read off a sample of 40 is not shown to be below 2% by its
+/// point value alone. Units whose outcome is not `exit` come first.
+fn rate_intervals_sql(rules: &RuleSet) -> Option<String> {
+    if rules.unit == Unit::Household {
+        return None;
+    }
+    let used: Vec<&str> = tuopin::ASSESSMENT_RATES
+        .into_iter()
+        .filter(|rate| rules.indicators.iter().any(|i| i.when.contains(rate)))
+        .collect();
+    if used.is_empty() {
+        return None;
+    }
+    let pct = |c: String| format!("coalesce(CAST(round(100.0 * {c}, 2) AS VARCHAR), '-')");
+    let columns = used
+        .iter()
+        .map(|r| {
+            format!(
+                "CASE WHEN f.{r}_n = 0 THEN 'no sample' ELSE concat({}, '% [', {}, '%, ', {}, '%] n=', f.{r}_n) END AS {r}",
+                pct(format!("f.{r}")),
+                pct(format!("f.{r}_low")),
+                pct(format!("f.{r}_high")),
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(format!(
+        "SELECT e.code, e.name, e.outcome, {columns} FROM __eval e \
+         JOIN {facts} f ON f.code = e.code AND f.year = e.year \
+         ORDER BY e.outcome = 'exit', e.code",
+        facts = rules.unit.facts_view()
+    ))
 }
 
 /// Exit / stay / undetermined counts per rule set.

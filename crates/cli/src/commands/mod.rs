@@ -3,6 +3,7 @@
 //!
 //! [`Context`]: crate::context::Context
 
+pub mod cache;
 pub mod demo;
 pub mod evaluate;
 pub mod generate;

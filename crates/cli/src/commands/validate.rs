@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use tuopin::{Dataset, Engine};
 
-use crate::context::{print_batches, report_notes, Context, Failure};
+use crate::context::{print_batches, report_notes, store_note, Context, Failure};
 
 /// Arguments of `validate`.
 #[derive(clap::Args, Debug)]
@@ -20,6 +20,7 @@ pub struct Args {
 pub async fn run(cx: &Context, args: &Args) -> Result<u8, Failure> {
     let dataset = Dataset::open_with(&args.dir, &cx.open_options()).await?;
     report_notes(&dataset);
+    say!("{}", store_note(&dataset));
     say!(
         "{:<14} {:>10} {:>10} {:>10}  source",
         "table",

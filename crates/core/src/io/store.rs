@@ -1,14 +1,18 @@
-//! Disk-backed datasets, for registries larger than memory (a national
-//! registry of 30 million households).
+//! Stores: validated datasets kept on disk, so validation runs once per
+//! version of the sources (DESIGN §7), and registries larger than memory
+//! (a national registry of 30 million households) stream from disk.
 //!
-//! By default a [`crate::Dataset`] holds its accepted tables in
-//! memory. Opened with a store folder, it keeps them on disk instead:
+//! A [`crate::Dataset`] opened from a folder keeps its accepted tables in
+//! a store — the folder's default store ([`crate::io::cache`]) or one
+//! chosen with [`crate::OpenOptions::store`] — and holds them in memory
+//! only when opened with [`crate::OpenOptions::in_memory`] or from
+//! in-memory tables:
 //!
 //! ```no_run
 //! # async fn run() -> tuopin::Result<()> {
 //! use tuopin::{Dataset, Engine, EngineOptions, OpenOptions};
 //! let limit = Some(3 << 30); // 3 GiB, for validation and for queries
-//! let options = OpenOptions { store: Some("/tmp/tuopin-store".into()), memory_limit: limit };
+//! let options = OpenOptions { store: Some("/tmp/tuopin-store".into()), memory_limit: limit, ..Default::default() };
 //! let ds = Dataset::open_with("data/national", &options).await?;
 //! let engine = Engine::with_options(
 //!     ds,
@@ -170,6 +174,9 @@ struct Manifest {
     /// tuopin version that wrote the store (checks may change between
     /// versions).
     version: String,
+    /// The dataset folder validated (for `tuopin cache list`).
+    #[serde(default)]
+    dataset: String,
     sources: Vec<Source>,
     tables: Vec<Entry>,
 }
@@ -287,7 +294,7 @@ fn replaceable(path: &Path) -> Result<bool> {
         return Ok(false);
     }
     let mut entries = std::fs::read_dir(path).map_err(|e| Error::io(path, e))?;
-    Ok(entries.next().is_none() || path.join(MARKER).is_file() || path.join(MANIFEST).is_file())
+    Ok(entries.next().is_none() || is_store(path))
 }
 
 /// The error for a folder that may not be replaced by a store.
@@ -345,6 +352,11 @@ impl Building {
     /// The folder validation writes into.
     pub fn path(&self) -> &Path {
         &self.tmp
+    }
+
+    /// Where the store will be once committed.
+    pub fn store(&self) -> &Path {
+        &self.store
     }
 
     /// Put the finished build in place of the store and reopen it there.
@@ -420,8 +432,14 @@ pub(crate) fn save(store: &Path, sources: &[Source], dataset: &Loaded) -> Result
             },
         })
         .collect();
+    let dataset_dir = sources
+        .first()
+        .and_then(|s| Path::new(&s.path).parent())
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
     let manifest = Manifest {
         version: env!("CARGO_PKG_VERSION").to_string(),
+        dataset: dataset_dir,
         sources: sources.to_vec(),
         tables,
     };
@@ -502,6 +520,50 @@ pub(crate) fn reopen(store: &Path, sources: &[Source]) -> Result<Option<Loaded>>
         rejects,
         summary,
     }))
+}
+
+/// Whether `path` is a tuopin store (finished or being built).
+pub(crate) fn is_store(path: &Path) -> bool {
+    path.join(MARKER).is_file() || path.join(MANIFEST).is_file()
+}
+
+/// What [`describe`] tells of a store.
+pub(crate) struct Described {
+    pub dataset: String,
+    pub version: String,
+    /// `current`, `stale` or `orphaned` (see `cache::CachedStore`).
+    pub status: &'static str,
+}
+
+/// The dataset, version and freshness of the store at `path`; `None`
+/// without a readable manifest.
+pub(crate) fn describe(path: &Path) -> Option<Described> {
+    let text = std::fs::read_to_string(path.join(MANIFEST)).ok()?;
+    let manifest = toml::from_str::<Manifest>(&text).ok()?;
+    let gone = manifest
+        .sources
+        .iter()
+        .any(|s| !Path::new(&s.path).is_file());
+    let current = !gone
+        && manifest.version == env!("CARGO_PKG_VERSION")
+        && manifest.sources.iter().all(|s| {
+            let found: &'static TableSpec = match crate::schema::table_spec(&s.table) {
+                Some(spec) => spec,
+                None => return false,
+            };
+            fingerprint(&[(found, PathBuf::from(&s.path))]).is_ok_and(|f| f.first() == Some(s))
+        });
+    Some(Described {
+        dataset: manifest.dataset,
+        version: manifest.version,
+        status: if gone {
+            "orphaned"
+        } else if current {
+            "current"
+        } else {
+            "stale"
+        },
+    })
 }
 
 /// The Arrow schema of a Parquet file, `None` if it cannot be read.

@@ -30,7 +30,7 @@ use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 
 use crate::catalog::{linked_provider, provider};
-use crate::error::{Error, Result};
+use crate::error::{contain_panics, Error, Result};
 use crate::io::source::{numbered_parquet, RawRows, RawTable};
 use crate::io::store::{self, BAD_COLUMN};
 use crate::lines;
@@ -62,7 +62,7 @@ pub(crate) async fn validate(
     let mut summary = Vec::new();
     for raw in raws {
         let (name, source) = (raw.spec.name, raw.source.clone());
-        let (table, rej, sum) = validate_table(&ctx, raw, store)
+        let (table, rej, sum) = contain_panics(validate_table(&ctx, raw, store))
             .await
             .map_err(|e| e.in_table(name, &source))?;
         ctx.register_table(sum.table.as_str(), provider(&ctx, &table, 1)?)?;
