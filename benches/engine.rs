@@ -12,8 +12,8 @@ mod common;
 use std::time::Duration;
 
 use common::{bench_data, YEAR};
-use criterion::{criterion_group, criterion_main, Criterion};
-use tuopin::{Dataset, Engine, RuleSet};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use tuopin::{Dataset, Engine, OpenOptions, RuleSet};
 
 fn scales() -> Vec<usize> {
     std::env::var("TUOPIN_BENCH_SCALES")
@@ -45,13 +45,45 @@ fn benches(c: &mut Criterion) {
             .measurement_time(Duration::from_secs(20))
             .warm_up_time(Duration::from_secs(2));
         g.bench_function("W1_load_validate", |b| {
-            b.to_async(&rt)
-                .iter(|| async { Dataset::open(&dir).await.expect("load") })
+            b.to_async(&rt).iter(|| async {
+                Dataset::open_with(&dir, &OpenOptions::in_memory())
+                    .await
+                    .expect("load")
+            })
+        });
+        // W1 into a store (what the first command on a dataset pays) and
+        // reopening it (what every later command pays).
+        let stores = tempfile::tempdir().expect("tempdir");
+        let store = OpenOptions {
+            store: Some(stores.path().join("store")),
+            ..Default::default()
+        };
+        g.bench_function("W1_cold_store", |b| {
+            b.to_async(&rt).iter_batched(
+                || {
+                    let _ = std::fs::remove_dir_all(stores.path().join("store"));
+                },
+                |()| async { Dataset::open_with(&dir, &store).await.expect("load") },
+                BatchSize::PerIteration,
+            )
+        });
+        rt.block_on(Dataset::open_with(&dir, &store))
+            .expect("store");
+        g.bench_function("W1_reopen", |b| {
+            b.to_async(&rt).iter(|| async {
+                let ds = Dataset::open_with(&dir, &store).await.expect("reopen");
+                assert!(ds.reused_store());
+                Engine::new(ds).await.expect("engine")
+            })
         });
         let engine = rt.block_on(async {
-            Engine::new(Dataset::open(&dir).await.expect("load"))
-                .await
-                .expect("engine")
+            Engine::new(
+                Dataset::open_with(&dir, &OpenOptions::in_memory())
+                    .await
+                    .expect("load"),
+            )
+            .await
+            .expect("engine")
         });
         let hebei = RuleSet::builtin("hebei-2016").expect("builtin");
         g.bench_function("W2_evaluate_hebei", |b| {
