@@ -2,14 +2,33 @@
 //!
 //! Province 13, 11 cities, about 168 counties (62 designated poor: 45
 //! national, 17 provincial), about 2,200 townships and 49,000 villages
-//! (about 7,400 registered poor villages) at full scale (1,200,000
-//! households, about 3.1 million people), scaled down in proportion with
-//! `households`. Past 99 counties in a city (national scale, tens of
-//! millions of households) cities are split into numbered parts so every
-//! region code keeps its 12 digits; up to 50 million households. Yearly snapshots 2014–2020: identification mostly in 2014
-//! with later additions, about a third of the remaining poor exiting each
-//! year, a few returning; incomes around the poverty line; indicator gaps
-//! and nulls; exit procedure dates with some irregularities; members,
+//! (about 7,400 registered poor villages) at full scale, scaled down in
+//! proportion with `households`. Past 99 counties in a city (national
+//! scale, tens of millions of households) cities are split into numbered
+//! parts so every region code keeps its 12 digits; up to 50 million
+//! households.
+//!
+//! **Calibration** (issue #20; the figures the Hebei platform announced in
+//! 2016): at the end of 2015 about 3.1 million rural people were still
+//! poor under the current line, about 1 million a year had exited in the
+//! 十二五 years (2014, 2015), the 2016 target was 1 million exits, and 19
+//! of the 62 designated counties exited (摘帽) in 2016. A registry that
+//! holds 3.1 M poor people after 2 M exits has registered about 5.4 M
+//! people — at 2.59 people per household (the size mix below) about
+//! 2,070,000 households: that is [`FULL_SCALE`]. Identification is 88 % in
+//! 2014, 7 % in 2015 and 5 % in 2016–2019; the yearly exit hazards (21 %,
+//! 24 %, 32 %, then 40–50 %, 97 % in 2020) give about 1.0 M exits in each
+//! of 2014, 2015 and 2016 and 3.1 M poor or returned people in the 2015
+//! snapshot; 19/62 of the designated counties are recorded as exiting in
+//! 2016 (the least poor by their score) and the rest over 2017–2020, none
+//! left after 2020. Rural populations make the registry's poverty
+//! incidence a few percent in 2016–2017 and near zero in 2020. Everything
+//! per household (incomes, indicators, members, dates) is illustrative,
+//! not public data. `--households 1200000` (the benchmarks' registry) is
+//! 58 % of that scale.
+//!
+//! Yearly snapshots 2014–2020: incomes around the poverty line; indicator
+//! gaps and nulls; exit procedure dates with some irregularities; members,
 //! assistance, funds and third-party assessments.
 //!
 //! The same seed gives the same tables (and the same Parquet files, byte
@@ -39,8 +58,10 @@ use crate::error::{Error, Result};
 use crate::lines::{builtin_line, BUILTIN_SERIES};
 use crate::schema::{self, TableSpec};
 
-/// Households of the full-scale (Hebei) registry.
-pub const FULL_SCALE: usize = 1_200_000;
+/// Households of the full-scale (Hebei) registry: about 5.4 million
+/// registered people, 3.1 million of them poor at the end of 2015 (see the
+/// module doc for the calibration).
+pub const FULL_SCALE: usize = 2_070_000;
 /// First and last registry years.
 pub const YEARS: std::ops::RangeInclusive<i32> = 2014..=2020;
 
@@ -50,7 +71,7 @@ pub type Progress = Arc<dyn Fn(&str, u64, u64) + Send + Sync>;
 /// Generator settings.
 #[derive(Clone)]
 pub struct GenerateOptions {
-    /// Number of registered households (1,200,000 = Hebei).
+    /// Number of registered households ([`FULL_SCALE`] = Hebei).
     pub households: usize,
     /// Random seed.
     pub seed: u64,
@@ -250,11 +271,30 @@ pub fn regions(households: usize, seed: u64) -> Regions {
     }
     // Poor villages go preferentially to designated counties.
     let mut all_village_slots: Vec<(usize, bool)> = Vec::new(); // (row index, in poor county)
+                                                                // Exit (摘帽) years of the designated counties: the least poor 19/62
+                                                                // in 2016, the others in four even groups over 2017–2020.
+    let designated: Vec<usize> = ranked
+        .iter()
+        .copied()
+        .filter(|i| designation.contains_key(i))
+        .rev()
+        .collect();
+    let first = ((19.0 / 62.0) * designated.len() as f64).round() as usize;
+    let later = designated.len() - first;
+    let mut exit_year: BTreeMap<usize, i32> = BTreeMap::new();
+    for (r, idx) in designated.iter().enumerate() {
+        let year = if r < first {
+            2016
+        } else {
+            2017 + ((r - first) * 4 / later.max(1)) as i32
+        };
+        exit_year.insert(*idx, year);
+    }
     for (ci, (ccode, cname, _)) in counties.iter().enumerate() {
         let poor = designation.get(&ci).copied();
         let mut county = plain(ccode.clone(), cname.clone());
         county.poor_county = poor;
-        county.exit_year = poor.map(|_| 2017 + rng.random_range(0..4));
+        county.exit_year = exit_year.get(&ci).copied();
         rows.push(county);
         let n_t = spread(n_townships, counties.len(), ci);
         for t in 0..n_t {
@@ -375,30 +415,41 @@ fn lives(regions: &Regions, households: usize, rng: &mut ChaCha8Rng) -> Vec<Life
         let v = cum
             .partition_point(|c| *c < x)
             .min(cum.len().saturating_sub(1));
-        let identified = if rng.random::<f64>() < 0.8 {
+        // Identification: 88 % in 2014, 7 % in 2015, the rest 2016–2019.
+        let id = rng.random::<f64>();
+        let identified = if id < 0.88 {
             2014
+        } else if id < 0.95 {
+            2015
         } else {
-            rng.random_range(2015..=2019)
+            rng.random_range(2016..=2019)
         };
-        // About a third of the remaining poor exit each year; everyone
-        // left is lifted out in 2020 with high probability.
+        // Yearly exit hazards calibrated to Hebei (module doc): about 1 M
+        // people exit in each of 2014, 2015 and 2016 at full scale;
+        // almost everyone left is lifted out in 2020.
         let mut exit1 = None;
         for y in identified.max(2014)..=2020 {
             let p = match y {
-                2014 => 0.12,
-                2020 => 0.92,
-                _ => 0.33,
+                2014 => 0.212,
+                2015 => 0.244,
+                2016 => 0.316,
+                2017 => 0.40,
+                2018 => 0.45,
+                2019 => 0.50,
+                _ => 0.97,
             };
             if rng.random::<f64>() < p {
                 exit1 = Some(y);
                 break;
             }
         }
+        // A few return to poverty (by 2019); most of them exit again by
+        // 2020, when poverty under the current line ended.
         let returned = exit1
-            .filter(|e| *e < 2020 && rng.random::<f64>() < 0.04)
-            .map(|e| rng.random_range(e + 1..=2020));
+            .filter(|e| *e < 2019 && rng.random::<f64>() < 0.04)
+            .map(|e| rng.random_range(e + 1..=2019));
         let exit2 = returned
-            .filter(|r| *r < 2020 && rng.random::<f64>() < 0.5)
+            .filter(|_| rng.random::<f64>() < 0.9)
             .map(|r| rng.random_range(r + 1..=2020));
         out.push(Life {
             village: v as u32,
@@ -1236,6 +1287,84 @@ fn write_assessments(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// People of `lives` for whom `pred` holds.
+    fn people(lives: &[Life], pred: impl Fn(&Life) -> bool) -> f64 {
+        lives
+            .iter()
+            .filter(|l| pred(l))
+            .map(|l| f64::from(l.size))
+            .sum()
+    }
+
+    #[test]
+    fn people_are_calibrated_to_hebei_2015_2016() {
+        // A tenth of full scale, extrapolated: 3.1 M poor or returned at
+        // the end of 2015, about 1 M exits in each of 2014, 2015, 2016.
+        let households = FULL_SCALE / 10;
+        let regions = regions(households, 2016);
+        let lives = lives(&regions, households, &mut ChaCha8Rng::seed_from_u64(2016));
+        let full = FULL_SCALE as f64 / households as f64;
+        let poor_2015 = full * people(&lives, |l| matches!(l.status(2015), Some((0 | 2, _))));
+        assert!(
+            (poor_2015 - 3.1e6).abs() < 0.1e6,
+            "poor at end of 2015: {poor_2015}"
+        );
+        let exits = |y: i32| full * people(&lives, |l| l.status(y) == Some((1, Some(y))));
+        for y in [2014, 2015, 2016] {
+            assert!(
+                (exits(y) - 1.0e6).abs() < 0.08e6,
+                "exits in {y}: {}",
+                exits(y)
+            );
+        }
+        // The 2016 target as a share: 1 / 3.1 of the poor at the end of 2015.
+        let share = exits(2016) / poor_2015;
+        assert!(
+            (share - 1.0 / 3.1).abs() < 0.02,
+            "2016 exits / 2015 poor: {share}"
+        );
+        // Registered people about 5.4 M; almost nobody poor after 2020.
+        let registered = full * people(&lives, |l| l.status(2020).is_some());
+        assert!(
+            (registered - 5.4e6).abs() < 0.15e6,
+            "registered {registered}"
+        );
+        let left = people(&lives, |l| matches!(l.status(2020), Some((0 | 2, _))));
+        assert!(left * full < 0.1e6, "poor in 2020: {}", left * full);
+    }
+
+    #[test]
+    fn nineteen_of_the_62_designated_counties_exit_in_2016() {
+        let r = regions(FULL_SCALE, 2016);
+        let designated: Vec<&RegionRow> =
+            r.rows.iter().filter(|x| x.poor_county.is_some()).collect();
+        assert_eq!(designated.len(), 62);
+        let in_year = |y: i32| designated.iter().filter(|x| x.exit_year == Some(y)).count();
+        assert_eq!(in_year(2016), 19);
+        assert_eq!(
+            (2016..=2020).map(in_year).sum::<usize>(),
+            62,
+            "none left after 2020"
+        );
+        assert!(
+            (2017..=2020).all(|y| in_year(y) >= 10),
+            "spread over 2017-2020"
+        );
+        // Scaled down, the same proportion.
+        let small = regions(FULL_SCALE / 10, 2016);
+        let d = small
+            .rows
+            .iter()
+            .filter(|x| x.poor_county.is_some())
+            .count();
+        let first = small
+            .rows
+            .iter()
+            .filter(|x| x.poor_county.is_some() && x.exit_year == Some(2016))
+            .count();
+        assert_eq!(first, ((19.0 / 62.0) * d as f64).round() as usize);
+    }
 
     #[test]
     fn days_since_epoch() {

@@ -11,7 +11,8 @@ use crate::context::Failure;
 /// Arguments of `generate`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Registered households (1200000 = Hebei).
+    /// Registered households (2070000 = Hebei's registry: 3.1 M poor at the
+    /// end of 2015).
     #[arg(long, default_value_t = 10_000)]
     pub households: usize,
     /// Random seed.

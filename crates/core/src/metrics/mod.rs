@@ -453,9 +453,9 @@ pub(crate) fn metrics_sql(
          hstats AS ( \
            SELECT {hv_year}, {code} AS code, {roll_up} \
            FROM uv {hgroup}), \
-         rl AS ( \
+         rl AS ( /* TRY_CAST: see links::household_expr */ \
            SELECT code, name, rural_population, poor_village, poor_county, exit_year, level, \
-             CAST(code AS BIGINT) AS v, {rank} AS rank \
+             TRY_CAST(code AS BIGINT) AS v, {rank} AS rank \
            FROM (SELECT *, {level_of} AS level FROM regions)), \
          vstats AS ( \
            SELECT {hv_year}, {code} AS code, {village_parts} \
@@ -478,7 +478,7 @@ pub(crate) fn metrics_sql(
          WHERE r.level IN ({levels}) \
          ORDER BY y.year, r.rank, r.code",
         years = years_sql(year),
-        unit = unit("CAST(f.village_code AS BIGINT)"),
+        unit = unit("TRY_CAST(f.village_code AS BIGINT)"),
         hv_year = yk.column("year"),
         hv_key = yk.key("year"),
         hv_parts = first_aggregates(Source::Households, level),
