@@ -14,8 +14,12 @@ fuzz_target!(|data: &[u8]| {
     std::fs::create_dir(&sources).expect("mkdir");
     std::fs::write(sources.join("regions.csv"), common::REGIONS_CSV).expect("write");
     std::fs::write(sources.join("households.parquet"), data).expect("write");
-    // In memory (the file read whole), then into a store (streamed through
-    // DataFusion's Parquet reader), as every open does by default.
+    // In memory (the file read whole); for a quarter of the inputs (chosen
+    // by length, so a crash reproduces) also into a store, streamed through
+    // DataFusion's Parquet reader as every open does by default — about
+    // ten times the work per input, hence not for all.
     common::open_and_check(&sources, None);
-    common::open_and_check(&sources, Some(&dir.path().join("store")));
+    if data.len() % 4 == 0 {
+        common::open_and_check(&sources, Some(&dir.path().join("store")));
+    }
 });
