@@ -36,7 +36,7 @@ use datafusion::functions::math::expr_fn::power;
 use datafusion::logical_expr::{col, ident, lit, when, Expr};
 use datafusion::prelude::DataFrame;
 
-use crate::codes::{level_rank_sql, Level};
+use crate::codes::{level_rank_sql, roll_up_sql, Level};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::metrics::{grouping, levels_list, EXACT_SHARE};
@@ -204,6 +204,17 @@ fn mpi_sql(
         })
         .collect::<Vec<_>>()
         .join(", ");
+    let resums = (0..n)
+        .map(|j| format!("sum(u{j}) AS u{j}, sum(c{j}) AS c{j}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // The village aggregates (tens of thousands of rows) carry the text
+    // codes of the levels above, derived from the village code.
+    let rollups = [Level::Township, Level::County, Level::City, Level::Province]
+        .iter()
+        .map(|l| format!("{} AS {}", roll_up_sql("village_code", *l), l.code_column()))
+        .collect::<Vec<_>>()
+        .join(", ");
     let ratio = |num: &str, den: &str| {
         format!("CASE WHEN {den} > 0 THEN CAST({num} AS DOUBLE) / {den} END")
     };
@@ -231,22 +242,31 @@ fn mpi_sql(
             ind.key
         ));
     }
+    // Households are aggregated per village and k first (one pass over the
+    // registry, grouped on the village code alone), and the levels above
+    // are sums of their villages: GROUPING SETS over the village
+    // aggregates, not over millions of household rows.
     format!(
-        "WITH f AS (SELECT size, township_code, county_code, city_code, province_code, \
-             village_code, year, {passes} FROM ({facts}) fx), \
+        "WITH f AS (SELECT size, village_code, year, {passes} FROM ({facts}) fx), \
          h AS (SELECT *, ({known}) AS known FROM f), \
          d AS (SELECT *, {deprived} FROM h WHERE known), \
          c AS (SELECT *, ({score}) AS score FROM d), \
          ks AS (SELECT column1 AS k FROM (VALUES {ks_sql})), \
          x AS (SELECT c.*, ks.k, (c.score >= ks.k - {tol}) AS poor FROM c CROSS JOIN ks), \
-         agg AS (SELECT {code} AS code, k, \
+         v AS (SELECT year, village_code, k, \
              sum(CAST(size AS BIGINT)) AS population, \
              sum(CAST(size AS BIGINT)) FILTER (WHERE poor) AS poor_population, \
              sum(CAST(size * score AS {EXACT_SHARE})) FILTER (WHERE poor) AS censored_sum, \
              {sums} \
-           FROM x {group}), \
-         ex AS (SELECT {xcode} AS code, count(*) AS excluded \
-           FROM h WHERE NOT known {xgroup}) \
+           FROM x GROUP BY year, village_code, k), \
+         agg AS (SELECT {code} AS code, k, \
+             sum(population) AS population, sum(poor_population) AS poor_population, \
+             sum(censored_sum) AS censored_sum, {resums} \
+           FROM (SELECT v.*, {rollups} FROM v) vr {group}), \
+         exv AS (SELECT year, village_code, count(*) AS excluded \
+           FROM h WHERE NOT known GROUP BY year, village_code), \
+         ex AS (SELECT {xcode} AS code, sum(excluded) AS excluded \
+           FROM (SELECT exv.*, {rollups} FROM exv) er {xgroup}) \
          SELECT r.level, r.code, r.name, CAST({year} AS INT) AS year, ks.k, \
            coalesce(a.population, 0) AS population, \
            coalesce(ex.excluded, 0) AS excluded_households, \
