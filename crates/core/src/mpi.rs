@@ -188,28 +188,75 @@ fn mpi_sql(
         .map(|j| format!("{} * d{j}", double(weights[j])))
         .collect::<Vec<_>>()
         .join(" + ");
+    // One pass over the households, grouped per village: for each cut-off
+    // k_i its own FILTERed sums (no cross join of millions of rows with the
+    // cut-offs); then the village rows are unpivoted over the cut-offs
+    // and the levels above summed from them (GROUPING SETS over tens of
+    // thousands of village rows).
+    let kn = ks.len();
     let ks_sql = ks
         .iter()
-        .map(|k| format!("({})", double(*k)))
+        .enumerate()
+        .map(|(i, k)| format!("({i}, {})", double(*k)))
         .collect::<Vec<_>>()
         .join(", ");
-    let (group, code) = grouping(level, &["k"]);
-    let (xgroup, xcode) = grouping(level, &[]);
-    let sums = (0..n)
-        .map(|j| {
-            format!(
-                "sum(CAST(size AS BIGINT) * d{j}) AS u{j}, \
-                 sum(CAST(size AS BIGINT) * d{j}) FILTER (WHERE poor) AS c{j}"
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
+    // Per household: its size, 0/1 for known and for poor at each k, and
+    // size·d_j, size·score; the village sums are then products with those
+    // 0/1 columns — plain arithmetic, no FILTER per aggregate. (A village
+    // without poor sums to 0 where FILTER gave NULL; the outputs, which
+    // treat 0 and NULL alike — ratios only over positive denominators —
+    // do not change.)
+    let mut flags = vec![
+        "CAST(size AS BIGINT) AS s".to_string(),
+        "CAST(known AS BIGINT) AS kn".to_string(),
+        format!("CAST(size * score AS {EXACT_SHARE}) AS ss"),
+    ];
+    for (i, k) in ks.iter().enumerate() {
+        flags.push(format!(
+            "CAST(known AND score >= {} - {} AS BIGINT) AS q{i}",
+            double(*k),
+            double(K_TOLERANCE)
+        ));
+    }
+    for j in 0..n {
+        flags.push(format!("CAST(size AS BIGINT) * d{j} AS sd{j}"));
+    }
+    let poor_flags = flags.join(", ");
+    let mut village_sums = vec![
+        "sum(1 - kn) AS excluded".to_string(),
+        "sum(s * kn) AS population".to_string(),
+    ];
+    for j in 0..n {
+        village_sums.push(format!("sum(sd{j} * kn) AS u{j}"));
+    }
+    for i in 0..kn {
+        village_sums.push(format!("sum(s * q{i}) AS pp{i}"));
+        village_sums.push(format!("sum(CASE WHEN q{i} = 1 THEN ss END) AS cs{i}"));
+        for j in 0..n {
+            village_sums.push(format!("sum(sd{j} * q{i}) AS c{j}_{i}"));
+        }
+    }
+    let pick = |name: &dyn Fn(usize) -> String| {
+        let arms: String = (0..kn)
+            .map(|i| format!(" WHEN {i} THEN {}", name(i)))
+            .collect();
+        format!("CASE ks.i{arms} END")
+    };
+    let mut per_k = vec![
+        format!("{} AS poor_population", pick(&|i| format!("v.pp{i}"))),
+        format!("{} AS censored_sum", pick(&|i| format!("v.cs{i}"))),
+    ];
+    for j in 0..n {
+        per_k.push(format!("v.u{j} AS u{j}"));
+        per_k.push(format!("{} AS c{j}", pick(&|i| format!("v.c{j}_{i}"))));
+    }
     let resums = (0..n)
         .map(|j| format!("sum(u{j}) AS u{j}, sum(c{j}) AS c{j}"))
         .collect::<Vec<_>>()
         .join(", ");
-    // The village aggregates (tens of thousands of rows) carry the text
-    // codes of the levels above, derived from the village code.
+    let (group, code) = grouping(level, &["k"]);
+    // The village rows carry the text codes of the levels above, derived
+    // from the village code.
     let rollups = [Level::Township, Level::County, Level::City, Level::Province]
         .iter()
         .map(|l| format!("{} AS {}", roll_up_sql("village_code", *l), l.code_column()))
@@ -242,44 +289,34 @@ fn mpi_sql(
             ind.key
         ));
     }
-    // Households are aggregated per village and k first (one pass over the
-    // registry, grouped on the village code alone), and the levels above
-    // are sums of their villages: GROUPING SETS over the village
-    // aggregates, not over millions of household rows.
     format!(
         "WITH f AS (SELECT size, village_code, year, {passes} FROM ({facts}) fx), \
          h AS (SELECT *, ({known}) AS known FROM f), \
-         d AS (SELECT *, {deprived} FROM h WHERE known), \
+         d AS (SELECT *, {deprived} FROM h), \
          c AS (SELECT *, ({score}) AS score FROM d), \
-         ks AS (SELECT column1 AS k FROM (VALUES {ks_sql})), \
-         x AS (SELECT c.*, ks.k, (c.score >= ks.k - {tol}) AS poor FROM c CROSS JOIN ks), \
-         v AS (SELECT year, village_code, k, \
-             sum(CAST(size AS BIGINT)) AS population, \
-             sum(CAST(size AS BIGINT)) FILTER (WHERE poor) AS poor_population, \
-             sum(CAST(size * score AS {EXACT_SHARE})) FILTER (WHERE poor) AS censored_sum, \
-             {sums} \
-           FROM x GROUP BY year, village_code, k), \
-         agg AS (SELECT {code} AS code, k, \
+         p AS (SELECT *, {poor_flags} FROM c), \
+         v AS (SELECT year, village_code, {village_sums} \
+           FROM p GROUP BY year, village_code), \
+         ks AS (SELECT column1 AS i, column2 AS k FROM (VALUES {ks_sql})), \
+         vk AS (SELECT v.year, v.village_code, ks.k, v.excluded, v.population, {per_k}, {rollups} \
+           FROM v CROSS JOIN ks), \
+         agg AS (SELECT {code} AS code, k, sum(excluded) AS excluded, \
              sum(population) AS population, sum(poor_population) AS poor_population, \
              sum(censored_sum) AS censored_sum, {resums} \
-           FROM (SELECT v.*, {rollups} FROM v) vr {group}), \
-         exv AS (SELECT year, village_code, count(*) AS excluded \
-           FROM h WHERE NOT known GROUP BY year, village_code), \
-         ex AS (SELECT {xcode} AS code, sum(excluded) AS excluded \
-           FROM (SELECT exv.*, {rollups} FROM exv) er {xgroup}) \
+           FROM vk {group}) \
          SELECT r.level, r.code, r.name, CAST({year} AS INT) AS year, ks.k, \
            coalesce(a.population, 0) AS population, \
-           coalesce(ex.excluded, 0) AS excluded_households, \
+           coalesce(a.excluded, 0) AS excluded_households, \
            {h} AS \"H\", \
            {a} AS \"A\", \
            {m0} AS \"M0\", \
            {columns} \
          FROM region_facts r CROSS JOIN ks \
          LEFT JOIN agg a ON a.code = r.code AND a.k = ks.k \
-         LEFT JOIN ex ON ex.code = r.code \
          WHERE r.level IN ({levels}) \
          ORDER BY {rank}, r.code, ks.k",
-        tol = double(K_TOLERANCE),
+        village_sums = village_sums.join(", "),
+        per_k = per_k.join(", "),
         h = ratio("coalesce(a.poor_population, 0)", "a.population"),
         a = ratio("a.censored_sum", "a.poor_population"),
         m0 = ratio("coalesce(a.censored_sum, 0)", "a.population"),
