@@ -6,25 +6,33 @@ fn tuopin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tuopin"))
 }
 
-fn generate(dir: &std::path::Path, faults: &str) {
-    let out = tuopin()
-        .args([
-            "generate",
-            "--households",
-            "800",
-            "--seed",
-            "3",
-            "--faults",
-            faults,
-            "--out",
-        ])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
+/// Run `c`, assert it exits 0 (showing its stderr if not), and return its
+/// standard output.
+fn succeed(c: &mut Command) -> String {
+    let out = c.output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn generate(dir: &std::path::Path, faults: &str) {
+    succeed(
+        tuopin()
+            .args([
+                "generate",
+                "--households",
+                "800",
+                "--seed",
+                "3",
+                "--faults",
+                faults,
+                "--out",
+            ])
+            .arg(dir),
     );
 }
 
@@ -123,17 +131,12 @@ fn evaluate_writes_csv_with_lists_as_text() {
     let dir = tempfile::tempdir().unwrap();
     generate(dir.path(), "0");
     let out_file = dir.path().join("out.csv");
-    let out = tuopin()
-        .arg("evaluate")
-        .arg(dir.path())
-        .args(["--rules", "hebei-2016", "--year", "2016", "--out"])
-        .arg(&out_file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        tuopin()
+            .arg("evaluate")
+            .arg(dir.path())
+            .args(["--rules", "hebei-2016", "--year", "2016", "--out"])
+            .arg(&out_file),
     );
     let text = std::fs::read_to_string(&out_file).unwrap();
     let header = text.lines().next().unwrap();
@@ -155,13 +158,12 @@ fn evaluate_writes_csv_with_lists_as_text() {
         "{s}"
     );
     for level in ["city", "all"] {
-        let m = tuopin()
-            .arg("metrics")
-            .arg(dir.path())
-            .args(["--year", "2017", "--level", level])
-            .output()
-            .unwrap();
-        assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
+        succeed(
+            tuopin()
+                .arg("metrics")
+                .arg(dir.path())
+                .args(["--year", "2017", "--level", level]),
+        );
     }
     let rules = tuopin()
         .args(["rules", "show", "hebei-2016"])
@@ -172,16 +174,7 @@ fn evaluate_writes_csv_with_lists_as_text() {
 
 #[test]
 fn demo_runs() {
-    let out = tuopin()
-        .args(["demo", "--households", "3000"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s = String::from_utf8_lossy(&out.stdout);
+    let s = succeed(tuopin().args(["demo", "--households", "3000"]));
     assert!(
         s.contains("hebei-2016") && s.contains("per city") && s.contains("county-2016"),
         "{s}"
@@ -284,26 +277,20 @@ fn mpi_and_its_change() {
     let dir = tempfile::tempdir().unwrap();
     generate(dir.path(), "0");
     let out_file = dir.path().join("mpi.csv");
-    let out = tuopin()
-        .args([
-            "mpi",
-            "--rules",
-            "hebei-2016",
-            "--year",
-            "2016",
-            "--level",
-            "city",
-        ])
-        .args(["--k", "0.33", "--k", "0.5", "--out"])
-        .arg(&out_file)
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        tuopin()
+            .args([
+                "mpi",
+                "--rules",
+                "hebei-2016",
+                "--year",
+                "2016",
+                "--level",
+                "city",
+            ])
+            .args(["--k", "0.33", "--k", "0.5", "--out"])
+            .arg(&out_file)
+            .arg(dir.path()),
     );
     let text = std::fs::read_to_string(&out_file).unwrap();
     assert!(
@@ -311,28 +298,22 @@ fn mpi_and_its_change() {
         "{text}"
     );
     assert_eq!(text.lines().count(), 1 + 2 * 11);
-    let out = tuopin()
-        .args([
-            "mpi",
-            "--rules",
-            "hebei-2016",
-            "--from",
-            "2015",
-            "--to",
-            "2016",
-            "--level",
-            "province",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let change = succeed(
+        tuopin()
+            .args([
+                "mpi",
+                "--rules",
+                "hebei-2016",
+                "--from",
+                "2015",
+                "--to",
+                "2016",
+                "--level",
+                "province",
+            ])
+            .arg(dir.path()),
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("M0_ann"));
+    assert!(change.contains("M0_ann"));
     // A county rule set is no index.
     let out = tuopin()
         .args(["mpi", "--rules", "county-2016", "--year", "2016"])
@@ -346,17 +327,11 @@ fn mpi_and_its_change() {
 fn county_evaluation_shows_the_assessment_rates_with_their_intervals() {
     let dir = tempfile::tempdir().unwrap();
     generate(dir.path(), "0");
-    let out = tuopin()
-        .args(["evaluate", "--rules", "county-2016", "--year", "2016"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let s = succeed(
+        tuopin()
+            .args(["evaluate", "--rules", "county-2016", "--year", "2016"])
+            .arg(dir.path()),
     );
-    let s = String::from_utf8_lossy(&out.stdout);
     assert!(s.contains("95% Wilson intervals"), "{s}");
     for rate in ["mistaken_exit_rate", "missed_rate", "recognition_rate"] {
         assert!(s.contains(rate), "{rate}: {s}");

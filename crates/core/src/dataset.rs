@@ -103,14 +103,14 @@ impl From<Loaded> for Dataset {
 }
 
 impl Dataset {
+    /// `self`, recorded as held in `store` (`reused`: reopened, not
+    /// validated by this open).
     fn in_store(mut self, store: &Path, reused: bool) -> Dataset {
         self.store = Some(store.to_path_buf());
         self.reused = reused;
         self
     }
-}
 
-impl Dataset {
     /// Load every table found in folder `dir` and validate it — once: the
     /// validated tables and rejects are kept in the folder's default store
     /// ([`crate::io::cache`]) and reopened by later opens while the source

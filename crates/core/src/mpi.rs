@@ -188,12 +188,12 @@ fn mpi_sql(
         .map(|j| format!("{} * d{j}", double(weights[j])))
         .collect::<Vec<_>>()
         .join(" + ");
-    // One pass over the households, grouped per village: for each cut-off
-    // k_i its own FILTERed sums (no cross join of millions of rows with the
+    // One pass over the households, grouped per village, with sums for
+    // each cut-off k_i (no cross join of millions of rows with the
     // cut-offs); then the village rows are unpivoted over the cut-offs
     // and the levels above summed from them (GROUPING SETS over tens of
     // thousands of village rows).
-    let kn = ks.len();
+    let k_count = ks.len();
     let ks_sql = ks
         .iter()
         .enumerate()
@@ -221,7 +221,7 @@ fn mpi_sql(
     for j in 0..n {
         flags.push(format!("CAST(size AS BIGINT) * d{j} AS sd{j}"));
     }
-    let poor_flags = flags.join(", ");
+    let per_household = flags.join(", ");
     let mut village_sums = vec![
         "sum(1 - kn) AS excluded".to_string(),
         "sum(s * kn) AS population".to_string(),
@@ -229,7 +229,7 @@ fn mpi_sql(
     for j in 0..n {
         village_sums.push(format!("sum(sd{j} * kn) AS u{j}"));
     }
-    for i in 0..kn {
+    for i in 0..k_count {
         village_sums.push(format!("sum(s * q{i}) AS pp{i}"));
         village_sums.push(format!("sum(CASE WHEN q{i} = 1 THEN ss END) AS cs{i}"));
         for j in 0..n {
@@ -237,7 +237,7 @@ fn mpi_sql(
         }
     }
     let pick = |name: &dyn Fn(usize) -> String| {
-        let arms: String = (0..kn)
+        let arms: String = (0..k_count)
             .map(|i| format!(" WHEN {i} THEN {}", name(i)))
             .collect();
         format!("CASE ks.i{arms} END")
@@ -294,7 +294,7 @@ fn mpi_sql(
          h AS (SELECT *, ({known}) AS known FROM f), \
          d AS (SELECT *, {deprived} FROM h), \
          c AS (SELECT *, ({score}) AS score FROM d), \
-         p AS (SELECT *, {poor_flags} FROM c), \
+         p AS (SELECT *, {per_household} FROM c), \
          v AS (SELECT year, village_code, {village_sums} \
            FROM p GROUP BY year, village_code), \
          ks AS (SELECT column1 AS i, column2 AS k FROM (VALUES {ks_sql})), \

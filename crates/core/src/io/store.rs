@@ -181,6 +181,14 @@ struct Manifest {
     tables: Vec<Entry>,
 }
 
+impl Manifest {
+    /// Whether the store was validated from exactly `sources` (path, size,
+    /// modification time) by this tuopin version: reusable.
+    fn validated_from(&self, sources: &[Source]) -> bool {
+        self.version == env!("CARGO_PKG_VERSION") && self.sources == sources
+    }
+}
+
 /// One source file, as found when validating.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Source {
@@ -459,7 +467,7 @@ pub(crate) fn reopen(store: &Path, sources: &[Source]) -> Result<Option<Loaded>>
     let Ok(manifest) = toml::from_str::<Manifest>(&text) else {
         return Ok(None);
     };
-    if manifest.version != env!("CARGO_PKG_VERSION") || manifest.sources != sources {
+    if !manifest.validated_from(sources) {
         return Ok(None);
     }
     let mut tables = BTreeMap::new();
@@ -544,15 +552,14 @@ pub(crate) fn describe(path: &Path) -> Option<Described> {
         .sources
         .iter()
         .any(|s| !Path::new(&s.path).is_file());
-    let current = !gone
-        && manifest.version == env!("CARGO_PKG_VERSION")
-        && manifest.sources.iter().all(|s| {
-            let found: &'static TableSpec = match crate::schema::table_spec(&s.table) {
-                Some(spec) => spec,
-                None => return false,
-            };
-            fingerprint(&[(found, PathBuf::from(&s.path))]).is_ok_and(|f| f.first() == Some(s))
-        });
+    // The sources as they are now, fingerprinted as an open would.
+    let now = manifest
+        .sources
+        .iter()
+        .map(|s| crate::schema::table_spec(&s.table).map(|spec| (spec, PathBuf::from(&s.path))))
+        .collect::<Option<Vec<_>>>()
+        .and_then(|found| fingerprint(&found).ok());
+    let current = !gone && now.is_some_and(|now| manifest.validated_from(&now));
     Some(Described {
         dataset: manifest.dataset,
         version: manifest.version,
