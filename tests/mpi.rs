@@ -345,3 +345,57 @@ async fn change_over_time_by_hand() {
         .await
         .is_err());
 }
+
+/// `RULES` with each indicator repeated `times` times under new keys
+/// (same conditions, same points): every score, so every H, A and M0, is
+/// unchanged, while the plan carries `3 × times` indicators.
+fn repeated(times: usize) -> RuleSet {
+    let mut toml = String::from("name = \"repeated\"\nunit = \"household\"\n");
+    for t in 0..times {
+        for (key, points, when) in [
+            ("income", 50, "per_capita_net_income > poverty_line"),
+            ("housing", 30, "safe_housing"),
+            ("water", 20, "safe_water"),
+        ] {
+            toml.push_str(&format!(
+                "[[indicator]]\nkey = \"{key}_{t}\"\npoints = {points}\nwhen = \"{when}\"\n"
+            ));
+        }
+    }
+    RuleSet::from_toml(&toml).unwrap()
+}
+
+#[tokio::test]
+async fn many_indicators_give_the_same_index_and_more_than_62_are_refused() {
+    let engine = fixture().await;
+    let ks = [0.2, 0.5, 0.8];
+    let three = collect(engine.mpi(&rules(), 2016, None, &ks).await.unwrap()).await;
+    // 60 indicators: the deprivation pattern uses 60 bits of a BIGINT.
+    let sixty = collect(engine.mpi(&repeated(20), 2016, None, &ks).await.unwrap()).await;
+    assert_eq!(count(&three), count(&sixty));
+    for i in 0..count(&three) {
+        for c in ["H", "A", "M0"] {
+            match (value(&three, c, i), value(&sixty, c, i)) {
+                (Some(a), Some(b)) => close(Some(b), a, c),
+                (a, b) => assert_eq!(a, b, "{c} row {i}"),
+            }
+        }
+        assert_eq!(
+            text(&three, "excluded_households")[i],
+            text(&sixty, "excluded_households")[i]
+        );
+        // Each of the 20 copies of income carries a twentieth of its share.
+        if let Some(c) = value(&three, "contribution_income", i) {
+            close(
+                value(&sixty, "contribution_income_0", i),
+                c / 20.0,
+                "copy's share",
+            );
+        }
+    }
+    let err = engine
+        .mpi(&repeated(21), 2016, None, &[0.5])
+        .await
+        .expect_err("63 indicators");
+    assert!(err.to_string().contains("at most 62"), "{err}");
+}

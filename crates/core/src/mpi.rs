@@ -20,8 +20,9 @@
 //!
 //! One row per region (at a level, or every level in one GROUPING SETS
 //! query) and cut-off, every region listed (a region without households
-//! has population 0 and null ratios). Sums of scores are exact DECIMAL
-//! sums, so results do not depend on partitioning.
+//! has population 0 and null ratios). Every sum is an exact integer sum
+//! (the censored score sum is Σ_j w_j times the integer persons deprived
+//! in j among the poor), so results do not depend on partitioning.
 //!
 //! ```no_run
 //! # async fn run(engine: tuopin::Engine) -> tuopin::Result<()> {
@@ -31,19 +32,20 @@
 //! # Ok(()) }
 //! ```
 
+use std::sync::Arc;
+
 use datafusion::common::JoinType;
+use datafusion::execution::FunctionRegistry;
 use datafusion::functions::math::expr_fn::power;
 use datafusion::logical_expr::{col, ident, lit, when, Expr};
 use datafusion::prelude::DataFrame;
 
-use crate::codes::{level_rank_sql, roll_up_sql, Level};
+use crate::codes::{level_rank_sql, level_sql, Level};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::metrics::{grouping, levels_list, EXACT_SHARE};
+use crate::functions::deprivation::{deprivation_sums_udaf, sum_names};
+use crate::metrics::levels_list;
 use crate::rules::{RuleSet, Unit};
-
-/// The tolerance of the cut-off comparison (DESIGN §9).
-const K_TOLERANCE: f64 = 1e-9;
 
 impl Engine {
     /// The Alkire–Foster multidimensional poverty index of `year` under the
@@ -76,6 +78,17 @@ impl Engine {
                 "cut-off k must be in (0, 1], got {k}"
             )));
         }
+        if rules.indicators.len() > MAX_INDICATORS {
+            return Err(Error::rule(
+                &rules.name,
+                None,
+                format!(
+                    "the multidimensional poverty index takes at most {MAX_INDICATORS} \
+                     indicators, this rule set has {}",
+                    rules.indicators.len()
+                ),
+            ));
+        }
         self.check_year(year).await?;
         let facts = self.household_facts_of(year).await?;
         // Compile first: a bad `when` is an error naming its indicator, and
@@ -83,8 +96,13 @@ impl Engine {
         let schema = self.sql(&facts).await?.schema().clone();
         rules.compile(&self.context().state(), &schema)?;
         let weights = rules.mpi_weights()?;
-        self.sql(&mpi_sql(&facts, rules, &weights, year, level, ks))
-            .await
+        // The plan's own session state, with the sums function of this
+        // index (its weights and cut-offs) registered on it alone.
+        let mut state = self.context().state();
+        state.register_udaf(Arc::new(deprivation_sums_udaf(&weights, ks)))?;
+        let sql = mpi_sql(&facts, rules, &weights, year, level, ks);
+        let plan = state.create_logical_plan(&sql).await?;
+        Ok(DataFrame::new(state, plan))
     }
 }
 
@@ -157,7 +175,29 @@ fn double(v: f64) -> String {
     format!("CAST({v:?} AS DOUBLE)")
 }
 
+/// The most indicators an index can have: a household's deprivations are
+/// the bits of one BIGINT pattern (see [`mpi_sql`]).
+pub(crate) const MAX_INDICATORS: usize = 62;
+
 /// SQL of the index over the household facts query `facts` (DESIGN §9).
+///
+/// The plan, from the bottom:
+/// 1. per village, `deprivation_sums` of each household's deprivation
+///    pattern (`flag_mask` of the failed indicators) and size: integer sums
+///    of the excluded households, the persons, the persons deprived in
+///    each indicator, and per cut-off the poor persons and the poor
+///    persons deprived in each indicator (see
+///    [`crate::functions::deprivation`]) — one aggregate over the
+///    households, no score column per household;
+/// 2. every wanted level at once: each village row is repeated for each
+///    level with its code rolled up arithmetically (`code − code % 10^d`)
+///    and summed on that one BIGINT key (cheaper than GROUPING SETS over
+///    five key columns);
+/// 3. unpivoted over the cut-offs; the censored score sum is
+///    Σ_j w_j·c_j (= Σ size·c(k) over the poor), from exact integer sums,
+///    so results do not depend on partitioning;
+/// 4. every region of the wanted levels, with null ratios where there is
+///    no one to divide by.
 fn mpi_sql(
     facts: &str,
     rules: &RuleSet,
@@ -167,104 +207,63 @@ fn mpi_sql(
     ks: &[f64],
 ) -> String {
     let n = rules.indicators.len();
+    let list = |items: &mut dyn Iterator<Item = String>| items.collect::<Vec<_>>().join(", ");
     // Each condition on lines of its own, so a trailing `--` comment in a
     // rule cannot reach past it (it parsed as one whole expression).
-    let passes = rules
-        .indicators
-        .iter()
-        .enumerate()
-        .map(|(j, ind)| format!("(\n{}\n) AS p{j}", ind.when))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let known = (0..n)
-        .map(|j| format!("p{j} IS NOT NULL"))
-        .collect::<Vec<_>>()
-        .join(" AND ");
-    let deprived = (0..n)
-        .map(|j| format!("CASE WHEN p{j} THEN 0 ELSE 1 END AS d{j}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let score = (0..n)
-        .map(|j| format!("{} * d{j}", double(weights[j])))
-        .collect::<Vec<_>>()
-        .join(" + ");
-    // One pass over the households, grouped per village, with sums for
-    // each cut-off k_i (no cross join of millions of rows with the
-    // cut-offs); then the village rows are unpivoted over the cut-offs
-    // and the levels above summed from them (GROUPING SETS over tens of
-    // thousands of village rows).
+    let passes = list(
+        &mut rules
+            .indicators
+            .iter()
+            .enumerate()
+            .map(|(j, ind)| format!("(\n{}\n) AS p{j}", ind.when)),
+    );
+    // Null when any indicator is unknown (`flag_mask`: from the bitmaps).
+    let pattern = format!(
+        "flag_mask({})",
+        list(&mut (0..n).map(|j| format!("NOT p{j}")))
+    );
     let k_count = ks.len();
-    let ks_sql = ks
-        .iter()
-        .enumerate()
-        .map(|(i, k)| format!("({i}, {})", double(*k)))
-        .collect::<Vec<_>>()
-        .join(", ");
-    // Per household: its size, 0/1 for known and for poor at each k, and
-    // size·d_j, size·score; the village sums are then products with those
-    // 0/1 columns — plain arithmetic, no FILTER per aggregate. (A village
-    // without poor sums to 0 where FILTER gave NULL; the outputs, which
-    // treat 0 and NULL alike — ratios only over positive denominators —
-    // do not change.)
-    let mut flags = vec![
-        "CAST(size AS BIGINT) AS s".to_string(),
-        "CAST(known AS BIGINT) AS kn".to_string(),
-        format!("CAST(size * score AS {EXACT_SHARE}) AS ss"),
-    ];
-    for (i, k) in ks.iter().enumerate() {
-        flags.push(format!(
-            "CAST(known AND score >= {} - {} AS BIGINT) AS q{i}",
-            double(*k),
-            double(K_TOLERANCE)
-        ));
-    }
-    for j in 0..n {
-        flags.push(format!("CAST(size AS BIGINT) * d{j} AS sd{j}"));
-    }
-    let per_household = flags.join(", ");
-    let mut village_sums = vec![
-        "sum(1 - kn) AS excluded".to_string(),
-        "sum(s * kn) AS population".to_string(),
-    ];
-    for j in 0..n {
-        village_sums.push(format!("sum(sd{j} * kn) AS u{j}"));
-    }
-    for i in 0..k_count {
-        village_sums.push(format!("sum(s * q{i}) AS pp{i}"));
-        village_sums.push(format!("sum(CASE WHEN q{i} = 1 THEN ss END) AS cs{i}"));
-        for j in 0..n {
-            village_sums.push(format!("sum(sd{j} * q{i}) AS c{j}_{i}"));
-        }
-    }
+    // Each cut-off with its index i (its sums' suffix) and its place o in
+    // ascending order (for the output order).
+    let ks_sql = list(&mut ks.iter().enumerate().map(|(i, k)| {
+        let o = ks.iter().filter(|other| *other < k).count();
+        format!("({i}, {}, {o})", double(*k))
+    }));
+    // The fields of `deprivation_sums`' struct.
+    let names = sum_names(n, k_count);
+    let unpack = list(&mut names.iter().map(|name| format!("sums['{name}'] AS {name}")));
+    let level_sums = list(&mut names.iter().map(|name| format!("sum({name}) AS {name}")));
+    let wanted: Vec<Level> = match level {
+        Some(l) => vec![l],
+        None => Level::ALL.to_vec(),
+    };
+    let moduli = list(
+        &mut wanted
+            .iter()
+            .map(|l| format!("(CAST(1{} AS BIGINT))", "0".repeat(12 - l.prefix_len()))),
+    );
+    // Unpivot: the row of cut-off i picks the columns of i.
     let pick = |name: &dyn Fn(usize) -> String| {
         let arms: String = (0..k_count)
             .map(|i| format!(" WHEN {i} THEN {}", name(i)))
             .collect();
         format!("CASE ks.i{arms} END")
     };
-    let mut per_k = vec![
-        format!("{} AS poor_population", pick(&|i| format!("v.pp{i}"))),
-        format!("{} AS censored_sum", pick(&|i| format!("v.cs{i}"))),
-    ];
+    let mut per_k = vec![format!(
+        "{} AS poor_population",
+        pick(&|i| format!("a.pp{i}"))
+    )];
     for j in 0..n {
-        per_k.push(format!("v.u{j} AS u{j}"));
-        per_k.push(format!("{} AS c{j}", pick(&|i| format!("v.c{j}_{i}"))));
+        per_k.push(format!("a.u{j} AS u{j}"));
+        per_k.push(format!("{} AS c{j}", pick(&|i| format!("a.c{j}_{i}"))));
     }
-    let resums = (0..n)
-        .map(|j| format!("sum(u{j}) AS u{j}, sum(c{j}) AS c{j}"))
+    let censored_sum = (0..n)
+        .map(|j| format!("{} * CAST(c{j} AS DOUBLE)", double(weights[j])))
         .collect::<Vec<_>>()
-        .join(", ");
-    let (group, code) = grouping(level, &["k"]);
-    // The village rows carry the text codes of the levels above, derived
-    // from the village code.
-    let rollups = [Level::Township, Level::County, Level::City, Level::Province]
-        .iter()
-        .map(|l| format!("{} AS {}", roll_up_sql("village_code", *l), l.code_column()))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let ratio = |num: &str, den: &str| {
-        format!("CASE WHEN {den} > 0 THEN CAST({num} AS DOUBLE) / {den} END")
-    };
+        .join(" + ");
+    // Ratios are null where there is no one to divide by (the left join
+    // gives null sums to a region without households).
+    let ratio = |num: &str, den: &str| format!("CAST({num} AS DOUBLE) / nullif({den}, 0)");
     let mut columns = Vec::new();
     for (j, ind) in rules.indicators.iter().enumerate() {
         columns.push(format!(
@@ -283,27 +282,29 @@ fn mpi_sql(
     for (j, ind) in rules.indicators.iter().enumerate() {
         // w_j · censored_j / M0 = w_j · Σ size·d_j·[poor] / Σ size·c(k).
         columns.push(format!(
-            "CASE WHEN a.censored_sum > 0 THEN {} * CAST(coalesce(a.c{j}, 0) AS DOUBLE) \
-             / CAST(a.censored_sum AS DOUBLE) END AS \"contribution_{}\"",
+            "{} * {} AS \"contribution_{}\"",
             double(weights[j]),
+            ratio(&format!("coalesce(a.c{j}, 0)"), "a.censored_sum"),
             ind.key
         ));
     }
     format!(
-        "WITH f AS (SELECT size, village_code, year, {passes} FROM ({facts}) fx), \
-         h AS (SELECT *, ({known}) AS known FROM f), \
-         d AS (SELECT *, {deprived} FROM h), \
-         c AS (SELECT *, ({score}) AS score FROM d), \
-         p AS (SELECT *, {per_household} FROM c), \
-         v AS (SELECT year, village_code, {village_sums} \
-           FROM p GROUP BY year, village_code), \
-         ks AS (SELECT column1 AS i, column2 AS k FROM (VALUES {ks_sql})), \
-         vk AS (SELECT v.year, v.village_code, ks.k, v.excluded, v.population, {per_k}, {rollups} \
-           FROM v CROSS JOIN ks), \
-         agg AS (SELECT {code} AS code, k, sum(excluded) AS excluded, \
-             sum(population) AS population, sum(poor_population) AS poor_population, \
-             sum(censored_sum) AS censored_sum, {resums} \
-           FROM vk {group}) \
+        "WITH f AS (SELECT size, village_code, {passes} FROM ({facts}) fx), \
+         v AS (SELECT TRY_CAST(village_code AS BIGINT) AS village_code, {unpack} FROM ( \
+             SELECT village_code, \
+               deprivation_sums({pattern}, CAST(size AS BIGINT)) AS sums \
+             FROM f GROUP BY village_code)), \
+         lv AS (SELECT code, {level_sums} FROM ( \
+             SELECT v.*, v.village_code - v.village_code % l.column1 AS code \
+             FROM v CROSS JOIN (VALUES {moduli}) l) \
+           GROUP BY code), \
+         ks AS (SELECT column1 AS i, column2 AS k, column3 AS o FROM (VALUES {ks_sql})), \
+         kk AS (SELECT *, {censored_sum} AS censored_sum FROM ( \
+             SELECT a.code, ks.k, a.excluded, a.population, {per_k} \
+             FROM lv a CROSS JOIN ks)), \
+         r AS (SELECT code, name, level, {rank} AS rank, TRY_CAST(code AS BIGINT) AS cv \
+           FROM (SELECT code, name, {level_of} AS level FROM regions) \
+           WHERE level IN ({levels})) \
          SELECT r.level, r.code, r.name, CAST({year} AS INT) AS year, ks.k, \
            coalesce(a.population, 0) AS population, \
            coalesce(a.excluded, 0) AS excluded_households, \
@@ -311,17 +312,22 @@ fn mpi_sql(
            {a} AS \"A\", \
            {m0} AS \"M0\", \
            {columns} \
-         FROM region_facts r CROSS JOIN ks \
-         LEFT JOIN agg a ON a.code = r.code AND a.k = ks.k \
-         WHERE r.level IN ({levels}) \
-         ORDER BY {rank}, r.code, ks.k",
-        village_sums = village_sums.join(", "),
+         FROM r CROSS JOIN ks \
+         LEFT JOIN kk a ON a.code = r.cv AND a.k = ks.k \
+         ORDER BY (r.rank * {code_span} + r.cv) * {k_span} + ks.o",
         per_k = per_k.join(", "),
         h = ratio("coalesce(a.poor_population, 0)", "a.population"),
         a = ratio("a.censored_sum", "a.poor_population"),
         m0 = ratio("coalesce(a.censored_sum, 0)", "a.population"),
         columns = columns.join(", "),
         levels = levels_list(level),
-        rank = level_rank_sql("r.level"),
+        rank = level_rank_sql("level"),
+        level_of = level_sql("code"),
+        // One BIGINT sort key (level rank, code, cut-off): a single
+        // primitive column sorts several times faster than three.
+        // One BIGINT sort key (level rank, code, place of k): one primitive
+        // column sorts faster than three (W6 ≈ 4 % less).
+        code_span = 10_i64.pow(12),
+        k_span = ks.len(),
     )
 }

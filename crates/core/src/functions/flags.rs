@@ -1,11 +1,12 @@
 //! Flag functions of the compiled rule plan: `flag_points` (score and
 //! unknown points), `first_label` (outcome) and `flag_list` (the failed /
-//! vetoed_by / unknown lists), working on the flags' bitmaps.
+//! vetoed_by / unknown lists), and of the poverty index: `flag_mask` (the
+//! deprivation pattern), working on the flags' bitmaps.
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, Float64Array, ListArray, StringArray};
-use datafusion::arrow::buffer::{BooleanBuffer, Buffer, OffsetBuffer, ScalarBuffer};
+use datafusion::arrow::array::{Array, ArrayRef, Float64Array, Int64Array, ListArray, StringArray};
+use datafusion::arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result as DfResult};
@@ -266,6 +267,55 @@ impl ScalarUDFImpl for FirstLabel {
     }
 }
 
+/// `flag_mask(f_0, f_1, …) -> bigint`: bit j set when flag j is true, null
+/// when any flag is null; at most 62 flags. The multidimensional poverty
+/// index's deprivation pattern (a household's deprivations as one key),
+/// computed from the flags' bitmaps instead of a sum of CASE expressions.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct FlagMask {
+    signature: Signature,
+}
+
+/// The `flag_mask` scalar UDF.
+pub fn flag_mask_udf() -> ScalarUDF {
+    ScalarUDF::from(FlagMask {
+        signature: Signature::variadic_any(Volatility::Immutable),
+    })
+}
+
+impl ScalarUDFImpl for FlagMask {
+    fn name(&self) -> &str {
+        "flag_mask"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Int64)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let n = args.number_rows;
+        if args.args.len() > 62 {
+            return datafusion::common::plan_err!("flag_mask takes at most 62 flags");
+        }
+        let mut masks = vec![0i64; n];
+        let mut nulls: Option<NullBuffer> = None;
+        for (j, flag) in args.args.iter().enumerate() {
+            let flag: ArrayRef = flag.to_array(n)?;
+            let flag = datafusion::common::cast::as_boolean_array(&flag)?;
+            // A null row's value bit does not matter: the row is null.
+            for row in flag.values().set_indices() {
+                masks[row] |= 1 << j;
+            }
+            nulls = NullBuffer::union(nulls.as_ref(), flag.nulls());
+        }
+        Ok(ColumnarValue::Array(Arc::new(Int64Array::new(
+            ScalarBuffer::from(masks),
+            nulls,
+        ))))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,5 +388,27 @@ mod tests {
         let out = datafusion::common::cast::as_string_array(&out).unwrap();
         let got: Vec<&str> = out.iter().map(|s| s.unwrap()).collect();
         assert_eq!(got, ["a", "b", "none", "a"]);
+    }
+
+    #[test]
+    fn flag_mask_sets_a_bit_per_true_flag_and_is_null_when_any_flag_is() {
+        let (a, b) = two_flags();
+        let out = invoke(flag_mask_udf(), vec![a, b]);
+        let out = datafusion::common::cast::as_int64_array(&out).unwrap();
+        let got: Vec<Option<i64>> = out.iter().collect();
+        assert_eq!(got, [Some(0b11), None, None, Some(0b01)]);
+        let many = (0..63)
+            .map(|_| ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))
+            .collect::<Vec<_>>();
+        let args = ScalarFunctionArgs {
+            arg_fields: (0..63)
+                .map(|_| Arc::new(Field::new("x", DataType::Boolean, true)))
+                .collect(),
+            args: many,
+            number_rows: 1,
+            return_field: Arc::new(Field::new("f", DataType::Int64, true)),
+            config_options: Arc::new(Default::default()),
+        };
+        assert!(flag_mask_udf().invoke_with_args(args).is_err());
     }
 }

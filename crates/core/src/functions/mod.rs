@@ -6,16 +6,21 @@
 //! | `region_parent(code)` | scalar | parent code |
 //! | `id_number_valid(id)` | scalar | GB 11643 check-digit test |
 //! | `null_if_blank(text)` | scalar | null for empty or blank text |
+//! | `export_value(text, 'bool'/'date'/'number')` | scalar | an export's cell in the form a cast reads |
 //! | `flag_list('a', fa, 'b', fb, …)` | scalar | names whose flag is true |
 //! | `flag_points(pa, fa, pb, fb, …)` | scalar | sum of the points whose flag is true |
+//! | `flag_mask(fa, fb, …)` | scalar | bitmask of the true flags (null if any is null) |
 //! | `first_label('a', ca, 'b', cb, …, 'else')` | scalar | label of the first true condition |
 //! | `weighted_median(value, weight)` | aggregate | exact median of `value` repeated `weight` times |
 //! | `weighted_values(value, weight)` | aggregate | a group's (value, weight) pairs, to roll up |
 //! | `weighted_median(pairs)` | aggregate | the median over merged `weighted_values` |
+//! | `deprivation_sums(pattern, persons)` | aggregate | the integer sums of one poverty index (made per index, not registered here) |
 //!
-//! All are registered by name, so plans that use them stay serialisable.
+//! All but `deprivation_sums` are registered by name, so plans that use
+//! them stay serialisable.
 
 pub mod codes;
+pub mod deprivation;
 pub mod flags;
 pub mod median;
 pub mod text;
@@ -32,6 +37,7 @@ pub fn register_all(ctx: &SessionContext) {
     ctx.register_udf(flags::flag_list_udf());
     ctx.register_udf(flags::flag_points_udf());
     ctx.register_udf(flags::first_label_udf());
+    ctx.register_udf(flags::flag_mask_udf());
     ctx.register_udf(text::null_if_blank_udf());
     ctx.register_udaf(weighted_median_udaf());
     ctx.register_udaf(weighted_values_udaf());
