@@ -22,6 +22,7 @@
 pub mod codes;
 pub mod deprivation;
 pub mod flags;
+pub mod forms;
 pub mod median;
 pub mod text;
 
@@ -39,6 +40,7 @@ pub fn register_all(ctx: &SessionContext) {
     ctx.register_udf(flags::first_label_udf());
     ctx.register_udf(flags::flag_mask_udf());
     ctx.register_udf(text::null_if_blank_udf());
+    ctx.register_udf(forms::export_value_udf());
     ctx.register_udaf(weighted_median_udaf());
     ctx.register_udaf(weighted_values_udaf());
 }
