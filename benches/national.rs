@@ -69,6 +69,7 @@ fn main() {
         store: Some(store.clone()),
         cache: false,
         memory_limit: Some(limit),
+        ..Default::default()
     };
     let dataset = rt
         .block_on(Dataset::open_with(&dir, &options))

@@ -393,6 +393,7 @@ fn the_engine_never_blocks_the_callers_runtime() {
             store: Some(store.path().join("st")),
             cache: false,
             memory_limit: None,
+            ..Default::default()
         };
         for _ in 0..2 {
             // First validates into the store, then reopens it.
@@ -430,6 +431,7 @@ async fn a_failing_validation_plan_names_its_table_and_file() {
         store: None,
         cache: false,
         memory_limit: Some(4 << 10),
+        ..Default::default()
     };
     let err = tuopin::Dataset::open_with(dir.path(), &options)
         .await
@@ -473,6 +475,7 @@ async fn a_panic_inside_the_parquet_decoder_is_an_error_naming_the_file() {
             store: with_store.then(|| store.path().join("s")),
             cache: false,
             memory_limit: None,
+            ..Default::default()
         };
         let err = tuopin::Dataset::open_with(dir.path(), &options)
             .await

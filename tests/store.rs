@@ -55,6 +55,7 @@ async fn engines(dir: &Path, store: &Path) -> (Engine, Engine) {
         store: Some(store.to_path_buf()),
         cache: false,
         memory_limit: Some(64 << 20),
+        ..Default::default()
     };
     let disk = Engine::with_options(
         Dataset::open_with(dir, &options).await.unwrap(),
@@ -259,6 +260,7 @@ async fn a_store_is_reused_until_a_source_changes() {
         store: Some(store.path().to_path_buf()),
         cache: false,
         memory_limit: None,
+        ..Default::default()
     };
     let stored = store.path().join("households.parquet");
     let modified = || std::fs::metadata(&stored).unwrap().modified().unwrap();
@@ -368,6 +370,7 @@ async fn a_damaged_source_names_its_file() {
         store: Some(store.path().to_path_buf()),
         cache: false,
         memory_limit: None,
+        ..Default::default()
     };
     let err = Dataset::open_with(dir.path(), &options).await.unwrap_err();
     assert!(
@@ -391,6 +394,7 @@ async fn rejects_are_listed_under_a_small_memory_limit() {
             store: store.as_ref().map(|s| s.path().to_path_buf()),
             cache: false,
             memory_limit: Some(16 << 20),
+            ..Default::default()
         };
         let limited = Dataset::open_with(dir.path(), &options).await.unwrap();
         for col in ["table", "row", "key", "column", "problem"] {
@@ -433,6 +437,7 @@ async fn a_store_in_or_around_the_sources_is_refused_before_writing() {
                 store: Some(store.clone()),
                 cache: false,
                 memory_limit: None,
+                ..Default::default()
             };
             let err = Dataset::open_with(dir.path(), &options)
                 .await
@@ -466,6 +471,7 @@ async fn a_folder_that_is_not_a_store_is_never_replaced() {
         store: Some(other.path().to_path_buf()),
         cache: false,
         memory_limit: None,
+        ..Default::default()
     };
     let err = Dataset::open_with(dir.path(), &options)
         .await
@@ -488,6 +494,7 @@ async fn a_store_is_written_aside_and_renamed_into_place() {
         store: Some(store.clone()),
         cache: false,
         memory_limit: None,
+        ..Default::default()
     };
     Dataset::open_with(dir.path(), &options).await.unwrap();
     // Only the store itself is left beside it: no temporary folder.
@@ -516,6 +523,7 @@ async fn two_opens_of_one_dataset_into_one_store_both_succeed_and_agree() {
         store: Some(root.path().join("shared")),
         cache: false,
         memory_limit: None,
+        ..Default::default()
     };
     let (a, b) = tokio::join!(
         Dataset::open_with(dir.path(), &options),

@@ -250,6 +250,8 @@ def open(
     partitions: int | None = None,
     store: str | os.PathLike[str] | None = None,
     cache: bool = True,
+    encoding: str | None = None,
+    columns: str | os.PathLike[str] | None = None,
 ) -> Engine:
     """Load and validate the dataset folder ``path`` (one ``<table>.parquet``,
     ``.csv`` or ``.arrow`` file per table) — once: the validated tables and
@@ -261,10 +263,19 @@ def open(
     ``store`` picks the store folder instead (never in or around the dataset
     folder); ``cache=False`` validates in memory and keeps nothing.
     ``memory_limit`` (bytes) bounds validation and every query; operators
-    that can spill do so past it."""
+    that can spill do so past it.
+
+    Exports of the national system read as they are: CSV in UTF-8 (with or
+    without BOM) or GB18030/GBK — detected, or forced with
+    ``encoding="utf-8"`` / ``"gb18030"`` — with Chinese headers and labels
+    (the built-in map ``crates/core/columns/zh.toml``; ``columns`` names a
+    TOML file of the same form that adds to or overrides it)."""
     store_path = None if store is None else os.fspath(store)
+    columns_path = None if columns is None else os.fspath(columns)
     return Engine._wrap(
-        _tuopin.open(os.fspath(path), memory_limit, partitions, store_path, cache)
+        _tuopin.open(
+            os.fspath(path), memory_limit, partitions, store_path, cache, encoding, columns_path
+        )
     )
 
 

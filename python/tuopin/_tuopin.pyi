@@ -69,6 +69,8 @@ def open(
     partitions: int | None = None,
     store: str | None = None,
     cache: bool = True,
+    encoding: str | None = None,
+    columns: str | None = None,
 ) -> Engine: ...
 def from_tables(
     tables: Mapping[str, Any], memory_limit: int | None = None, partitions: int | None = None

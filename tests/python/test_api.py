@@ -161,3 +161,40 @@ def test_mpi_from_the_exit_rules(eng: tuopin.Engine) -> None:
     assert change.num_rows == 11
     for r in change.to_pylist():
         assert r["M0_abs"] == r["M0_to"] - r["M0_from"]
+
+
+def test_a_gbk_export_with_chinese_headers_opens_as_it_is(tmp_path) -> None:
+    """A households.csv saved by Excel on Chinese Windows (GBK) with the
+    national system's headers and labels."""
+    (tmp_path / "regions.csv").write_bytes(
+        "区划代码,名称,农业户籍人口,贫困村,贫困县,西部,出列年度\n"
+        "130000000000,河北省,,,,否,\n130100000000,石家庄市,,,,,\n"
+        "130102000000,甲县,,,国家级,,\n130102001000,甲乡,,,,,\n"
+        "130102001001,一村,1000,是,,,\n".encode("gbk")
+    )
+    header = (
+        "户编号,年度,村代码,家庭人口数,贫困户属性,脱贫状态,识别年度,脱贫年度,主要致贫原因,"
+        "工资性收入,生产经营性收入,财产性收入,转移性收入,生产经营性支出,住房安全,因贫辍学人数,"
+        "参加新农合人数,应参加养老保险人数,参加养老保险人数,饮水安全,通生产生活用电,拟退出,"
+        "村评议日期,乡审核日期,县审定日期"
+    )
+    rows = [
+        'H1,2016,130102001001,3,一般贫困户,已脱贫,2014,2016,因病,"12,000",0,0,0,0,是,0,3,3,3,是,是,是,'
+        "2016年12月1日,2016/12/10,20161220",
+        "H2,2016,130102001001,2,低保贫困户,未脱贫,2014,,因学,100,0,0,0,0,否,1,2,2,2,是,是,否,,,",
+    ]
+    (tmp_path / "households.csv").write_bytes((header + "\n" + "\n".join(rows) + "\n").encode("gbk"))
+    eng = tuopin.open(str(tmp_path), cache=False)
+    assert eng.rejects.num_rows == 0
+    hh = eng.sql("SELECT household_id, category, status, primary_cause, wage_income FROM households ORDER BY 1")
+    assert hh.column("category").to_pylist() == ["general", "dibao"]
+    assert hh.column("status").to_pylist() == ["exited", "poor"]
+    assert hh.column("primary_cause").to_pylist() == ["illness", "schooling"]
+    assert hh.column("wage_income").to_pylist() == [12000.0, 100.0]
+    outcomes = eng.evaluate("hebei-2016", year=2016).sort_by("household_id")
+    assert outcomes.column("household_id").to_pylist() == ["H1", "H2"]
+    # Forced UTF-8 cannot read the GBK bytes: an error naming the file.
+    with pytest.raises(tuopin.DataError, match="households.csv|regions.csv"):
+        tuopin.open(str(tmp_path), cache=False, encoding="utf-8")
+    with pytest.raises(tuopin.TuopinError, match="unknown encoding"):
+        tuopin.open(str(tmp_path), cache=False, encoding="latin-1")

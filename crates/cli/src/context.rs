@@ -9,6 +9,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::prelude::DataFrame;
 use indicatif::ProgressBar;
+use tuopin::io::exports::ColumnMap;
 use tuopin::{Dataset, Engine, EngineOptions, Error, ErrorKind, OpenOptions, RuleSet};
 
 /// Print a line to standard output like `println!`; a closed pipe (the
@@ -75,6 +76,10 @@ pub struct Context {
     pub store: Option<PathBuf>,
     /// Keep no store: validate in memory.
     pub no_cache: bool,
+    /// Encoding of CSV sources.
+    pub encoding: tuopin::Encoding,
+    /// A file of exported headers and labels added to the built-in map.
+    pub columns: Option<PathBuf>,
     /// Print wall-clock times to stderr.
     pub timings: bool,
     /// Print the executed plan instead of the result.
@@ -87,13 +92,19 @@ impl Context {
         EngineOptions::with_limits(self.memory_limit, self.partitions)
     }
 
-    /// How datasets are opened in this run.
-    pub fn open_options(&self) -> OpenOptions {
-        OpenOptions {
+    /// How datasets are opened in this run (reads the `--columns` file).
+    pub fn open_options(&self) -> Result<OpenOptions, Failure> {
+        let columns = match &self.columns {
+            Some(file) => Some(ColumnMap::from_file(file)?),
+            None => None,
+        };
+        Ok(OpenOptions {
             store: self.store.clone(),
             cache: !self.no_cache,
             memory_limit: self.memory_limit,
-        }
+            encoding: self.encoding,
+            columns,
+        })
     }
 
     /// Open, validate and wrap the dataset in `dir` in an engine (a spinner
@@ -102,7 +113,7 @@ impl Context {
         let spinner = ProgressBar::new_spinner().with_message(format!("loading {}", dir.display()));
         spinner.enable_steady_tick(Duration::from_millis(120));
         let started = Instant::now();
-        let dataset = Dataset::open_with(dir, &self.open_options()).await;
+        let dataset = Dataset::open_with(dir, &self.open_options()?).await;
         spinner.finish_and_clear();
         let dataset = dataset?;
         if self.timings {

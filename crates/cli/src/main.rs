@@ -43,6 +43,14 @@ struct Cli {
     /// Validate in memory and keep nothing (no store).
     #[arg(long, global = true)]
     no_cache: bool,
+    /// Encoding of CSV sources: auto (UTF-8 with or without BOM, else
+    /// GB18030), utf-8 or gb18030 (GBK).
+    #[arg(long, global = true, default_value = "auto")]
+    encoding: tuopin::Encoding,
+    /// A TOML file of exported headers and labels, added to the built-in
+    /// Chinese map (crates/core/columns/zh.toml has the form).
+    #[arg(long, global = true, value_name = "FILE")]
+    columns: Option<PathBuf>,
     /// Print wall-clock times of loading and of each query to stderr.
     #[arg(long, global = true)]
     timings: bool,
@@ -61,6 +69,8 @@ impl Cli {
             partitions: self.partitions,
             store: self.store.clone(),
             no_cache: self.no_cache,
+            encoding: self.encoding,
+            columns: self.columns.clone(),
             timings: self.timings,
             explain: self.explain,
         }

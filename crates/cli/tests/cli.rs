@@ -452,3 +452,62 @@ fn a_cache_root_inside_the_dataset_folder_is_refused() {
     let after: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(before.len(), after.len(), "nothing written");
 }
+
+#[test]
+fn exports_read_with_an_encoding_and_a_columns_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // Both files GB18030 (a forced encoding applies to every CSV file).
+    let (regions, _, _) = encoding_rs::GB18030.encode(
+        "区划代码,名称\n130000000000,河北省\n130100000000,石家庄市\n130102000000,甲县\n\
+         130102001000,甲乡\n130102001001,一村\n",
+    );
+    std::fs::write(dir.path().join("regions.csv"), &*regions).unwrap();
+    let (gbk, _, _) = encoding_rs::GB18030.encode(
+        "家庭编号,年度,村代码,家庭人口数,贫困户属性,脱贫状态\nH1,2016,130102001001,2,普通户,未脱贫\n",
+    );
+    std::fs::write(dir.path().join("households.csv"), &*gbk).unwrap();
+    let map = dir.path().join("map.toml");
+    std::fs::write(
+        &map,
+        "[headers.households]\n\"家庭编号\" = \"household_id\"\n[labels.category]\n\"普通户\" = \"general\"\n",
+    )
+    .unwrap();
+    // Without the map the household key is missing: a data error (1).
+    let out = tuopin()
+        .args(["--no-cache", "validate"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("household_id"));
+    let shown = succeed(
+        tuopin()
+            .args(["--no-cache", "--encoding", "gb18030", "--columns"])
+            .arg(&map)
+            .arg("validate")
+            .arg(dir.path()),
+    );
+    assert!(shown.contains("households"), "{shown}");
+    let out = tuopin()
+        .args(["--no-cache", "--encoding", "latin1", "validate"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a bad --encoding is a usage error"
+    );
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[headers.households]\n\"x\" = \"nope\"\n").unwrap();
+    let out = tuopin()
+        .args(["--no-cache", "--columns"])
+        .arg(&bad)
+        .arg("validate")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml") && err.contains("nope"), "{err}");
+}

@@ -19,10 +19,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
 
 use crate::error::{Error, Result};
+use crate::io::exports::{ColumnMap, Encoding, Reading};
 use crate::io::source::{find_table_file, raw_from_batches, read_file, RawRows, RawTable};
 use crate::io::{cache, store};
 use crate::schema::{self, TABLES};
@@ -58,6 +60,13 @@ pub struct OpenOptions {
     /// [`EngineOptions::memory_limit`](crate::EngineOptions) is for
     /// queries. `None`: no limit.
     pub memory_limit: Option<usize>,
+    /// The encoding of CSV sources (default: detected — UTF-8 with or
+    /// without BOM, else GB18030; CLI `--encoding`, Python `encoding=`).
+    pub encoding: Encoding,
+    /// Headers and labels added to (or overriding) the built-in Chinese
+    /// map of registry exports ([`ColumnMap::builtin`]; CLI `--columns
+    /// FILE`, Python `columns=`).
+    pub columns: Option<ColumnMap>,
 }
 
 impl Default for OpenOptions {
@@ -66,6 +75,8 @@ impl Default for OpenOptions {
             store: None,
             cache: true,
             memory_limit: None,
+            encoding: Encoding::Auto,
+            columns: None,
         }
     }
 }
@@ -77,6 +88,31 @@ impl OpenOptions {
             cache: false,
             ..Default::default()
         }
+    }
+
+    /// How sources are read under these options.
+    fn reading(&self) -> Reading {
+        let builtin = ColumnMap::builtin();
+        Reading {
+            encoding: self.encoding,
+            map: Arc::new(match &self.columns {
+                Some(extra) => builtin.extended(extra),
+                None => builtin,
+            }),
+        }
+    }
+
+    /// What a store must have been read with besides the default, as a
+    /// text kept with its sources (a store read otherwise is not reused).
+    fn reading_key(&self) -> Option<String> {
+        if self.encoding == Encoding::Auto && self.columns.is_none() {
+            return None;
+        }
+        Some(format!(
+            "encoding={:?} columns={:016x}",
+            self.encoding,
+            crate::io::cache::fnv1a(format!("{:?}", self.columns).as_bytes())
+        ))
     }
 }
 
@@ -160,7 +196,7 @@ impl Dataset {
         let into_store = match &store {
             Some(store) => {
                 store::guard(store, &dir)?;
-                let sources = store::fingerprint(&found)?;
+                let sources = store::fingerprint(&found, options.reading_key())?;
                 let (at, check) = (store.clone(), sources.clone());
                 if let Some(loaded) = blocking(move || store::reopen(&at, &check)).await? {
                     return Ok(Dataset::from(loaded).in_store(store, true));
@@ -176,6 +212,7 @@ impl Dataset {
             None => None,
         };
         let mut raws = Vec::new();
+        let reading = options.reading();
         for (spec, path) in found {
             if into_store.is_some() && path.extension().is_some_and(|e| e == "parquet") {
                 raws.push(RawTable {
@@ -183,11 +220,13 @@ impl Dataset {
                     source: path.display().to_string(),
                     rows: RawRows::Parquet(path),
                     notes: Vec::new(),
+                    map: reading.map.clone(),
                 });
                 continue;
             }
             let source = path.display().to_string();
-            let raw = blocking(move || read_file(spec, &path))
+            let reading = reading.clone();
+            let raw = blocking(move || read_file(spec, &path, &reading))
                 .await
                 .map_err(|e| e.in_table(spec.name, &source))?;
             raws.push(raw);
@@ -225,9 +264,10 @@ impl Dataset {
             given.entry(name).or_default().extend(batches);
         }
         let mut raws = Vec::new();
+        let map = Arc::new(ColumnMap::builtin());
         for spec in TABLES.iter() {
             match given.remove(spec.name) {
-                Some(batches) => raws.push(raw_from_batches(spec, "memory", batches)?),
+                Some(batches) => raws.push(raw_from_batches(spec, "memory", batches, map.clone())?),
                 None if spec.required => {
                     return Err(Error::MissingTable {
                         dir: "memory".into(),

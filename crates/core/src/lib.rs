@@ -64,6 +64,7 @@ pub use dataset::{Dataset, OpenOptions};
 pub use engine::{Engine, EngineOptions};
 pub use error::{Error, ErrorKind, Result};
 pub use facts::{YearLines, ASSESSMENT_RATES};
+pub use io::exports::{ColumnMap, Encoding};
 pub use io::output;
 pub use rules::{Indicator, RuleSet, Unit};
 pub use sql::SqlOptions;

@@ -22,8 +22,8 @@ use pyo3::types::PyDict;
 use pyo3_arrow::PyTable;
 use tuopin::synth::GenerateOptions;
 use tuopin::{
-    Dataset, Engine, EngineOptions, ErrorKind, Level, LevelSelection, OpenOptions, RuleSet,
-    SqlOptions,
+    ColumnMap, Dataset, Encoding, Engine, EngineOptions, ErrorKind, Level, LevelSelection,
+    OpenOptions, RuleSet, SqlOptions,
 };
 
 create_exception!(
@@ -377,7 +377,8 @@ impl PyEngine {
 }
 
 #[pyfunction]
-#[pyo3(signature = (path, memory_limit=None, partitions=None, store=None, cache=true))]
+#[pyo3(signature = (path, memory_limit=None, partitions=None, store=None, cache=true, encoding=None, columns=None))]
+#[allow(clippy::too_many_arguments)]
 fn open(
     py: Python<'_>,
     path: String,
@@ -385,12 +386,24 @@ fn open(
     partitions: Option<usize>,
     store: Option<String>,
     cache: bool,
+    encoding: Option<String>,
+    columns: Option<String>,
 ) -> PyResult<PyEngine> {
     let opts = options(memory_limit, partitions);
+    let encoding = match encoding {
+        Some(e) => e.parse::<Encoding>().map_err(to_py)?,
+        None => Encoding::Auto,
+    };
+    let columns = match columns {
+        Some(file) => Some(ColumnMap::from_file(std::path::Path::new(&file)).map_err(to_py)?),
+        None => None,
+    };
     let open_options = OpenOptions {
         store: store.map(Into::into),
         cache,
         memory_limit,
+        encoding,
+        columns,
     };
     let inner = wait(py, async move {
         Engine::with_options(Dataset::open_with(&path, &open_options).await?, opts).await

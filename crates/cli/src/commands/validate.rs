@@ -18,7 +18,7 @@ pub struct Args {
 
 /// Exit 1 when rows were rejected.
 pub async fn run(cx: &Context, args: &Args) -> Result<u8, Failure> {
-    let dataset = Dataset::open_with(&args.dir, &cx.open_options()).await?;
+    let dataset = Dataset::open_with(&args.dir, &cx.open_options()?).await?;
     report_notes(&dataset);
     say!("{}", store_note(&dataset));
     say!(

@@ -1,9 +1,11 @@
 //! Files in and out: reading a dataset's sources (`source`), the store
 //! that keeps validated tables on disk (`store`), where each dataset
-//! folder's default store lives ([`cache`]), and writing results
+//! folder's default store lives ([`cache`]), how registry exports are
+//! read — encodings and Chinese headers and labels ([`exports`]) — and writing results
 //! as Parquet, CSV or JSON lines ([`output`]).
 
 pub mod cache;
+pub mod exports;
 pub mod output;
 pub(crate) mod source;
 pub(crate) mod store;

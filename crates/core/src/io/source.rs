@@ -22,6 +22,7 @@ use futures::{StreamExt, TryStreamExt};
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
 
 use crate::error::{Error, Result};
+use crate::io::exports::{self, ColumnMap, Reading};
 use crate::schema::{self, TableSpec, ROW_COLUMN};
 
 /// A table as read, before typing and validation: original columns plus a
@@ -33,6 +34,8 @@ pub(crate) struct RawTable {
     pub rows: RawRows,
     /// What reading changed (renamed columns), for the load report.
     pub notes: Vec<String>,
+    /// The header and label map the source is read with.
+    pub map: Arc<ColumnMap>,
 }
 
 /// Where the raw rows are.
@@ -73,7 +76,12 @@ pub(crate) fn find_table_file(dir: &Path, table: &str) -> Result<Option<PathBuf>
     }
 }
 
-pub(crate) fn read_file(spec: &'static TableSpec, path: &Path) -> Result<RawTable> {
+/// Read the source file `path` of table `spec` into memory, numbered.
+pub(crate) fn read_file(
+    spec: &'static TableSpec,
+    path: &Path,
+    reading: &Reading,
+) -> Result<RawTable> {
     let source = path.display().to_string();
     let unreadable = |message: String| Error::Schema {
         table: spec.name.to_string(),
@@ -101,20 +109,25 @@ pub(crate) fn read_file(spec: &'static TableSpec, path: &Path) -> Result<RawTabl
                 .collect::<std::result::Result<_, _>>()
                 .map_err(|e| unreadable(format!("unreadable Parquet file: {e}")))?
         }
-        "csv" => read_csv(file).map_err(|e| unreadable(format!("unreadable CSV file: {e}")))?,
+        "csv" => read_csv(path, reading.encoding)
+            .map_err(|e| unreadable(format!("unreadable CSV file: {e}")))?,
         _ => read_ipc(file).map_err(|e| unreadable(format!("unreadable Arrow file: {e}")))?,
     };
-    raw_from_batches(spec, &source, batches)
+    raw_from_batches(spec, &source, batches, reading.map.clone())
 }
 
+/// A CSV file's rows, every column as text, in `encoding` (detected when
+/// `Auto`: [`exports::detect`]).
 fn read_csv(
-    mut file: File,
+    path: &Path,
+    encoding: exports::Encoding,
 ) -> std::result::Result<Vec<RecordBatch>, datafusion::arrow::error::ArrowError> {
     use datafusion::arrow::csv::reader::{Format, ReaderBuilder};
+    let io = |e: std::io::Error| datafusion::arrow::error::ArrowError::IoError(e.to_string(), e);
+    let encoding = exports::detect(path, encoding).map_err(io)?;
     let format = Format::default().with_header(true);
-    let (inferred, _) = format.infer_schema(BufReader::new(&mut file), Some(0))?;
-    file.seek(SeekFrom::Start(0))
-        .map_err(|e| datafusion::arrow::error::ArrowError::IoError(e.to_string(), e))?;
+    let (inferred, _) =
+        format.infer_schema(exports::utf8_reader(path, encoding).map_err(io)?, Some(0))?;
     // Every column is read as text; typing happens in the validation plan so
     // that a bad value becomes a reject, not a failed load.
     let text = Arc::new(Schema::new(
@@ -130,7 +143,7 @@ fn read_csv(
         .with_format(format)
         .with_truncated_rows(true)
         .with_batch_size(64 * 1024)
-        .build(BufReader::with_capacity(1 << 20, file))?;
+        .build(exports::utf8_reader(path, encoding).map_err(io)?)?;
     reader.collect()
 }
 
@@ -187,12 +200,13 @@ pub(crate) fn raw_from_batches(
     spec: &'static TableSpec,
     source: &str,
     batches: Vec<RecordBatch>,
+    map: Arc<ColumnMap>,
 ) -> Result<RawTable> {
     let base = match batches.first() {
         Some(b) => b.schema(),
         None => spec.schema(),
     };
-    let (schema, notes) = numbered_schema(spec.name, &base);
+    let (schema, notes) = numbered_schema(spec.name, &base, &map);
     let mut next = 1i64;
     let mut out = Vec::with_capacity(batches.len());
     for batch in batches {
@@ -215,16 +229,50 @@ pub(crate) fn raw_from_batches(
             schema,
         },
         notes,
+        map,
     })
 }
 
-/// `base` with the row-number column appended, and with every input column
-/// whose name clashes with a derived or internal one
-/// ([`schema::reserved_column`]) renamed `source_<name>`; the notes say
-/// which (DESIGN §11: input columns may be named anything).
-pub(crate) fn numbered_schema(table: &str, base: &Schema) -> (SchemaRef, Vec<String>) {
+/// `base` with the row-number column appended; a column named by an
+/// exported header of `map` (DESIGN §8) read as its English column, unless
+/// that column is there too; and every input column whose name clashes
+/// with a derived or internal one ([`schema::reserved_column`]) renamed
+/// `source_<name>`. The notes say what was renamed (DESIGN §11: input
+/// columns may be named anything).
+pub(crate) fn numbered_schema(
+    table: &str,
+    base: &Schema,
+    map: &ColumnMap,
+) -> (SchemaRef, Vec<String>) {
+    let mut english: Vec<String> = Vec::with_capacity(base.fields().len());
+    let mut mapped = 0;
+    for f in base.fields() {
+        let name = f.name().as_str();
+        match map.english(table, name) {
+            Some(e)
+                if !english.iter().any(|n| n == e)
+                    && !base.fields().iter().any(|g| g.name() == e) =>
+            {
+                english.push(e.to_string());
+                mapped += 1;
+            }
+            _ => english.push(name.to_string()),
+        }
+    }
+    let base = Schema::new(
+        base.fields()
+            .iter()
+            .zip(&english)
+            .map(|(f, name)| f.as_ref().clone().with_name(name))
+            .collect::<Vec<_>>(),
+    );
     let names: Vec<&str> = base.fields().iter().map(|f| f.name().as_str()).collect();
     let mut notes = Vec::new();
+    if mapped > 0 {
+        notes.push(format!(
+            "{mapped} exported (Chinese) headers read as their English columns"
+        ));
+    }
     let mut fields: Vec<Field> = Vec::with_capacity(names.len() + 1);
     for f in base.fields() {
         let name = f.name().as_str();
@@ -336,6 +384,7 @@ pub(crate) fn numbered_parquet(
     path: &Path,
     partitions: usize,
     batch_size: usize,
+    map: &ColumnMap,
 ) -> Result<NumberedParquetTable> {
     let unreadable = |message: String| Error::Schema {
         table: table.to_string(),
@@ -347,7 +396,7 @@ pub(crate) fn numbered_parquet(
     let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, source_options())
         .map_err(|e| unreadable(format!("unreadable Parquet file: {e}")))?;
     check_footer(builder.metadata()).map_err(unreadable)?;
-    let (schema, notes) = numbered_schema(table, builder.schema());
+    let (schema, notes) = numbered_schema(table, builder.schema(), map);
 
     let mut groups = Vec::new();
     let mut first = 1i64;

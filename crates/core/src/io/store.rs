@@ -215,8 +215,19 @@ struct Entry {
     notes: Vec<String>,
 }
 
-/// Path, size and modification time of every source file.
-pub(crate) fn fingerprint(found: &[(&'static TableSpec, PathBuf)]) -> Result<Vec<Source>> {
+/// Path, size and modification time of every source file, and `reading`
+/// (how the sources were read, when not the default) as one more entry.
+pub(crate) fn fingerprint(
+    found: &[(&'static TableSpec, PathBuf)],
+    reading: Option<String>,
+) -> Result<Vec<Source>> {
+    let options = reading.map(|r| Source {
+        table: "(reading)".into(),
+        path: r,
+        bytes: 0,
+        modified_secs: 0,
+        modified_nanos: 0,
+    });
     found
         .iter()
         .map(|(spec, path)| {
@@ -235,6 +246,7 @@ pub(crate) fn fingerprint(found: &[(&'static TableSpec, PathBuf)]) -> Result<Vec
                 modified_nanos: modified.subsec_nanos(),
             })
         })
+        .chain(options.map(Ok))
         .collect()
 }
 
@@ -558,7 +570,7 @@ pub(crate) fn describe(path: &Path) -> Option<Described> {
         .iter()
         .map(|s| crate::schema::table_spec(&s.table).map(|spec| (spec, PathBuf::from(&s.path))))
         .collect::<Option<Vec<_>>>()
-        .and_then(|found| fingerprint(&found).ok());
+        .and_then(|found| fingerprint(&found, None).ok());
     let current = !gone && now.is_some_and(|now| manifest.validated_from(&now));
     Some(Described {
         dataset: manifest.dataset,

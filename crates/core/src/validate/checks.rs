@@ -9,6 +9,7 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef};
 
 use crate::codes::valid_code_sql;
 use crate::error::{Error, Result};
+use crate::io::exports::ColumnMap;
 use crate::links;
 use crate::schema::{self, TableSpec, ROW_COLUMN};
 
@@ -72,6 +73,28 @@ fn sql_type(t: &DataType) -> &'static str {
         DataType::Date32 => "DATE",
         _ => "VARCHAR",
     }
+}
+
+/// The `export_value` kind of a typed column.
+fn form_kind(t: &DataType) -> &'static str {
+    match t {
+        DataType::Boolean => "bool",
+        DataType::Date32 => "date",
+        _ => "number",
+    }
+}
+
+/// `text` (an SQL expression) with each exported label of `labels` read
+/// as its value (the label trimmed; other text unchanged).
+fn relabelled(text: &str, labels: &[(&str, &str)]) -> String {
+    if labels.is_empty() {
+        return text.to_string();
+    }
+    let arms: String = labels
+        .iter()
+        .map(|(label, value)| format!(" WHEN {} THEN {}", lit(label), lit(value)))
+        .collect();
+    format!("CASE trim({text}){arms} ELSE {text} END")
 }
 
 fn type_name(t: &DataType) -> &'static str {
@@ -357,6 +380,7 @@ pub(super) fn typed_projection(
     source: &str,
     raw: &SchemaRef,
     raw_name: &str,
+    map: &ColumnMap,
 ) -> Result<(String, Vec<Check>, Vec<String>)> {
     let mut select = vec![q(ROW_COLUMN)];
     let mut checks = Vec::new();
@@ -383,10 +407,14 @@ pub(super) fn typed_projection(
             let text = format!("nullif(trim(CAST({c} AS VARCHAR)), '')");
             if target == &DataType::Utf8 {
                 // Empty and blank text is null, whatever reader it came
-                // through (DESIGN §11); other text is kept as it is.
-                (format!("null_if_blank(CAST({c} AS VARCHAR))"), None)
+                // through (DESIGN §11); other text is kept as it is, but
+                // an exported label (DESIGN §8) becomes tuopin's value.
+                let kept = format!("null_if_blank(CAST({c} AS VARCHAR))");
+                (relabelled(&kept, &map.labels_of(col.name)), None)
             } else {
-                let typed = format!("try_cast({text} AS {})", sql_type(target));
+                // Export forms (是/否, 2016年12月31日, 12,000 …) first.
+                let plain = format!("export_value({text}, '{}')", form_kind(target));
+                let typed = format!("try_cast({plain} AS {})", sql_type(target));
                 let failed =
                     format!("CASE WHEN {text} IS NOT NULL AND {typed} IS NULL THEN {text} END");
                 (typed, Some(failed))

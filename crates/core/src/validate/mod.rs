@@ -117,7 +117,7 @@ async fn validate_table(
             }
             RawRows::Parquet(path) => {
                 let batch_size = ctx.state().config().batch_size();
-                let numbered = numbered_parquet(name, &path, partitions, batch_size)?;
+                let numbered = numbered_parquet(name, &path, partitions, batch_size, &raw.map)?;
                 notes.extend(numbered.notes);
                 (numbered.provider, numbered.schema, numbered.rows)
             }
@@ -126,7 +126,7 @@ async fn validate_table(
 
     // 1. typed
     let (typed_sql, mut checks, output_columns) =
-        typed_projection(spec, &raw.source, &raw_schema, &raw_name)?;
+        typed_projection(spec, &raw.source, &raw_schema, &raw_name, &raw.map)?;
     ctx.register_table(typed_name.as_str(), ctx.sql(&typed_sql).await?.into_view())?;
 
     // 2. flagged: row checks, duplicate keys, references.
