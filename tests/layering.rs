@@ -24,7 +24,7 @@ const LAYERS: &[&[&str]] = &[
     &["validate"],
     &["dataset"],
     &["engine"],
-    &["mpi"],
+    &["mpi", "quality"],
 ];
 
 fn core_src() -> PathBuf {

@@ -203,6 +203,13 @@ class Engine:
         ``<m>_ann`` (annualised) per region."""
         return self._inner.mpi_change(_rule_set(rules), from_year, to_year, _level(level), float(k))
 
+    def quality(self, year: int) -> pa.Table:
+        """The national system's consistency checks of ``year`` (DESIGN §8),
+        as warnings — the rows stay in the dataset: ``table``, ``key`` (as
+        in rejects), ``check`` (``exited_below_line``,
+        ``illness_all_healthy``, ``duplicate_id_number`` …), ``detail``."""
+        return self._inner.quality(year)
+
     def years(self) -> list[int]:
         """The registry's snapshot years."""
         return self._inner.years()

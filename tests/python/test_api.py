@@ -198,3 +198,16 @@ def test_a_gbk_export_with_chinese_headers_opens_as_it_is(tmp_path) -> None:
         tuopin.open(str(tmp_path), cache=False, encoding="utf-8")
     with pytest.raises(tuopin.TuopinError, match="unknown encoding"):
         tuopin.open(str(tmp_path), cache=False, encoding="latin-1")
+
+
+def test_quality_warnings_keep_the_rows(eng: tuopin.Engine) -> None:
+    q = eng.quality(2016)
+    assert q.column_names == ["table", "key", "check", "detail"]
+    assert set(q.column("check").to_pylist()) <= {
+        "exited_below_line", "exited_with_dropouts", "exited_unsafe_housing",
+        "illness_all_healthy", "schooling_no_student", "disability_none_disabled",
+        "wage_without_worker", "income_out_of_range", "duplicate_id_number",
+    }
+    flagged = {k.split("/")[0] for t, k in zip(q.column("table").to_pylist(), q.column("key").to_pylist()) if t == "households"}
+    ids = set(eng.sql("SELECT household_id FROM households WHERE year = 2016").column("household_id").to_pylist())
+    assert flagged <= ids, "warned households stay in the dataset"

@@ -103,6 +103,8 @@ enum Command {
     /// Multidimensional poverty (Alkire–Foster) from a household rule set's
     /// indicators, or its change (--from/--to).
     Mpi(commands::mpi::Args),
+    /// The national system's consistency checks of a year, as warnings.
+    Quality(commands::quality::Args),
     /// Run a SQL query over the dataset's tables and views.
     Sql(commands::sql::Args),
     /// The stores of validated datasets: list, clear.
@@ -146,6 +148,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Causes(a) => commands::report::run(&cx, Report::Causes, a).await,
         Command::Transitions(a) => commands::report::run(&cx, Report::Transitions, a).await,
         Command::Mpi(a) => commands::mpi::run(&cx, a).await,
+        Command::Quality(a) => commands::quality::run(&cx, a).await,
         Command::Sql(a) => commands::sql::run(&cx, a).await,
         Command::Cache { action } => commands::cache::run(action),
     }

@@ -511,3 +511,28 @@ fn exports_read_with_an_encoding_and_a_columns_file() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.toml") && err.contains("nope"), "{err}");
 }
+
+#[test]
+fn quality_writes_its_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    generate(&data, "0");
+    let out = dir.path().join("q.csv");
+    succeed(
+        tuopin()
+            .args(["--no-cache", "quality"])
+            .arg(&data)
+            .args(["--year", "2016", "--out"])
+            .arg(&out),
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.starts_with("table,key,check,detail"), "{text}");
+    let out = tuopin()
+        .args(["--no-cache", "quality"])
+        .arg(&data)
+        .args(["--year", "2031"])
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("2031"));
+}

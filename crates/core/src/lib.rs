@@ -34,7 +34,7 @@
 //! | validate | `validate` (`checks.rs`) | typing, row checks, references, the rejects ledger |
 //! | dataset | [`dataset`] | [`Dataset::open`]: find, read, validate, store |
 //! | engine | [`engine`] | the facade: evaluate, audit, metrics, causes, transitions, SQL |
-//! | analyses | [`mpi`] | more `Engine` methods built on the facade: the multidimensional poverty index |
+//! | analyses | [`mpi`], [`quality`] | more `Engine` methods built on the facade: the multidimensional poverty index, the consistency checks |
 //!
 //! [`synth`] (the Hebei-shaped synthetic generator) stands beside them and
 //! uses only the base, `lines` and `schema`.
@@ -51,6 +51,7 @@ pub mod lines;
 pub mod links;
 pub(crate) mod metrics;
 pub mod mpi;
+pub mod quality;
 pub mod rules;
 pub mod schema;
 pub(crate) mod session;

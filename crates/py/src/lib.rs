@@ -324,6 +324,15 @@ impl PyEngine {
         to_pyarrow(py, out)
     }
 
+    fn quality(&self, py: Python<'_>, year: i32) -> PyResult<Py<PyAny>> {
+        let engine = self.inner.clone();
+        let out = wait(
+            py,
+            async move { collect(engine.quality(year).await?).await },
+        )?;
+        to_pyarrow(py, out)
+    }
+
     fn mpi_change(
         &self,
         py: Python<'_>,

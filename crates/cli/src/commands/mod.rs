@@ -8,6 +8,7 @@ pub mod demo;
 pub mod evaluate;
 pub mod generate;
 pub mod mpi;
+pub mod quality;
 pub mod report;
 pub mod rules;
 pub mod sql;
