@@ -46,6 +46,8 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
 
+use super::kept;
+
 /// The tolerance of the cut-off comparison (DESIGN §9): poor at k iff the
 /// score is ≥ k − 1e-9, so k = 0.5 takes a score of exactly one half
 /// whatever the float order.
@@ -244,11 +246,6 @@ fn household(pattern: &Int64Array, persons: &Int64Array, row: usize) -> (Option<
         0
     };
     (p, s)
-}
-
-/// Whether an aggregate's FILTER keeps `row`.
-fn kept(filter: Option<&BooleanArray>, row: usize) -> bool {
-    filter.is_none_or(|f| f.is_valid(row) && f.value(row))
 }
 
 /// Rows of `width` sums as a list column.

@@ -26,9 +26,15 @@ pub mod forms;
 pub mod median;
 pub mod text;
 
+use datafusion::arrow::array::{Array, BooleanArray};
 use datafusion::prelude::SessionContext;
 
 pub use median::{weighted_median, weighted_median_udaf, weighted_values_udaf};
+
+/// Whether an aggregate's FILTER keeps row `i` (no filter keeps all).
+pub(crate) fn kept(filter: Option<&BooleanArray>, i: usize) -> bool {
+    filter.is_none_or(|f| f.is_valid(i) && f.value(i))
+}
 
 /// Register every tuopin function on `ctx`.
 pub fn register_all(ctx: &SessionContext) {

@@ -6,6 +6,8 @@
 use std::ops::Range;
 use std::sync::Arc;
 
+use super::kept;
+
 use datafusion::arrow::array::{
     Array, ArrayRef, BooleanArray, Float64Array, Int64Array, ListArray, StructArray,
 };
@@ -240,11 +242,6 @@ impl<'a> ListPairs<'a> {
 /// The pair of row `i`, if value and weight are present and weight > 0.
 fn pair_at(v: &Float64Array, w: &Int64Array, i: usize) -> Option<(f64, i64)> {
     (v.is_valid(i) && w.is_valid(i) && w.value(i) > 0).then(|| (v.value(i), w.value(i)))
-}
-
-/// Whether row `i` passes the optional aggregate filter.
-fn kept(filter: Option<&BooleanArray>, i: usize) -> bool {
-    filter.is_none_or(|f| f.is_valid(i) && f.value(i))
 }
 
 /// (value, weight) pairs bucketed by group: group `g`'s pairs are
