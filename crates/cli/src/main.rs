@@ -85,6 +85,9 @@ enum Command {
     Generate(commands::generate::Args),
     /// Load and validate a dataset; print the summary and the rejects.
     Validate(commands::validate::Args),
+    /// Turn a folder of registry exports (GB18030/UTF-8 CSV, Chinese
+    /// headers) into a dataset: Parquet tables and rejects.parquet.
+    Import(commands::import::Args),
     /// Evaluate a rule set for a year.
     Evaluate(commands::evaluate::Args),
     /// Audit the exit procedure of a year against a household rule set.
@@ -150,6 +153,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Mpi(a) => commands::mpi::run(&cx, a).await,
         Command::Quality(a) => commands::quality::run(&cx, a).await,
         Command::Sql(a) => commands::sql::run(&cx, a).await,
+        Command::Import(a) => commands::import::run(&cx, a).await,
         Command::Cache { action } => commands::cache::run(action),
     }
 }

@@ -488,6 +488,35 @@ fn exports_read_with_an_encoding_and_a_columns_file() {
             .arg(dir.path()),
     );
     assert!(shown.contains("households"), "{shown}");
+    // import: the same options, a Parquet dataset with English columns.
+    let out = dir.path().join("dataset");
+    succeed(
+        tuopin()
+            .args(["--no-cache", "--encoding", "gb18030", "--columns"])
+            .arg(&map)
+            .arg("import")
+            .arg(dir.path())
+            .arg("--out")
+            .arg(&out),
+    );
+    for f in ["regions.parquet", "households.parquet", "rejects.parquet"] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    let shown = succeed(
+        tuopin()
+            .args(["--no-cache", "sql"])
+            .arg(&out)
+            .arg("SELECT household_id, category FROM households"),
+    );
+    assert!(shown.contains("H1") && shown.contains("general"), "{shown}");
+    let refused = tuopin()
+        .args(["--no-cache", "import"])
+        .arg(dir.path())
+        .arg("--out")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
     let out = tuopin()
         .args(["--no-cache", "--encoding", "latin1", "validate"])
         .arg(dir.path())

@@ -7,6 +7,7 @@ pub mod cache;
 pub mod demo;
 pub mod evaluate;
 pub mod generate;
+pub mod import;
 pub mod mpi;
 pub mod quality;
 pub mod report;
