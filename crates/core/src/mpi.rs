@@ -177,7 +177,7 @@ fn double(v: f64) -> String {
 
 /// The most indicators an index can have: a household's deprivations are
 /// the bits of one BIGINT pattern (see [`mpi_sql`]).
-pub(crate) const MAX_INDICATORS: usize = 62;
+pub(crate) const MAX_INDICATORS: usize = crate::functions::flags::MAX_FLAGS;
 
 /// SQL of the index over the household facts query `facts` (DESIGN §9).
 ///

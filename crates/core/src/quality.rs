@@ -76,18 +76,16 @@ const HOUSEHOLD_CHECKS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The members check, after the household checks.
+const DUPLICATE_ID_NUMBER: &str = "duplicate_id_number";
+
 /// Names of every check, in output order.
-pub const QUALITY_CHECKS: &[&str] = &[
-    "exited_below_line",
-    "exited_with_dropouts",
-    "exited_unsafe_housing",
-    "illness_all_healthy",
-    "schooling_no_student",
-    "disability_none_disabled",
-    "wage_without_worker",
-    "income_out_of_range",
-    "duplicate_id_number",
-];
+pub fn check_names() -> impl Iterator<Item = &'static str> {
+    HOUSEHOLD_CHECKS
+        .iter()
+        .map(|(name, _, _)| *name)
+        .chain([DUPLICATE_ID_NUMBER])
+}
 
 impl Engine {
     /// The consistency warnings of `year`'s snapshot (see [`crate::quality`]):
@@ -165,7 +163,7 @@ fn quality_sql(facts: &str, year: i32, with_members: bool) -> String {
         branches.push(format!(
             "SELECT 'members' AS \"table\", \
                concat_ws('/', x.person_id, CAST(x.year AS VARCHAR)) AS key, \
-               'duplicate_id_number' AS \"check\", \
+               '{DUPLICATE_ID_NUMBER}' AS \"check\", \
                concat('id number ', x.id_number, ' in ', CAST(d.households AS VARCHAR), \
                  ' households of ', CAST(x.year AS VARCHAR)) AS detail \
              FROM members x JOIN ( \
@@ -176,8 +174,7 @@ fn quality_sql(facts: &str, year: i32, with_members: bool) -> String {
              WHERE x.year = {year}"
         ));
     }
-    let order = QUALITY_CHECKS
-        .iter()
+    let order = check_names()
         .enumerate()
         .map(|(i, c)| format!(" WHEN '{c}' THEN {i}"))
         .collect::<String>();

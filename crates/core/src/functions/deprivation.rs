@@ -46,6 +46,7 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
 
+use super::flags::MAX_FLAGS;
 use super::kept;
 
 /// The tolerance of the cut-off comparison (DESIGN §9): poor at k iff the
@@ -151,10 +152,10 @@ impl std::hash::Hash for Params {
 }
 
 impl Params {
-    /// A copy for an accumulator, refused past 62 weights.
+    /// A copy for an accumulator, refused past [`MAX_FLAGS`] weights.
     fn checked(&self) -> DfResult<Params> {
-        if self.weights.len() > 62 {
-            return plan_err!("deprivation_sums takes at most 62 weights");
+        if self.weights.len() > MAX_FLAGS {
+            return plan_err!("deprivation_sums takes at most {MAX_FLAGS} weights");
         }
         Ok(self.clone())
     }

@@ -267,6 +267,10 @@ impl ScalarUDFImpl for FirstLabel {
     }
 }
 
+/// The most flags a `flag_mask` (one non-negative BIGINT) holds; also the
+/// most indicators of a deprivation pattern and of a poverty index.
+pub const MAX_FLAGS: usize = 62;
+
 /// `flag_mask(f_0, f_1, …) -> bigint`: bit j set when flag j is true, null
 /// when any flag is null; at most 62 flags. The multidimensional poverty
 /// index's deprivation pattern (a household's deprivations as one key),
@@ -295,8 +299,8 @@ impl ScalarUDFImpl for FlagMask {
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let n = args.number_rows;
-        if args.args.len() > 62 {
-            return datafusion::common::plan_err!("flag_mask takes at most 62 flags");
+        if args.args.len() > MAX_FLAGS {
+            return datafusion::common::plan_err!("flag_mask takes at most {MAX_FLAGS} flags");
         }
         let mut masks = vec![0i64; n];
         let mut nulls: Option<NullBuffer> = None;

@@ -131,15 +131,6 @@ pub(crate) struct Reading {
     pub map: std::sync::Arc<ColumnMap>,
 }
 
-impl Default for Reading {
-    fn default() -> Self {
-        Reading {
-            encoding: Encoding::Auto,
-            map: std::sync::Arc::new(ColumnMap::builtin()),
-        }
-    }
-}
-
 /// The header and label maps of registry exports (see the module doc).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
