@@ -2,7 +2,9 @@
 //! English UTF-8 CSV and as a GB18030 export with Chinese headers, labels,
 //! 是/否, 2016年12月31日 dates and thousands separators reads into the same
 //! validated tables, rejects and outcomes; each value form; the `--columns`
-//! map; the store is not reused across reading options.
+//! map; the store is not reused across reading options; exports written by
+//! `io::exporting` (GB18030 CSV, Excel in parts) read as the Parquet
+//! dataset they came from; Excel results.
 
 mod common;
 
@@ -11,6 +13,7 @@ use std::path::Path;
 use common::*;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::csv::WriterBuilder;
+use tuopin::io::exporting::{export_dataset, ExportFormat, ExportHeaders, ExportOptions};
 use tuopin::{ColumnMap, Dataset, Encoding, Engine, OpenOptions, RuleSet};
 
 /// The English header of each Chinese one, inverted: English → Chinese.
@@ -307,4 +310,346 @@ async fn a_columns_file_adds_headers_and_labels_and_the_store_notices() {
     };
     let err = Dataset::open_with(dir.path(), &gb).await.unwrap_err();
     assert!(err.to_string().contains("household_id"), "{err}");
+}
+
+#[tokio::test]
+async fn an_excel_export_reads_its_table_sheet_with_cells_as_written() {
+    // tests/fixtures/xlsx/make.py wrote these with openpyxl: Chinese
+    // headers and labels, numbers and dates as Excel cells, a first sheet
+    // that is not the table, and "两人" in a number column.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/xlsx");
+    let ds = open(&dir).await;
+    let rejects = ds.rejects().to_vec();
+    let engine = Engine::new(ds).await.unwrap();
+    let b = query(
+        &engine,
+        "SELECT household_id, year, village_code, size, category, status, wage_income, \
+         safe_housing, CAST(village_reviewed_on AS VARCHAR) AS r \
+         FROM households ORDER BY household_id",
+    )
+    .await;
+    assert_eq!(
+        text(&b, "household_id"),
+        [Some("H1".into()), Some("H2".into())]
+    );
+    assert_eq!(text(&b, "year"), [Some("2016".into()), Some("2016".into())]);
+    assert_eq!(
+        text(&b, "village_code"),
+        [Some("130102001001".into()), Some("130102001001".into())]
+    );
+    assert_eq!(text(&b, "size"), [Some("3".into()), Some("2".into())]);
+    assert_eq!(
+        text(&b, "category"),
+        [Some("general".into()), Some("dibao".into())]
+    );
+    assert_eq!(
+        text(&b, "status"),
+        [Some("exited".into()), Some("poor".into())]
+    );
+    assert_eq!(floats(&b, "wage_income"), [Some(12000.0), Some(100.5)]);
+    assert_eq!(
+        text(&b, "safe_housing"),
+        [Some("true".into()), Some("false".into())]
+    );
+    assert_eq!(text(&b, "r"), [Some("2016-12-01".into()), None]);
+    // H3's size is text: one reject on row 3 naming the raw cell.
+    assert_eq!(text(&rejects, "row"), [Some("3".into())]);
+    assert_eq!(text(&rejects, "column"), [Some("size".into())]);
+    assert!(text(&rejects, "problem")[0]
+        .as_deref()
+        .unwrap()
+        .contains("'两人'"));
+    let regions = query(
+        &engine,
+        "SELECT name, poor_village, poor_county FROM regions WHERE code = '130102001001' \
+         OR code = '130102000000' ORDER BY code",
+    )
+    .await;
+    assert_eq!(
+        text(&regions, "name"),
+        [Some("甲县".into()), Some("一村".into())]
+    );
+    assert_eq!(
+        text(&regions, "poor_county"),
+        [Some("national".into()), None]
+    );
+    assert_eq!(text(&regions, "poor_village"), [None, Some("true".into())]);
+}
+
+/// Export options with Chinese headers in `format`.
+fn chinese(format: ExportFormat, part_rows: usize) -> ExportOptions {
+    ExportOptions {
+        format,
+        headers: ExportHeaders::Chinese,
+        encoding: Encoding::Gb18030,
+        part_rows,
+        ..ExportOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn the_same_registry_as_parquet_as_gb18030_csv_and_as_excel_parts_reads_the_same() {
+    let parquet = tempfile::tempdir().unwrap();
+    tuopin::generate(
+        &tuopin::GenerateOptions {
+            households: 300,
+            seed: 11,
+            faults: 0.03,
+            only_year: Some(2016),
+            ..Default::default()
+        },
+        parquet.path(),
+    )
+    .unwrap();
+    let csv_dir = tempfile::tempdir().unwrap();
+    let written = export_dataset(
+        parquet.path(),
+        csv_dir.path(),
+        &chinese(ExportFormat::Csv, 1_000_000),
+    )
+    .await
+    .unwrap();
+    assert!(written.iter().any(|p| p.ends_with("households.csv")));
+    // GB18030 with the national system's headers, labels and dates.
+    let raw = std::fs::read(csv_dir.path().join("households.csv")).unwrap();
+    let (decoded, _, bad) = encoding_rs::GB18030.decode(&raw);
+    assert!(!bad && std::str::from_utf8(&raw).is_err());
+    let header = decoded.lines().next().unwrap();
+    assert!(
+        header.starts_with("户编号,年度,村代码,家庭人口数,贫困户属性,脱贫状态"),
+        "{header}"
+    );
+    assert!(decoded.contains("一般贫困户") && decoded.contains(",是,") && decoded.contains("日"));
+
+    // Excel in parts of 100 rows: households (300 + faulty rows) is a folder.
+    let xlsx_dir = tempfile::tempdir().unwrap();
+    export_dataset(
+        parquet.path(),
+        xlsx_dir.path(),
+        &chinese(ExportFormat::Xlsx, 100),
+    )
+    .await
+    .unwrap();
+    let parts = xlsx_dir.path().join("households");
+    assert!(parts.join("households-0001.xlsx").is_file());
+    assert!(parts.join("households-0003.xlsx").is_file());
+    assert!(!xlsx_dir.path().join("households.xlsx").exists());
+
+    let a = open(parquet.path()).await;
+    let rejects_a = a.rejects().to_vec();
+    let a = snapshot(a).await;
+    let b = snapshot(open(csv_dir.path()).await).await;
+    assert!(!a[a.len() - 3].is_empty(), "the faults gave rejects");
+    assert_eq!(a, b, "Parquet and GB18030 CSV");
+
+    let c = open(xlsx_dir.path()).await;
+    let rejects_c = c.rejects().to_vec();
+    let summary = c.summary().to_vec();
+    let c = snapshot(c).await;
+    // Same tables and outcomes; rejects: same table, column and problem,
+    // `row` within the part named by `file`.
+    let n = a.len();
+    assert_eq!(a[..n - 6], c[..n - 6], "households");
+    assert_eq!(a[n - 2..], c[n - 2..], "outcomes");
+    assert_eq!(a[n - 6], c[n - 6], "rejects: table");
+    assert_eq!(a[n - 4..n - 2], c[n - 4..n - 2], "rejects: column, problem");
+    let files = text(&rejects_c, "file");
+    let rows_c = text(&rejects_c, "row");
+    let tables = text(&rejects_c, "table");
+    let rows_a = text(&rejects_a, "row");
+    assert!(text(&rejects_a, "file").iter().all(Option::is_none));
+    let mut households = 0;
+    for i in 0..files.len() {
+        let row: i64 = rows_c[i].as_deref().unwrap().parse().unwrap();
+        let global = match files[i].as_deref() {
+            Some(f) => {
+                let k: i64 = f
+                    .strip_prefix(&format!(
+                        "{}/{}-",
+                        tables[i].as_deref().unwrap(),
+                        tables[i].as_deref().unwrap()
+                    ))
+                    .and_then(|s| s.strip_suffix(".xlsx"))
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!((1..=100).contains(&row), "{f} row {row}");
+                households += 1;
+                (k - 1) * 100 + row
+            }
+            None => row,
+        };
+        assert_eq!(Some(global.to_string()), rows_a[i], "reject {i}");
+    }
+    assert!(households > 0, "some rejects name their part");
+    let hh = summary.iter().find(|s| s.table == "households").unwrap();
+    assert!(
+        hh.notes.iter().any(|n| n.contains("parts")),
+        "{:?}",
+        hh.notes
+    );
+}
+
+#[tokio::test]
+async fn parts_with_other_columns_are_refused_naming_the_part() {
+    let dir = write_dir(&[("regions", REGIONS_CSV)]);
+    let parts = dir.path().join("households");
+    std::fs::create_dir(&parts).unwrap();
+    std::fs::write(
+        parts.join("a.csv"),
+        format!(
+            "{HH_HEADER}\n{}\n",
+            hh_row(
+                "H1",
+                2016,
+                "130102001001",
+                3,
+                "poor",
+                2014,
+                None,
+                "illness",
+                Some(9000.0)
+            )
+        ),
+    )
+    .unwrap();
+    // The second part names its columns in Chinese and in another order:
+    // fine. The third lacks a column: an error naming it.
+    let chinese_header = HH_HEADER.replacen("household_id,year", "年度,户编号", 1);
+    let row = hh_row(
+        "H2",
+        2016,
+        "130102001001",
+        2,
+        "poor",
+        2014,
+        None,
+        "illness",
+        Some(9000.0),
+    );
+    let (id, rest) = row.split_once(',').unwrap();
+    let (year, rest) = rest.split_once(',').unwrap();
+    std::fs::write(
+        parts.join("b.csv"),
+        format!("{chinese_header}\n{year},{id},{rest}\n"),
+    )
+    .unwrap();
+    let ds = open(dir.path()).await;
+    let engine = Engine::new(ds).await.unwrap();
+    let b = query(
+        &engine,
+        "SELECT household_id, size FROM households ORDER BY household_id",
+    )
+    .await;
+    assert_eq!(
+        text(&b, "household_id"),
+        [Some("H1".into()), Some("H2".into())]
+    );
+    assert_eq!(text(&b, "size"), [Some("3".into()), Some("2".into())]);
+
+    let short = HH_HEADER.replace(",county_approved_on", "");
+    let row = hh_row(
+        "H3",
+        2016,
+        "130102001001",
+        2,
+        "poor",
+        2014,
+        None,
+        "illness",
+        Some(9000.0),
+    );
+    let row = &row[..row.rfind(',').unwrap()];
+    std::fs::write(parts.join("c.csv"), format!("{short}\n{row}\n")).unwrap();
+    let err = Dataset::open_with(dir.path(), &OpenOptions::in_memory())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("c.csv") && err.contains("county_approved_on"),
+        "{err}"
+    );
+    // A folder and a file for one table: refused.
+    std::fs::remove_file(parts.join("c.csv")).unwrap();
+    std::fs::write(dir.path().join("households.csv"), HH_HEADER).unwrap();
+    let err = Dataset::open_with(dir.path(), &OpenOptions::in_memory())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("several files"), "{err}");
+}
+
+#[tokio::test]
+async fn excel_results_have_typed_cells_and_chinese_headers_on_request() {
+    use calamine::{open_workbook_auto, Data, Reader};
+    let engine = engine(&[
+        ("regions", REGIONS_CSV),
+        (
+            "households",
+            &format!(
+                "{HH_HEADER}\n{}\n",
+                hh_row(
+                    "H1",
+                    2016,
+                    "130102001001",
+                    3,
+                    "poor",
+                    2014,
+                    None,
+                    "illness",
+                    Some(9000.0)
+                )
+            ),
+        ),
+    ])
+    .await;
+    let df = engine
+        .sql(
+            "SELECT household_id, village_code, year, size, wage_income / 3 AS third, safe_housing, \
+             DATE '2016-12-31' AS on_day, make_array('a', 'b') AS failed, \
+             CAST(NULL AS BIGINT) AS missing FROM households",
+        )
+        .await
+        .unwrap();
+    let df = tuopin::io::exporting::with_headers(df, ExportHeaders::Chinese, &ColumnMap::builtin())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("result.xlsx");
+    assert_eq!(tuopin::output::write_dataframe(df, &path).await.unwrap(), 1);
+    let mut book = open_workbook_auto(&path).unwrap();
+    assert_eq!(book.sheet_names(), ["result"]);
+    let range = book.worksheet_range("result").unwrap();
+    let rows: Vec<&[Data]> = range.rows().collect();
+    let header: Vec<String> = rows[0].iter().map(|c| c.to_string()).collect();
+    assert_eq!(
+        header,
+        [
+            "户编号",
+            "村代码",
+            "年度",
+            "家庭人口数",
+            "third",
+            "住房安全",
+            "on_day",
+            "failed",
+            "missing"
+        ]
+    );
+    let r = rows[1];
+    assert_eq!(r[0], Data::String("H1".into()));
+    // Codes are text in tuopin, and stay text.
+    assert_eq!(r[1], Data::String("130102001001".into()));
+    assert_eq!(r[2], Data::Float(2016.0));
+    assert_eq!(r[3], Data::Float(3.0));
+    assert_eq!(r[4], Data::Float(3000.0));
+    assert_eq!(r[5], Data::Bool(true));
+    match &r[6] {
+        Data::DateTime(d) => {
+            let (y, m, day, ..) = d.to_ymd_hms_milli();
+            assert_eq!((y, m, day), (2016, 12, 31));
+        }
+        other => panic!("not a date cell: {other:?}"),
+    }
+    assert_eq!(r[7], Data::String("a;b".into()));
+    assert_eq!(r.get(8).cloned().unwrap_or(Data::Empty), Data::Empty);
 }

@@ -30,7 +30,7 @@ async fn sql_is_read_only_unless_asked_and_registered_names_stay() {
             .to_string(),
         "DROP VIEW household_facts".to_string(),
         "CREATE TABLE mine AS SELECT 1 AS x".to_string(),
-        "INSERT INTO rejects VALUES ('t', 1, 'k', 'c', 'p')".to_string(),
+        "INSERT INTO rejects VALUES ('t', 1, 'k', 'c', 'p', NULL)".to_string(),
         "SET datafusion.execution.batch_size = 1".to_string(),
     ];
     for q in &refused {

@@ -28,6 +28,7 @@ __all__ = [
     "RuleSet",
     "open",
     "generate",
+    "export",
     "TuopinError",
     "DataError",
     "RuleError",
@@ -225,7 +226,9 @@ class Engine:
 
     @property
     def rejects(self) -> pa.Table:
-        """The rejects ledger: ``table``, ``row``, ``key``, ``column``, ``problem``."""
+        """The rejects ledger: ``table``, ``row``, ``key``, ``column``,
+        ``problem``, ``file`` (the part of a table read from a folder of
+        parts, else null)."""
         return self._inner.rejects()
 
     @property
@@ -298,3 +301,21 @@ def generate(
     None; otherwise return the tables, ready for ``tuopin.Engine(**tables)``.
     ``faults`` adds that share of deliberately faulty rows."""
     return _tuopin.generate(households, seed, None if path is None else os.fspath(path), faults, year)
+
+
+def export(
+    src: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    format: str = "csv",
+    headers: str = "zh",
+    encoding: str = "gb18030",
+    part_rows: int = 1_000_000,
+) -> list[str]:
+    """Write the Parquet dataset ``src`` (as ``generate(path=…)`` writes it)
+    the way the national system exports registries (DESIGN §8), into
+    ``out``: ``format`` ``"csv"`` or ``"xlsx"`` (a table longer than
+    ``part_rows`` becomes a folder of parts), ``headers`` ``"zh"`` (Chinese
+    headers and labels, 是/否, 2016年12月31日) or ``"en"``, ``encoding``
+    ``"gb18030"`` or ``"utf-8"`` for CSV. Returns the files written; open
+    them with ``tuopin.open(out)``."""
+    return _tuopin.export(os.fspath(src), os.fspath(out), format, headers, encoding, part_rows)

@@ -15,6 +15,7 @@ __all__ = [
     "open",
     "from_tables",
     "generate",
+    "export",
     "__version__",
 ]
 
@@ -83,3 +84,11 @@ def generate(
     faults: float = 0.0,
     year: int | None = None,
 ) -> dict[str, pa.Table] | None: ...
+def export(
+    src: str,
+    out: str,
+    format: str = "csv",
+    headers: str = "zh",
+    encoding: str = "gb18030",
+    part_rows: int = 1000000,
+) -> list[str]: ...

@@ -78,7 +78,7 @@ def test_sql_rejects_and_audit(eng: tuopin.Engine) -> None:
     n = eng.sql("SELECT count(*) AS n FROM household_facts WHERE year = 2016").column("n")[0].as_py()
     assert n == eng.evaluate("hebei-2016", year=2016).num_rows
     assert eng.rejects.num_rows == 0
-    assert eng.rejects.column_names == ["table", "row", "key", "column", "problem"]
+    assert eng.rejects.column_names == ["table", "row", "key", "column", "problem", "file"]
     audit = eng.audit("hebei-2016", year=2016)
     assert audit.column_names == ["household_id", "year", "village_code", "flag", "detail"]
     assert audit.num_rows > 0

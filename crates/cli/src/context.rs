@@ -80,6 +80,8 @@ pub struct Context {
     pub encoding: tuopin::Encoding,
     /// A file of exported headers and labels added to the built-in map.
     pub columns: Option<PathBuf>,
+    /// Column names of `--out` files.
+    pub headers: tuopin::io::exporting::ExportHeaders,
     /// Print wall-clock times to stderr.
     pub timings: bool,
     /// Print the executed plan instead of the result.
@@ -162,6 +164,11 @@ impl Context {
         match out {
             Some(path) => {
                 // Streamed: a national-scale result never sits in memory whole.
+                let map = match &self.columns {
+                    Some(file) => ColumnMap::builtin().extended(&ColumnMap::from_file(file)?),
+                    None => ColumnMap::builtin(),
+                };
+                let df = tuopin::io::exporting::with_headers(df, self.headers, &map)?;
                 let n = tuopin::output::write_dataframe(df, path).await?;
                 if self.timings {
                     eprintln!(

@@ -565,3 +565,60 @@ fn quality_writes_its_warnings() {
     assert_ne!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stderr).contains("2031"));
 }
+
+#[test]
+fn generate_writes_exports_that_read_like_the_dataset_and_results_go_to_excel() {
+    let dir = tempfile::tempdir().unwrap();
+    let parquet = dir.path().join("parquet");
+    let export = dir.path().join("export");
+    let common = ["--households", "300", "--seed", "5", "--year", "2016"];
+    succeed(
+        tuopin()
+            .arg("generate")
+            .args(common)
+            .arg("--out")
+            .arg(&parquet),
+    );
+    succeed(
+        tuopin()
+            .args(["--headers", "zh", "--encoding", "gb18030", "generate"])
+            .args(common)
+            .args(["--format", "csv", "--out"])
+            .arg(&export),
+    );
+    let raw = std::fs::read(export.join("households.csv")).unwrap();
+    assert!(std::str::from_utf8(&raw).is_err(), "GB18030");
+    let (text, _, _) = encoding_rs::GB18030.decode(&raw);
+    assert!(text.starts_with("户编号,"), "{}", &text[..40]);
+    assert!(!dir.path().join("export.parquet-tmp").exists());
+    // The export evaluates as the dataset it came from.
+    let outcomes =
+        |d: &std::path::Path| {
+            stdout_of(tuopin().args(["--no-cache", "sql"]).arg(d).arg(
+                "SELECT status, count(*) AS n FROM households GROUP BY status ORDER BY status",
+            ))
+        };
+    assert_eq!(outcomes(&parquet), outcomes(&export));
+    // Results as Excel, with Chinese headers on request.
+    let xlsx = dir.path().join("outcomes.xlsx");
+    succeed(
+        tuopin()
+            .args(["--no-cache", "--headers", "zh", "evaluate"])
+            .arg(&export)
+            .args(["--rules", "hebei-2016", "--year", "2016", "--out"])
+            .arg(&xlsx),
+    );
+    use calamine::{open_workbook_auto, Reader};
+    let mut book = open_workbook_auto(&xlsx).unwrap();
+    let range = book.worksheet_range("outcomes").unwrap();
+    let header: Vec<String> = range
+        .rows()
+        .next()
+        .unwrap()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    assert_eq!(header[0], "户编号", "{header:?}");
+    assert!(header.iter().any(|h| h == "outcome"), "{header:?}");
+    assert!(range.height() > 100);
+}

@@ -221,6 +221,7 @@ impl Dataset {
                     rows: RawRows::Parquet(path),
                     notes: Vec::new(),
                     map: reading.map.clone(),
+                    parts: Vec::new(),
                 });
                 continue;
             }

@@ -290,6 +290,7 @@ pub fn rejects_schema() -> SchemaRef {
         Field::new("key", S, true),
         Field::new("column", S, false),
         Field::new("problem", S, false),
+        Field::new("file", S, true),
     ]))
 }
 

@@ -480,6 +480,33 @@ fn generate(
     }
 }
 
+/// Write the Parquet dataset `src` as the national system's exports into
+/// `out`: `format` csv or xlsx, `headers` en or zh (Chinese headers,
+/// labels, 是/否, dates), `encoding` utf-8 or gb18030 (CSV). Returns the
+/// files written.
+#[pyfunction]
+#[pyo3(signature = (src, out, format="csv", headers="zh", encoding="gb18030", part_rows=1_000_000))]
+fn export(
+    py: Python<'_>,
+    src: String,
+    out: String,
+    format: &str,
+    headers: &str,
+    encoding: &str,
+    part_rows: usize,
+) -> PyResult<Vec<String>> {
+    use tuopin::io::exporting::{export_dataset, ExportOptions};
+    let options = ExportOptions {
+        format: format.parse().map_err(to_py)?,
+        headers: headers.parse().map_err(to_py)?,
+        encoding: encoding.parse().map_err(to_py)?,
+        part_rows,
+        ..ExportOptions::default()
+    };
+    let written = wait(py, async move { export_dataset(src, out, &options).await })?;
+    Ok(written.iter().map(|p| p.display().to_string()).collect())
+}
+
 #[pymodule]
 fn _tuopin(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -492,6 +519,7 @@ fn _tuopin(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(open, m)?)?;
     m.add_function(wrap_pyfunction!(from_tables, m)?)?;
     m.add_function(wrap_pyfunction!(generate, m)?)?;
+    m.add_function(wrap_pyfunction!(export, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -1,4 +1,6 @@
-//! `tuopin generate`: a synthetic Hebei-shaped registry as Parquet files.
+//! `tuopin generate`: a synthetic Hebei-shaped registry as Parquet files,
+//! or as the exports of the national system (`--format csv|xlsx`, with the
+//! global `--headers zh` and `--encoding gb18030`; DESIGN §8).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -6,7 +8,9 @@ use std::sync::Arc;
 use indicatif::{ProgressBar, ProgressStyle};
 use tuopin::synth::{self, GenerateOptions};
 
-use crate::context::Failure;
+use tuopin::io::exporting::{self, ExportFormat, ExportHeaders, ExportOptions};
+
+use crate::context::{Context, Failure};
 
 /// Arguments of `generate`.
 #[derive(clap::Args, Debug)]
@@ -27,10 +31,18 @@ pub struct Args {
     /// Output folder.
     #[arg(long)]
     pub out: PathBuf,
+    /// parquet (tuopin's dataset), or csv / xlsx as the national system
+    /// exports them (with --headers zh: Chinese headers and labels, 是/否,
+    /// 2016年12月31日; with --encoding gb18030: GB18030 CSV).
+    #[arg(long, default_value = "parquet", value_parser = ["parquet", "csv", "xlsx"])]
+    pub format: String,
+    /// Excel: rows per part; a longer table becomes a folder of parts.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub part_rows: usize,
 }
 
 /// Write the registry with a progress bar.
-pub async fn run(args: &Args) -> Result<u8, Failure> {
+pub async fn run(cx: &Context, args: &Args) -> Result<u8, Failure> {
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} ({eta})")
@@ -48,11 +60,50 @@ pub async fn run(args: &Args) -> Result<u8, Failure> {
             b.set_message(stage.to_string());
         })),
     };
-    let out = args.out.clone();
-    tokio::task::spawn_blocking(move || synth::generate(&opts, &out))
+    // Exports are written from a Parquet dataset generated beside them.
+    let export = match args.format.as_str() {
+        "parquet" => None,
+        other => Some(other.parse::<ExportFormat>()?),
+    };
+    let parquet = match export {
+        None => args.out.clone(),
+        Some(_) => {
+            let mut name = args.out.file_name().unwrap_or_default().to_os_string();
+            name.push(".parquet-tmp");
+            args.out.with_file_name(name)
+        }
+    };
+    let at = parquet.clone();
+    tokio::task::spawn_blocking(move || synth::generate(&opts, &at))
         .await
         .map_err(|e| Failure(2, e.to_string()))??;
     bar.finish_and_clear();
+    if let Some(format) = export {
+        let options = ExportOptions {
+            format,
+            headers: cx.headers,
+            encoding: match cx.encoding {
+                tuopin::Encoding::Auto => tuopin::Encoding::Utf8,
+                e => e,
+            },
+            part_rows: args.part_rows,
+            ..ExportOptions::default()
+        };
+        let written = exporting::export_dataset(&parquet, &args.out, &options).await;
+        let _ = std::fs::remove_dir_all(&parquet);
+        let written = written?;
+        eprintln!(
+            "wrote {} export files ({}{}) to {}",
+            written.len(),
+            args.format,
+            if cx.headers == ExportHeaders::Chinese {
+                ", Chinese headers"
+            } else {
+                ""
+            },
+            args.out.display()
+        );
+    }
     eprintln!(
         "generated {} households (seed {})",
         args.households, args.seed

@@ -141,6 +141,11 @@ pub struct ColumnMap {
     /// Per English column: label as exported → tuopin's value.
     #[serde(default)]
     labels: BTreeMap<String, BTreeMap<String, String>>,
+    /// Where each entry stands in its file (`section\0key` → line), so
+    /// that writing an export uses the first header or label a file lists
+    /// for a column or value (一般贫困户 rather than 一般户).
+    #[serde(skip)]
+    order: BTreeMap<String, usize>,
 }
 
 impl ColumnMap {
@@ -158,8 +163,9 @@ impl ColumnMap {
     /// A map from TOML text of the form of `zh.toml`; every table must be
     /// one of tuopin's and every header must map to one of its columns.
     pub fn from_toml(text: &str) -> Result<ColumnMap> {
-        let map: ColumnMap =
+        let mut map: ColumnMap =
             toml::from_str(text).map_err(|e| Error::InvalidArgument(format!("column map: {e}")))?;
+        map.order = entry_order(text);
         for (table, headers) in &map.headers {
             let spec = table_spec(table).ok_or_else(|| {
                 Error::InvalidArgument(format!("column map: [headers.{table}]: no such table"))
@@ -196,7 +202,66 @@ impl ColumnMap {
             let mine = self.labels.entry(column.clone()).or_default();
             mine.extend(labels.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
+        // The other file's entries come first when writing.
+        let shift = other.order.values().max().map_or(0, |m| m + 1);
+        for v in self.order.values_mut() {
+            *v += shift;
+        }
+        self.order
+            .extend(other.order.iter().map(|(k, v)| (k.clone(), *v)));
         self
+    }
+
+    /// The header an export uses for the English `column` of `table` (the
+    /// first the map lists), or for a result column (`table` `None`): the
+    /// first of households, members and regions that has one.
+    ///
+    /// ```
+    /// let map = tuopin::ColumnMap::builtin();
+    /// assert_eq!(map.exported_header(Some("regions"), "exit_year"), Some("出列年度"));
+    /// assert_eq!(map.exported_header(None, "exit_year"), Some("脱贫年度"));
+    /// assert_eq!(map.exported_header(None, "score"), None);
+    /// ```
+    pub fn exported_header(&self, table: Option<&str>, column: &str) -> Option<&str> {
+        let tables: &[&str] = match table {
+            Some(t) => &[t][..],
+            None => &["households", "members", "regions"],
+        };
+        tables
+            .iter()
+            .find_map(|t| self.first_of(&format!("headers.{t}"), self.headers.get(*t)?, column))
+    }
+
+    /// The label an export uses for tuopin's `value` in `column` (the
+    /// first the map lists).
+    ///
+    /// ```
+    /// let map = tuopin::ColumnMap::builtin();
+    /// assert_eq!(map.exported_label("category", "general"), Some("一般贫困户"));
+    /// assert_eq!(map.exported_label("status", "exited"), Some("已脱贫"));
+    /// ```
+    pub fn exported_label(&self, column: &str, value: &str) -> Option<&str> {
+        self.first_of(&format!("labels.{column}"), self.labels.get(column)?, value)
+    }
+
+    /// Of the keys of `entries` that map to `value`, the one its file
+    /// lists first.
+    fn first_of<'a>(
+        &self,
+        section: &str,
+        entries: &'a BTreeMap<String, String>,
+        value: &str,
+    ) -> Option<&'a str> {
+        entries
+            .iter()
+            .filter(|(_, v)| v.as_str() == value)
+            .min_by_key(|(k, _)| {
+                self.order
+                    .get(&format!("{section}\0{k}"))
+                    .copied()
+                    .unwrap_or(usize::MAX)
+            })
+            .map(|(k, _)| k.as_str())
     }
 
     /// The English column of `table` that the exported `header` names.
@@ -216,6 +281,22 @@ impl ColumnMap {
             .map(|m| m.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect())
             .unwrap_or_default()
     }
+}
+
+/// The line of each `"key" = …` entry of a map file, by `section\0key`.
+fn entry_order(text: &str) -> BTreeMap<String, usize> {
+    let mut order = BTreeMap::new();
+    let mut section = String::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.trim().to_string();
+        } else if let Some((key, _)) = line.split_once('=') {
+            let key = key.trim().trim_matches('"');
+            order.entry(format!("{section}\0{key}")).or_insert(n);
+        }
+    }
+    order
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
-//! Writing results: Parquet, CSV or JSON by file extension.
+//! Writing results: Parquet, CSV, JSON or Excel by file extension.
 //!
-//! CSV has no list type, so list columns (`failed`, `vetoed_by`, `unknown`)
-//! are written as `;`-joined text. JSON is newline-delimited (one object per
-//! line).
+//! CSV and Excel have no list type, so list columns (`failed`, `vetoed_by`,
+//! `unknown`) are written as `;`-joined text. JSON is newline-delimited (one
+//! object per line). Excel (`.xlsx`) is one sheet named after the file,
+//! with a header row and typed cells ([`crate::io::xlsx::XlsxWriter`]).
 //!
 //! ```no_run
 //! # async fn run(df: datafusion::prelude::DataFrame) -> tuopin::Result<()> {
@@ -29,6 +30,8 @@ pub enum Format {
     Csv,
     /// Newline-delimited JSON.
     Json,
+    /// An Excel workbook of one sheet.
+    Xlsx,
 }
 
 impl Format {
@@ -38,8 +41,9 @@ impl Format {
             Some("parquet") => Ok(Format::Parquet),
             Some("csv") => Ok(Format::Csv),
             Some("json") | Some("jsonl") | Some("ndjson") => Ok(Format::Json),
+            Some("xlsx") => Ok(Format::Xlsx),
             _ => Err(Error::InvalidArgument(format!(
-                "{}: unknown output format (use .parquet, .csv or .json)",
+                "{}: unknown output format (use .parquet, .csv, .json or .xlsx)",
                 path.display()
             ))),
         }
@@ -132,6 +136,7 @@ enum BatchWriter {
     Parquet(parquet::arrow::ArrowWriter<File>),
     Csv(datafusion::arrow::csv::Writer<File>),
     Json(datafusion::arrow::json::LineDelimitedWriter<File>),
+    Xlsx(Box<crate::io::xlsx::XlsxWriter>),
 }
 
 impl BatchWriter {
@@ -141,14 +146,14 @@ impl BatchWriter {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
         }
-        let file = File::create(path).map_err(|e| Error::io(path, e))?;
+        let file = || File::create(path).map_err(|e| Error::io(path, e));
         Ok(match format {
             Format::Parquet => {
                 let props = parquet::file::properties::WriterProperties::builder()
                     .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
                     .build();
                 BatchWriter::Parquet(parquet::arrow::ArrowWriter::try_new(
-                    file,
+                    file()?,
                     schema,
                     Some(props),
                 )?)
@@ -156,11 +161,16 @@ impl BatchWriter {
             Format::Csv => BatchWriter::Csv(
                 datafusion::arrow::csv::WriterBuilder::new()
                     .with_header(true)
-                    .build(file),
+                    .build(file()?),
             ),
             Format::Json => {
-                BatchWriter::Json(datafusion::arrow::json::LineDelimitedWriter::new(file))
+                BatchWriter::Json(datafusion::arrow::json::LineDelimitedWriter::new(file()?))
             }
+            Format::Xlsx => BatchWriter::Xlsx(Box::new(crate::io::xlsx::XlsxWriter::create(
+                path,
+                &sheet_name(path),
+                &schema,
+            )?)),
         })
     }
 
@@ -169,6 +179,7 @@ impl BatchWriter {
             BatchWriter::Parquet(w) => w.write(batch)?,
             BatchWriter::Csv(w) => w.write(&lists_as_text(batch)?)?,
             BatchWriter::Json(w) => w.write(batch)?,
+            BatchWriter::Xlsx(w) => w.write(batch)?,
         }
         Ok(())
     }
@@ -180,8 +191,27 @@ impl BatchWriter {
             }
             BatchWriter::Csv(_) => {}
             BatchWriter::Json(mut w) => w.finish()?,
+            BatchWriter::Xlsx(w) => w.finish()?,
         }
         Ok(())
+    }
+}
+
+/// The sheet name of a result file: its stem without the characters
+/// Excel refuses, at most 31 characters.
+fn sheet_name(path: &Path) -> String {
+    let stem: String = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !matches!(c, '[' | ']' | ':' | '*' | '?' | '/' | '\\' | '\''))
+        .take(31)
+        .collect();
+    if stem.is_empty() {
+        "result".into()
+    } else {
+        stem
     }
 }
 

@@ -185,8 +185,17 @@ impl Manifest {
     /// Whether the store was validated from exactly `sources` (path, size,
     /// modification time) by this tuopin version: reusable.
     fn validated_from(&self, sources: &[Source]) -> bool {
-        self.version == env!("CARGO_PKG_VERSION") && self.sources == sources
+        self.version == store_version() && self.sources == sources
     }
+}
+
+/// The layout of a store's files; raised when they change (2: the rejects
+/// ledger gained `file`), so a store written before is validated again.
+const STORE_FORMAT: u32 = 2;
+
+/// The version a store records: tuopin's and the store layout's.
+fn store_version() -> String {
+    format!("{}+store{STORE_FORMAT}", env!("CARGO_PKG_VERSION"))
 }
 
 /// One source file, as found when validating.
@@ -228,7 +237,18 @@ pub(crate) fn fingerprint(
         modified_secs: 0,
         modified_nanos: 0,
     });
-    found
+    // A folder of parts is fingerprinted part by part.
+    let mut files: Vec<(&'static TableSpec, PathBuf)> = Vec::new();
+    for (spec, path) in found {
+        if path.is_dir() {
+            for part in crate::io::source::part_files(path)? {
+                files.push((spec, part));
+            }
+        } else {
+            files.push((spec, path.clone()));
+        }
+    }
+    files
         .iter()
         .map(|(spec, path)| {
             let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
@@ -458,7 +478,7 @@ pub(crate) fn save(store: &Path, sources: &[Source], dataset: &Loaded) -> Result
         .map(|p| p.display().to_string())
         .unwrap_or_default();
     let manifest = Manifest {
-        version: env!("CARGO_PKG_VERSION").to_string(),
+        version: store_version(),
         dataset: dataset_dir,
         sources: sources.to_vec(),
         tables,

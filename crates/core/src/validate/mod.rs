@@ -108,6 +108,7 @@ async fn validate_table(
     let flagged_name = format!("__flagged_{name}");
     let partitions = ctx.state().config().target_partitions();
     let mut notes = raw.notes;
+    let (row_sql, file_sql) = part_columns(&raw.parts);
     let (raw_provider, raw_schema, rows): (Arc<dyn TableProvider>, SchemaRef, usize) =
         match raw.rows {
             RawRows::Memory { batches, schema } => {
@@ -264,9 +265,11 @@ async fn validate_table(
             .enumerate()
             .map(|(i, c)| {
                 format!(
-                    "SELECT {table} AS \"table\", {row} AS \"row\", {key} AS \"key\", {column} AS \"column\", CAST({problem} AS VARCHAR) AS problem, {i} AS __check FROM {bad_name} WHERE {pred}",
+                    "SELECT {table} AS \"table\", {row} AS \"row\", {key} AS \"key\", {column} AS \"column\", CAST({problem} AS VARCHAR) AS problem, {file} AS \"file\", {at} AS __at, {i} AS __check FROM {bad_name} WHERE {pred}",
                     table = lit(name),
-                    row = q(ROW_COLUMN),
+                    row = row_sql,
+                    file = file_sql,
+                    at = q(ROW_COLUMN),
                     column = lit(&c.column),
                     problem = c.problem,
                     pred = c.predicate
@@ -286,7 +289,7 @@ async fn validate_table(
         )?;
         let sorted = ctx
             .sql(&format!(
-                "SELECT \"table\", \"row\", \"key\", \"column\", problem FROM {found_name} ORDER BY \"row\", __check"
+                "SELECT \"table\", \"row\", \"key\", \"column\", problem, \"file\" FROM {found_name} ORDER BY __at, __check"
             ))
             .await?
             .collect()
@@ -350,6 +353,30 @@ async fn validate_table(
 }
 
 /// The single count of a `SELECT count(*) …` query.
+/// The rejects ledger's `row` and `file` as SQL over `__row`: the row
+/// itself and no file for a table read from one file; for a folder of
+/// parts, the part's file and the row within it (DESIGN §8).
+fn part_columns(parts: &[crate::io::source::Part]) -> (String, String) {
+    let at = q(ROW_COLUMN);
+    if parts.is_empty() {
+        return (at, "CAST(NULL AS VARCHAR)".into());
+    }
+    let (mut row, mut file) = ("CASE".to_string(), "CASE".to_string());
+    for (p, next) in parts
+        .iter()
+        .zip(parts.iter().skip(1).map(Some).chain([None]))
+    {
+        let when = match next {
+            Some(n) => format!(" WHEN {at} < {}", n.first),
+            None => " ELSE".to_string(),
+        };
+        let then = if next.is_some() { " THEN" } else { "" };
+        row.push_str(&format!("{when}{then} {at} - {} + 1", p.first));
+        file.push_str(&format!("{when}{then} {}", lit(&p.file)));
+    }
+    (format!("{row} END"), format!("{file} END"))
+}
+
 async fn count(ctx: &SessionContext, sql: &str) -> Result<usize> {
     let batches = ctx.sql(sql).await?.collect().await?;
     let n = batches
