@@ -12,31 +12,41 @@ TUOPIN_CACHE="$(mktemp -d -t tuopin-test-cache.XXXXXX)"
 export TUOPIN_CACHE
 trap 'rm -rf "$TUOPIN_CACHE"' EXIT
 
-echo "== cargo fmt --check"
+echo "== cargo fmt --check [${SECONDS}s]"
 cargo fmt --all -- --check
 
-echo "== cargo clippy"
+echo "== cargo clippy [${SECONDS}s]"
 cargo clippy --workspace --all-targets -- -D warnings
 
-echo "== Rust tests"
+echo "== Rust tests [${SECONDS}s]"
 cargo test --workspace --exclude tuopin-py
 
-echo "== Python environment (.venv)"
+echo "== Python environment (.venv) [${SECONDS}s]"
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 VIRTUAL_ENV="$PWD/.venv" PATH="$PWD/.venv/bin:$PATH" .venv/bin/maturin develop
 
-echo "== Python types (mypy --strict, stubtest)"
+echo "== Python types (mypy --strict, stubtest) [${SECONDS}s]"
 .venv/bin/mypy --strict python/tuopin
 .venv/bin/python -m mypy.stubtest tuopin._tuopin
 
-echo "== Python tests"
+echo "== Browser for the dashboard tests (Debian's chromium, a CJK font) [${SECONDS}s]"
+if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then
+    SUDO=""
+    [ "$(id -u)" = "0" ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+        chromium fonts-noto-cjk fontconfig >/dev/null
+fi
+
+echo "== Python tests [${SECONDS}s]"
 .venv/bin/python -m pytest tests/python -q
 
 # Each fuzz target for a minute (TUOPIN_FUZZ_SECONDS=0 skips; RELIABILITY.md).
 if [ "${TUOPIN_FUZZ_SECONDS:-60}" != "0" ]; then
-    echo "== Fuzz targets"
+    echo "== Fuzz targets [${SECONDS}s]"
     bash scripts/fuzz.sh "${TUOPIN_FUZZ_SECONDS:-60}"
 fi
+echo "== all tests passed [${SECONDS}s]"

@@ -51,6 +51,10 @@ struct Cli {
     /// Chinese map (crates/core/columns/zh.toml has the form).
     #[arg(long, global = true, value_name = "FILE")]
     columns: Option<PathBuf>,
+    /// Column names of --out files: en (tuopin's) or zh (the national
+    /// system's Chinese headers, where a column has one).
+    #[arg(long, global = true, default_value = "en")]
+    headers: tuopin::io::exporting::ExportHeaders,
     /// Print wall-clock times of loading and of each query to stderr.
     #[arg(long, global = true)]
     timings: bool,
@@ -71,6 +75,7 @@ impl Cli {
             no_cache: self.no_cache,
             encoding: self.encoding,
             columns: self.columns.clone(),
+            headers: self.headers,
             timings: self.timings,
             explain: self.explain,
         }
@@ -81,7 +86,8 @@ impl Cli {
 enum Command {
     /// Generate a sample province in memory and print the exit summary.
     Demo(commands::demo::Args),
-    /// Write a synthetic Hebei-shaped registry as Parquet files.
+    /// Write a synthetic Hebei-shaped registry as Parquet files, or as
+    /// exports (--format csv|xlsx, --headers zh, --encoding gb18030).
     Generate(commands::generate::Args),
     /// Load and validate a dataset; print the summary and the rejects.
     Validate(commands::validate::Args),
@@ -108,6 +114,11 @@ enum Command {
     Mpi(commands::mpi::Args),
     /// The national system's consistency checks of a year, as warnings.
     Quality(commands::quality::Args),
+    /// The command dashboard (攻坚指挥) in the browser: region pages from
+    /// the province down to each household, read-only.
+    Serve(commands::dashboard::ServeArgs),
+    /// A region page as one self-contained HTML file (for mail and print).
+    Report(commands::dashboard::ReportArgs),
     /// Run a SQL query over the dataset's tables and views.
     Sql(commands::sql::Args),
     /// The stores of validated datasets: list, clear.
@@ -142,7 +153,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
     let cx = cli.context();
     match &cli.command {
         Command::Demo(a) => commands::demo::run(&cx, a).await,
-        Command::Generate(a) => commands::generate::run(a).await,
+        Command::Generate(a) => commands::generate::run(&cx, a).await,
         Command::Validate(a) => commands::validate::run(&cx, a).await,
         Command::Evaluate(a) => commands::evaluate::evaluate(&cx, a).await,
         Command::Audit(a) => commands::evaluate::audit(&cx, a).await,
@@ -153,6 +164,8 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Mpi(a) => commands::mpi::run(&cx, a).await,
         Command::Quality(a) => commands::quality::run(&cx, a).await,
         Command::Sql(a) => commands::sql::run(&cx, a).await,
+        Command::Serve(a) => commands::dashboard::serve(&cx, a).await,
+        Command::Report(a) => commands::dashboard::report(&cx, a).await,
         Command::Import(a) => commands::import::run(&cx, a).await,
         Command::Cache { action } => commands::cache::run(action),
     }

@@ -71,5 +71,9 @@ pub async fn run(cx: &Context, args: &Args) -> Result<u8, Failure> {
     let listed = "SELECT e.code, e.name, e.outcome, e.vetoed_by, e.unknown FROM __county e JOIN region_facts r ON r.code = e.code WHERE r.poor_county IS NOT NULL ORDER BY e.outcome, e.code";
     cx.emit(engine.sql(listed).await?, None, 12).await?;
     engine.context().deregister_table("__county")?;
+    say!(
+        "\nThe command dashboard on this sample (province → city → county → township → village → household):\n  \
+         tuopin serve --demo    then open http://127.0.0.1:8080/"
+    );
     Ok(0)
 }

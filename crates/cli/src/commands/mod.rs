@@ -4,6 +4,7 @@
 //! [`Context`]: crate::context::Context
 
 pub mod cache;
+pub mod dashboard;
 pub mod demo;
 pub mod evaluate;
 pub mod generate;

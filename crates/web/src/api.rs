@@ -1,0 +1,144 @@
+//! The JSON/CSV API of DESIGN §10: `/api/metrics`, `/api/evaluate`,
+//! `/api/mpi`. Each answers with the library's own result for the
+//! parameters — an array of objects whose keys are its column names, or
+//! CSV with `&format=csv` — so a figure read from the API is the figure
+//! `Engine` gives.
+
+use datafusion::prelude::{col, lit, DataFrame};
+use tuopin::LevelSelection;
+
+use crate::error::{Result, WebError};
+use crate::params::{self, Params};
+use crate::App;
+
+/// An API answer: JSON text or CSV text.
+pub enum Answer {
+    /// A JSON array of objects.
+    Json(String),
+    /// CSV with a header row.
+    Csv(String),
+}
+
+/// `/api/metrics?year=Y&level=L[&parent=CODE]`: `Engine::metrics(Y, L)`
+/// (`level=all` or absent: every level), optionally only the regions
+/// within `parent`.
+pub async fn metrics(app: &App, p: &Params) -> Result<Answer> {
+    let data = &app.data;
+    let year = p.year(&data.years, data.latest_year())?;
+    let level = match p.get("level") {
+        None => None,
+        Some(t) => t
+            .parse::<LevelSelection>()
+            .map_err(|_| {
+                WebError::bad(
+                    "level",
+                    format!("{:?} is not a level or all", params::short(t)),
+                )
+            })?
+            .level(),
+    };
+    let mut df = data.engine.metrics(year, level).await?;
+    if let Some(parent) = p.get("parent") {
+        let parent = params::region_code(parent).map_err(|e| rename(e, "parent"))?;
+        let prefix = crate::data::prefix(&parent).to_string();
+        df = df.filter(datafusion::functions::string::expr_fn::starts_with(
+            col("code"),
+            lit(prefix),
+        ))?;
+    }
+    answer(df, p).await
+}
+
+/// `/api/evaluate?year=Y&rules=NAME[&village=CODE]`: `Engine::evaluate`
+/// of a rule set offered by the dashboard, optionally one village's
+/// households.
+pub async fn evaluate(app: &App, p: &Params) -> Result<Answer> {
+    let data = &app.data;
+    let year = p.year(&data.years, data.latest_year())?;
+    let rules = data.rule_set(p.get("rules"))?;
+    let mut df = data.engine.evaluate(rules, year).await?;
+    if let Some(v) = p.get("village") {
+        let v = params::region_code(v).map_err(|e| rename(e, "village"))?;
+        df = df.filter(col("village_code").eq(lit(v.as_str().to_string())))?;
+    }
+    answer(df, p).await
+}
+
+/// `/api/mpi?year=Y&level=L&rules=NAME&k=K`: `Engine::mpi` (k may repeat;
+/// default 1/3).
+pub async fn mpi(app: &App, p: &Params) -> Result<Answer> {
+    let data = &app.data;
+    let year = p.year(&data.years, data.latest_year())?;
+    let rules = data.rule_set(p.get("rules"))?;
+    let level = match p.get("level") {
+        None => LevelSelection::All,
+        Some(t) => t.parse::<LevelSelection>().map_err(|_| {
+            WebError::bad(
+                "level",
+                format!("{:?} is not a level or all", params::short(t)),
+            )
+        })?,
+    };
+    let mut ks = Vec::new();
+    for k in p.all("k") {
+        let v: f64 = k
+            .parse()
+            .ok()
+            .filter(|v: &f64| v.is_finite() && *v > 0.0 && *v <= 1.0)
+            .ok_or_else(|| {
+                WebError::bad(
+                    "k",
+                    format!("{:?} is not a cut-off in (0, 1]", params::short(k)),
+                )
+            })?;
+        ks.push(v);
+    }
+    if ks.is_empty() {
+        ks.push(1.0 / 3.0);
+    }
+    let df = data.engine.mpi(rules, year, level.level(), &ks).await?;
+    answer(df, p).await
+}
+
+fn rename(e: WebError, name: &str) -> WebError {
+    match e {
+        WebError::BadParameter { message, .. } => WebError::bad(name, message),
+        other => other,
+    }
+}
+
+/// Run `df` and answer in the format asked for.
+async fn answer(df: DataFrame, p: &Params) -> Result<Answer> {
+    let csv = p.csv()?;
+    let schema = df.schema().inner().clone();
+    let mut batches = df.collect().await?;
+    if batches.is_empty() {
+        // No rows: CSV still gets its header.
+        batches.push(datafusion::arrow::array::RecordBatch::new_empty(schema));
+    }
+    let mut buf = Vec::new();
+    if csv {
+        let mut w = datafusion::arrow::csv::WriterBuilder::new()
+            .with_header(true)
+            .build(&mut buf);
+        for b in &batches {
+            w.write(&tuopin::output::lists_as_text(b)?)
+                .map_err(tuopin::Error::from)?;
+        }
+        drop(w);
+        Ok(Answer::Csv(String::from_utf8_lossy(&buf).into_owned()))
+    } else {
+        let mut w = datafusion::arrow::json::WriterBuilder::new()
+            .with_explicit_nulls(true)
+            .build::<_, datafusion::arrow::json::writer::JsonArray>(&mut buf);
+        for b in &batches {
+            w.write(b).map_err(tuopin::Error::from)?;
+        }
+        w.finish().map_err(tuopin::Error::from)?;
+        drop(w);
+        if buf.is_empty() {
+            buf.extend_from_slice(b"[]");
+        }
+        Ok(Answer::Json(String::from_utf8_lossy(&buf).into_owned()))
+    }
+}
