@@ -653,3 +653,58 @@ async fn excel_results_have_typed_cells_and_chinese_headers_on_request() {
     assert_eq!(r[7], Data::String("a;b".into()));
     assert_eq!(r.get(8).cloned().unwrap_or(Data::Empty), Data::Empty);
 }
+
+#[tokio::test]
+async fn opening_reports_the_bytes_read_and_validation() {
+    let dir = write_dir(&[
+        ("regions", REGIONS_CSV),
+        (
+            "households",
+            &format!(
+                "{HH_HEADER}\n{}\n",
+                hh_row(
+                    "H1",
+                    2016,
+                    "130102001001",
+                    3,
+                    "poor",
+                    2014,
+                    None,
+                    "illness",
+                    Some(9000.0)
+                )
+            ),
+        ),
+    ]);
+    let total: u64 = ["regions.csv", "households.csv"]
+        .iter()
+        .map(|f| std::fs::metadata(dir.path().join(f)).unwrap().len())
+        .sum();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let options = OpenOptions {
+        progress: Some(std::sync::Arc::new(
+            move |stage: &str, done: u64, all: u64| {
+                log.lock().unwrap().push((stage.to_string(), done, all));
+            },
+        )),
+        ..OpenOptions::in_memory()
+    };
+    Dataset::open_with(dir.path(), &options).await.unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.first(), Some(&("reading".to_string(), 0, total)));
+    let reads: Vec<u64> = seen
+        .iter()
+        .filter(|s| s.0 == "reading")
+        .map(|s| s.1)
+        .collect();
+    assert!(reads.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+    assert_eq!(reads.last(), Some(&total));
+    assert_eq!(
+        seen[seen.len() - 2..],
+        [
+            ("validating".to_string(), 0, 1),
+            ("validating".to_string(), 1, 1)
+        ]
+    );
+}

@@ -45,7 +45,7 @@ use crate::validate;
 /// let at = OpenOptions { store: Some("/tmp/hebei-store".into()), ..Default::default() };
 /// assert!(at.store.is_some());
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct OpenOptions {
     /// Keep the validated tables in this store folder (it must not be or
     /// lie in the dataset folder). `None`: the default store when
@@ -67,6 +67,23 @@ pub struct OpenOptions {
     /// map of registry exports ([`ColumnMap::builtin`]; CLI `--columns
     /// FILE`, Python `columns=`).
     pub columns: Option<ColumnMap>,
+    /// Called as sources are read — `("reading", bytes read, bytes in
+    /// all sources)` after each table — and around validation
+    /// (`("validating", 0, 1)`, then `1, 1`); for progress bars.
+    pub progress: Option<crate::synth::Progress>,
+}
+
+impl std::fmt::Debug for OpenOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenOptions")
+            .field("store", &self.store)
+            .field("cache", &self.cache)
+            .field("memory_limit", &self.memory_limit)
+            .field("encoding", &self.encoding)
+            .field("columns", &self.columns)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
 }
 
 impl Default for OpenOptions {
@@ -77,6 +94,7 @@ impl Default for OpenOptions {
             memory_limit: None,
             encoding: Encoding::Auto,
             columns: None,
+            progress: None,
         }
     }
 }
@@ -113,6 +131,23 @@ impl OpenOptions {
             self.encoding,
             crate::io::cache::fnv1a(format!("{:?}", self.columns).as_bytes())
         ))
+    }
+}
+
+/// Bytes of a source: its file, or every part of its folder.
+fn source_bytes(path: &Path) -> u64 {
+    if path.is_dir() {
+        crate::io::parts::part_files(path)
+            .map(|parts| {
+                parts
+                    .iter()
+                    .filter_map(|p| std::fs::metadata(p).ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0)
+    } else {
+        std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
     }
 }
 
@@ -211,29 +246,57 @@ impl Dataset {
             }
             None => None,
         };
-        let mut raws = Vec::new();
         let reading = options.reading();
-        for (spec, path) in found {
+        let sizes: Vec<u64> = found.iter().map(|(_, p)| source_bytes(p)).collect();
+        let total: u64 = sizes.iter().sum();
+        let read = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let report = |stage: &str, done: u64, total: u64| {
+            if let Some(p) = &options.progress {
+                p(stage, done, total);
+            }
+        };
+        report("reading", 0, total);
+        // Every table is read at once (each on a blocking thread), so the
+        // cores decode several files together — Excel and GB18030 sources
+        // are decoded on one thread per file.
+        let mut pending = Vec::new();
+        for ((spec, path), size) in found.into_iter().zip(sizes) {
+            let progress = options.progress.clone();
+            let read = read.clone();
+            let done = move || {
+                let now = read.fetch_add(size, std::sync::atomic::Ordering::Relaxed) + size;
+                if let Some(p) = &progress {
+                    p("reading", now, total);
+                }
+            };
             if into_store.is_some() && path.extension().is_some_and(|e| e == "parquet") {
-                raws.push(RawTable {
+                let raw = RawTable {
                     spec,
                     source: path.display().to_string(),
                     rows: RawRows::Parquet(path),
                     notes: Vec::new(),
                     map: reading.map.clone(),
                     parts: Vec::new(),
-                });
+                };
+                done();
+                pending.push(futures::future::Either::Left(async move { Ok(raw) }));
                 continue;
             }
             let source = path.display().to_string();
             let reading = reading.clone();
-            let raw = blocking(move || read_file(spec, &path, &reading))
-                .await
-                .map_err(|e| e.in_table(spec.name, &source))?;
-            raws.push(raw);
+            pending.push(futures::future::Either::Right(async move {
+                let raw = blocking(move || read_file(spec, &path, &reading))
+                    .await
+                    .map_err(|e| e.in_table(spec.name, &source))?;
+                done();
+                Ok::<_, Error>(raw)
+            }));
         }
+        let raws = futures::future::try_join_all(pending).await?;
         let store_dir = into_store.as_ref().map(|(building, _)| building.path());
+        report("validating", 0, 1);
         let loaded = validate::validate(raws, store_dir, options.memory_limit).await?;
+        report("validating", 1, 1);
         let Some((building, sources)) = into_store else {
             return Ok(loaded.into());
         };

@@ -2,7 +2,8 @@
 //! `/api/mpi`. Each answers with the library's own result for the
 //! parameters — an array of objects whose keys are its column names, or
 //! CSV with `&format=csv` — so a figure read from the API is the figure
-//! `Engine` gives.
+//! `Engine` gives. Each result is computed once per (year, rule set,
+//! level, cut-offs) and kept ([`crate::data`]); a request filters it.
 
 use datafusion::prelude::{col, lit, DataFrame};
 use tuopin::LevelSelection;
@@ -37,7 +38,8 @@ pub async fn metrics(app: &App, p: &Params) -> Result<Answer> {
             })?
             .level(),
     };
-    let mut df = data.engine.metrics(year, level).await?;
+    let t = data.metrics_at(year, level).await?;
+    let mut df = data.frame(&format!("SELECT * FROM {t}")).await?;
     if let Some(parent) = p.get("parent") {
         let parent = params::region_code(parent).map_err(|e| rename(e, "parent"))?;
         let prefix = crate::data::prefix(&parent).to_string();
@@ -56,7 +58,8 @@ pub async fn evaluate(app: &App, p: &Params) -> Result<Answer> {
     let data = &app.data;
     let year = p.year(&data.years, data.latest_year())?;
     let rules = data.rule_set(p.get("rules"))?;
-    let mut df = data.engine.evaluate(rules, year).await?;
+    let t = data.evaluated(year, rules).await?;
+    let mut df = data.frame(&format!("SELECT * FROM {t}")).await?;
     if let Some(v) = p.get("village") {
         let v = params::region_code(v).map_err(|e| rename(e, "village"))?;
         df = df.filter(col("village_code").eq(lit(v.as_str().to_string())))?;
@@ -96,7 +99,8 @@ pub async fn mpi(app: &App, p: &Params) -> Result<Answer> {
     if ks.is_empty() {
         ks.push(1.0 / 3.0);
     }
-    let df = data.engine.mpi(rules, year, level.level(), &ks).await?;
+    let t = data.mpi(year, rules, level.level(), &ks).await?;
+    let df = data.frame(&format!("SELECT * FROM {t}")).await?;
     answer(df, p).await
 }
 

@@ -145,7 +145,12 @@ impl Data {
             .iter()
             .filter_map(|n| RuleSet::builtin(n).ok())
             .collect();
-        let views = SessionContext::new();
+        // Results are small and read in their order: no round-robin
+        // repartitioning, so a filtered API answer keeps the library's row
+        // order.
+        let views = SessionContext::new_with_config(
+            datafusion::prelude::SessionConfig::new().with_round_robin_repartition(false),
+        );
         let regions = engine
             .sql("SELECT code, name FROM regions")
             .await?
@@ -213,6 +218,53 @@ impl Data {
     pub async fn query(&self, sql: &str) -> Result<Table> {
         let df = self.views.sql(sql).await?;
         table(df).await
+    }
+
+    /// `sql` over the dashboard's tables as a DataFrame (for the API).
+    pub async fn frame(&self, sql: &str) -> Result<DataFrame> {
+        Ok(self.views.sql(sql).await?)
+    }
+
+    /// `metrics(year, level)` as a table (the API's answer, exactly).
+    pub async fn metrics_at(&self, year: i32, level: Option<Level>) -> Result<String> {
+        let e = self.engine.clone();
+        let name = format!("api_metrics_{year}_{}", level.map_or("all", Level::as_str));
+        self.cached(&name, || async move { Ok(e.metrics(year, level).await?) })
+            .await
+    }
+
+    /// `evaluate(rules, year)` as a table (the API's answer, exactly).
+    pub async fn evaluated(&self, year: i32, rules: &RuleSet) -> Result<String> {
+        let e = self.engine.clone();
+        let r = rules.clone();
+        let name = format!("api_evaluate_{year}_{}", self.rule_index(rules));
+        self.cached(&name, || async move { Ok(e.evaluate(&r, year).await?) })
+            .await
+    }
+
+    /// `mpi(rules, year, level, ks)` as a table (the API's answer, exactly).
+    pub async fn mpi(
+        &self,
+        year: i32,
+        rules: &RuleSet,
+        level: Option<Level>,
+        ks: &[f64],
+    ) -> Result<String> {
+        let e = self.engine.clone();
+        let r = rules.clone();
+        let ks_key: Vec<String> = ks.iter().map(|k| format!("{:016x}", k.to_bits())).collect();
+        let name = format!(
+            "api_mpi_{year}_{}_{}_{}",
+            self.rule_index(rules),
+            level.map_or("all", Level::as_str),
+            ks_key.join("_")
+        );
+        let ks = ks.to_vec();
+        self.cached(
+            &name,
+            || async move { Ok(e.mpi(&r, year, level, &ks).await?) },
+        )
+        .await
     }
 
     /// Compute every year's metrics now (the one-time load of `serve`).
@@ -351,6 +403,52 @@ impl Data {
         self.cached(&format!("{view}_{year}"), || async move {
             Ok(e.sql(&format!("SELECT * FROM {view} WHERE year = {year}"))
                 .await?)
+        })
+        .await
+    }
+
+    /// The consistency warnings of `year` (`Engine::quality`), as a table.
+    pub async fn quality(&self, year: i32) -> Result<String> {
+        let e = self.engine.clone();
+        self.cached(&format!("quality_{year}"), || async move {
+            Ok(e.quality(year).await?)
+        })
+        .await
+    }
+
+    /// The outcomes of the poor households (status poor or returned) of
+    /// `year` under each of `rules` (`evaluate_many`, one pass), with each
+    /// household's region codes, as a table: `outcome_<name>` per rule set.
+    pub async fn compared(&self, year: i32, rules: &[RuleSet]) -> Result<String> {
+        let key: Vec<String> = rules
+            .iter()
+            .map(|r| self.rule_index(r).to_string())
+            .collect();
+        let name = format!("compare_{year}_{}", key.join("_"));
+        let e = self.engine.clone();
+        let rules = rules.to_vec();
+        self.cached(&name, || async move {
+            use datafusion::prelude::{col, lit};
+            let many = e.evaluate_many(&rules, year).await?;
+            let mut codes = vec![col("household_id").alias("hid"), col("status")];
+            codes.extend(
+                Level::ALL
+                    .iter()
+                    .filter(|l| **l != Level::Village)
+                    .map(|l| col(l.code_column())),
+            );
+            let facts = e
+                .household_facts(year)
+                .await?
+                .filter(col("status").in_list(vec![lit("poor"), lit("returned")], false))?
+                .select(codes)?;
+            Ok(many.join(
+                facts,
+                datafusion::common::JoinType::Inner,
+                &["household_id"],
+                &["hid"],
+                None,
+            )?)
         })
         .await
     }

@@ -352,51 +352,24 @@ pub async fn compare(app: &App, code: &str, params: &Params) -> Result<Page> {
         .await?
         .ok_or_else(|| WebError::NotFound(format!("region {code}")))?;
     let group = child_level(code.level()).unwrap_or(Level::Village);
-    let many = data.engine.evaluate_many(&chosen, year).await?;
-    let facts = data.engine.household_facts(year).await?.select(vec![
-        datafusion::prelude::col("household_id").alias("hid"),
-        datafusion::prelude::col(group.code_column()).alias("grp"),
-        datafusion::prelude::col(code.level().code_column()).alias("within"),
-        datafusion::prelude::col("status"),
-    ])?;
-    let joined = many.join(
-        facts,
-        datafusion::common::JoinType::Inner,
-        &["household_id"],
-        &["hid"],
-        None,
-    )?;
-    let poor = datafusion::prelude::col("status").in_list(
-        vec![
-            datafusion::prelude::lit("poor"),
-            datafusion::prelude::lit("returned"),
-        ],
-        false,
-    );
-    let joined = joined.filter(
-        datafusion::prelude::col("within")
-            .eq(datafusion::prelude::lit(code.as_str().to_string()))
-            .and(poor),
-    )?;
-    let mut aggs = vec![
-        datafusion::functions_aggregate::count::count(datafusion::prelude::lit(1))
-            .alias("poor_households"),
-    ];
-    for r in &chosen {
-        let exit = datafusion::prelude::col(format!("outcome_{}", r.name))
-            .eq(datafusion::prelude::lit("exit"));
-        aggs.push(
-            datafusion::functions_aggregate::sum::sum(
-                datafusion::prelude::when(exit, datafusion::prelude::lit(1i64))
-                    .otherwise(datafusion::prelude::lit(0i64))?,
+    let t = data.compared(year, &chosen).await?;
+    let exits: String = chosen
+        .iter()
+        .map(|r| {
+            format!(
+                ", sum(CASE WHEN \"outcome_{n}\" = 'exit' THEN 1 ELSE 0 END) AS \"exit_{n}\"",
+                n = r.name.replace('"', "\"\"")
             )
-            .alias(format!("exit_{}", r.name)),
-        );
-    }
-    let grouped = joined
-        .aggregate(vec![datafusion::prelude::col("grp")], aggs)?
-        .sort(vec![datafusion::prelude::col("grp").sort(true, true)])?;
-    let mut result = crate::data::table(grouped).await?;
+        })
+        .collect();
+    let sql = format!(
+        "SELECT {g} AS grp, count(*) AS poor_households{exits} FROM {t} \
+         WHERE {w} = {code} GROUP BY {g} ORDER BY {g}",
+        g = group.code_column(),
+        w = code.level().code_column(),
+        code = sql_literal(code.as_str()),
+    );
+    let mut result = data.query(&sql).await?;
     result.columns[0] = "code".into();
     for r in &mut result.rows {
         let c = text(r, "grp");
@@ -478,32 +451,14 @@ pub async fn quality(app: &App, params: &Params) -> Result<Page> {
         .iter()
         .filter_map(|r| r.get("rows").and_then(Json::as_u64))
         .sum();
-    let warnings = crate::data::table(
-        data.engine
-            .quality(year)
-            .await?
-            .aggregate(
-                vec![
-                    datafusion::prelude::col("table"),
-                    datafusion::prelude::col("check"),
-                ],
-                vec![
-                    datafusion::functions_aggregate::count::count(datafusion::prelude::lit(1))
-                        .alias("n"),
-                    datafusion::functions_aggregate::min_max::min(datafusion::prelude::col("key"))
-                        .alias("example_key"),
-                    datafusion::functions_aggregate::min_max::min(datafusion::prelude::col(
-                        "detail",
-                    ))
-                    .alias("example"),
-                ],
-            )?
-            .sort(vec![
-                datafusion::prelude::col("n").sort(false, true),
-                datafusion::prelude::col("check").sort(true, true),
-            ])?,
-    )
-    .await?;
+    let q = data.quality(year).await?;
+    let warnings = data
+        .query(&format!(
+            "SELECT \"table\", \"check\", count(*) AS n, min(\"key\") AS example_key, \
+             min(detail) AS example FROM {q} GROUP BY \"table\", \"check\" \
+             ORDER BY n DESC, \"check\""
+        ))
+        .await?;
     let mut tables = Tables::default();
     let page = context! {
         rejects => tables.add("rejects", &rejects),

@@ -104,6 +104,14 @@ async fn health_home_and_assets() {
     let g = get("/assets/style.css").await;
     assert_eq!(g.status, StatusCode::OK);
     assert!(g.content_type.starts_with("text/css"));
+    for icon in ["/favicon.svg", "/favicon.ico"] {
+        let g = get(icon).await;
+        assert_eq!(
+            (g.status, g.content_type.as_str()),
+            (StatusCode::OK, "image/svg+xml")
+        );
+        assert!(g.body.starts_with("<svg"));
+    }
 }
 
 #[tokio::test]

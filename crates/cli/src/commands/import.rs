@@ -1,11 +1,14 @@
 //! `tuopin import`: a folder of registry exports (GB18030 or UTF-8 CSV,
 //! Chinese headers and labels — DESIGN §8) → a tuopin dataset: one
 //! Parquet file per table with the English columns, and the rejects
-//! ledger as `rejects.parquet`.
+//! ledger as `rejects.parquet`. A progress bar shows the bytes read.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
-use tuopin::{Dataset, Engine};
+use indicatif::{ProgressBar, ProgressStyle};
+use tuopin::{Dataset, Engine, OpenOptions};
 
 use crate::context::{report_notes, Context, Failure};
 
@@ -35,7 +38,29 @@ pub async fn run(cx: &Context, args: &Args) -> Result<u8, Failure> {
             ),
         ));
     }
-    let dataset = Dataset::open_with(&args.src, &cx.open_options()?).await?;
+    // A bar over the bytes of the exports as they are read, then a
+    // spinner while the rows are checked.
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:<12} {bar:40} {bytes}/{total_bytes} ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let b = bar.clone();
+    let options = OpenOptions {
+        progress: Some(Arc::new(move |stage: &str, done: u64, total: u64| {
+            if stage == "reading" {
+                b.set_length(total);
+                b.set_position(done);
+            } else if done == 0 {
+                b.enable_steady_tick(Duration::from_millis(120));
+            }
+            b.set_message(stage.to_string());
+        })),
+        ..cx.open_options()?
+    };
+    let dataset = Dataset::open_with(&args.src, &options).await;
+    bar.finish_and_clear();
+    let dataset = dataset?;
     report_notes(&dataset);
     std::fs::create_dir_all(&args.out)
         .map_err(|e| Failure(2, format!("cannot create {}: {e}", args.out.display())))?;

@@ -9,6 +9,7 @@ pub mod cache;
 pub mod exporting;
 pub mod exports;
 pub mod output;
+pub(crate) mod parts;
 pub(crate) mod source;
 pub(crate) mod store;
 pub mod xlsx;

@@ -65,7 +65,7 @@ pub(crate) enum RawRows {
 }
 
 /// Extensions of the files a table is read from.
-const EXTENSIONS: [&str; 4] = ["parquet", "csv", "arrow", "xlsx"];
+pub(crate) const EXTENSIONS: [&str; 4] = ["parquet", "csv", "arrow", "xlsx"];
 
 /// The file of `table` in `dir`, or its folder of parts (`dir/<table>/`);
 /// an error when several are present.
@@ -95,39 +95,6 @@ pub(crate) fn find_table_file(dir: &Path, table: &str) -> Result<Option<PathBuf>
     }
 }
 
-/// The part files of the table folder `dir`, by name (files of the known
-/// extensions; hidden files are skipped); an error naming the folder when
-/// there is none.
-pub(crate) fn part_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-    let mut parts = Vec::new();
-    for entry in entries {
-        let path = entry.map_err(|e| Error::io(dir, e))?.path();
-        let visible = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| !n.starts_with('.') && !n.starts_with("~$"));
-        let known = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| EXTENSIONS.contains(&e));
-        if visible && known && path.is_file() {
-            parts.push(path);
-        }
-    }
-    parts.sort();
-    if parts.is_empty() {
-        return Err(Error::io(
-            dir,
-            std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "table folder without parts (.csv, .xlsx, .parquet or .arrow files)",
-            ),
-        ));
-    }
-    Ok(parts)
-}
-
 /// Read the source of table `spec` — a file, or a folder of parts — into
 /// memory, numbered.
 pub(crate) fn read_file(
@@ -136,7 +103,7 @@ pub(crate) fn read_file(
     reading: &Reading,
 ) -> Result<RawTable> {
     if path.is_dir() {
-        return read_parts(spec, path, reading);
+        return crate::io::parts::read_parts(spec, path, reading);
     }
     let batches = read_batches(spec, path, reading)?;
     raw_from_batches(
@@ -147,128 +114,8 @@ pub(crate) fn read_file(
     )
 }
 
-/// The parts of the table folder `dir`, concatenated in file-name order:
-/// each part's headers mapped to English, its columns put in the first
-/// part's order (a part with other columns is an error naming it), and
-/// where each part starts recorded for the rejects ledger.
-fn read_parts(spec: &'static TableSpec, dir: &Path, reading: &Reading) -> Result<RawTable> {
-    let folder = dir.display().to_string();
-    let mut all: Vec<RecordBatch> = Vec::new();
-    let mut parts = Vec::new();
-    let mut columns: Option<(Vec<String>, String)> = None;
-    let mut first = 1i64;
-    let mut mapped_any = 0;
-    for path in part_files(dir)? {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let file = format!("{}/{name}", spec.name);
-        let batches = read_batches(spec, &path, reading)?;
-        let base = match batches.first() {
-            Some(b) => b.schema(),
-            None => continue,
-        };
-        let (english, mapped) = english_names(spec.name, &base, &reading.map);
-        mapped_any += mapped;
-        let order: Vec<usize> = match &columns {
-            None => {
-                columns = Some((english.clone(), file.clone()));
-                (0..english.len()).collect()
-            }
-            Some((want, first_file)) => {
-                let mut order = Vec::with_capacity(want.len());
-                for w in want {
-                    match english.iter().position(|e| e == w) {
-                        Some(i) => order.push(i),
-                        None => {
-                            return Err(part_error(
-                                spec,
-                                &path,
-                                format!("has no column `{w}` (the first part, {first_file}, has)"),
-                            ))
-                        }
-                    }
-                }
-                if let Some(extra) = english.iter().find(|e| !want.contains(e)) {
-                    return Err(part_error(
-                        spec,
-                        &path,
-                        format!(
-                            "has a column `{extra}` that the first part, {first_file}, has not"
-                        ),
-                    ));
-                }
-                order
-            }
-        };
-        let want = columns.as_ref().map(|(w, _)| w.clone()).unwrap_or_default();
-        let mut rows = 0i64;
-        for batch in batches {
-            let projected = batch.project(&order)?;
-            let fields: Vec<Field> = projected
-                .schema()
-                .fields()
-                .iter()
-                .zip(&want)
-                .map(|(f, n)| f.as_ref().clone().with_name(n))
-                .collect();
-            if let Some(prev) = all.first() {
-                if let Some((f, g)) = prev
-                    .schema()
-                    .fields()
-                    .iter()
-                    .zip(&fields)
-                    .find(|(f, g)| f.data_type() != g.data_type())
-                {
-                    return Err(part_error(
-                        spec,
-                        &path,
-                        format!(
-                            "column `{}` is {} here but {} in the first part",
-                            g.name(),
-                            g.data_type(),
-                            f.data_type()
-                        ),
-                    ));
-                }
-            }
-            rows += projected.num_rows() as i64;
-            all.push(RecordBatch::try_new(
-                Arc::new(Schema::new(fields)),
-                projected.columns().to_vec(),
-            )?);
-        }
-        parts.push(Part { file, first });
-        first += rows;
-    }
-    let mut raw = raw_from_batches(spec, &folder, all, Arc::new(ColumnMap::default()))?;
-    raw.map = reading.map.clone();
-    if mapped_any > 0 {
-        raw.notes.insert(
-            0,
-            format!("{mapped_any} exported (Chinese) headers read as their English columns"),
-        );
-    }
-    raw.notes.push(format!(
-        "read from {} parts; rejects name the part (`file`) and the row within it",
-        parts.len()
-    ));
-    raw.parts = parts;
-    Ok(raw)
-}
-
-fn part_error(spec: &TableSpec, path: &Path, message: String) -> Error {
-    Error::Schema {
-        table: spec.name.to_string(),
-        source_name: path.display().to_string(),
-        column: None,
-        message: format!("part {message}"),
-    }
-}
-
 /// The rows of one source file of table `spec`, as read (before mapping).
-fn read_batches(
+pub(crate) fn read_batches(
     spec: &'static TableSpec,
     path: &Path,
     reading: &Reading,
@@ -430,7 +277,7 @@ pub(crate) fn raw_from_batches(
 /// The English name of each column of `base` under `map` (a header the
 /// map knows, unless its English column is there too), and how many were
 /// mapped.
-fn english_names(table: &str, base: &Schema, map: &ColumnMap) -> (Vec<String>, usize) {
+pub(crate) fn english_names(table: &str, base: &Schema, map: &ColumnMap) -> (Vec<String>, usize) {
     let mut english: Vec<String> = Vec::with_capacity(base.fields().len());
     let mut mapped = 0;
     for f in base.fields() {

@@ -241,7 +241,7 @@ pub(crate) fn fingerprint(
     let mut files: Vec<(&'static TableSpec, PathBuf)> = Vec::new();
     for (spec, path) in found {
         if path.is_dir() {
-            for part in crate::io::source::part_files(path)? {
+            for part in crate::io::parts::part_files(path)? {
                 files.push((spec, part));
             }
         } else {
