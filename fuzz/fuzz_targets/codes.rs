@@ -13,7 +13,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(code) = RegionCode::parse(s) {
         assert_eq!(code.as_str().len(), 12);
         let level = code.level();
-        assert_eq!(code.roll_up(level).expect("own level").as_str(), code.as_str());
+        assert_eq!(
+            code.roll_up(level).expect("own level").as_str(),
+            code.as_str()
+        );
         if let Some(parent) = code.parent() {
             assert!(parent.level() < level);
             assert_eq!(RegionCode::parse(parent.as_str()).as_ref(), Ok(&parent));
@@ -30,7 +33,10 @@ fuzz_target!(|data: &[u8]| {
         let chars: Vec<char> = s.chars().collect();
         assert_eq!(chars.len(), 18);
         let first17: String = chars[..17].iter().collect();
-        assert_eq!(id_check_char(&first17), Some(chars[17].to_ascii_uppercase()));
+        assert_eq!(
+            id_check_char(&first17),
+            Some(chars[17].to_ascii_uppercase())
+        );
     }
     if s.chars().count() >= 17 {
         let _ = id_check_char(s);

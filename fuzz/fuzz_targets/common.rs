@@ -18,7 +18,8 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
 }
 
 /// A valid region tree (province, city, county, township, two villages).
-pub const REGIONS_CSV: &str = "code,name,rural_population,poor_village,poor_county,western,exit_year
+pub const REGIONS_CSV: &str =
+    "code,name,rural_population,poor_village,poor_county,western,exit_year
 130000000000,河北省,,,,false,
 130100000000,石家庄市,,,,,
 130102000000,甲县,,,national,,
@@ -64,7 +65,8 @@ pub fn open_and_check(dir: &Path, store: Option<&Path>) {
         },
         None => tuopin::OpenOptions::in_memory(),
     };
-    let checked = std::panic::catch_unwind(|| check_open(dir, &options));
+    let checked =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_open(dir, &options)));
     if checked.is_err() {
         let last = LAST_PANIC.lock().ok().and_then(|mut l| l.take());
         eprintln!("panicked: a panic reached the caller: {last:?}");
@@ -96,7 +98,11 @@ fn check_open(dir: &Path, options: &tuopin::OpenOptions) {
     }
     for s in ds.summary() {
         let n = named.iter().filter(|(t, _)| *t == s.table).count();
-        assert_eq!(n, s.rejected, "{}: rejected rows named in the ledger", s.table);
+        assert_eq!(
+            n, s.rejected,
+            "{}: rejected rows named in the ledger",
+            s.table
+        );
     }
     // The engine builds over whatever was accepted.
     let engine = runtime()

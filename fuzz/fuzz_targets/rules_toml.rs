@@ -19,7 +19,9 @@ fn engine() -> &'static tuopin::Engine {
         std::fs::write(dir.path().join("regions.csv"), common::REGIONS_CSV).expect("write");
         std::fs::write(dir.path().join("households.csv"), common::HOUSEHOLDS_CSV).expect("write");
         common::runtime().block_on(async {
-            let ds = tuopin::Dataset::open_with(dir.path(), &tuopin::OpenOptions::in_memory()).await.expect("fixture");
+            let ds = tuopin::Dataset::open_with(dir.path(), &tuopin::OpenOptions::in_memory())
+                .await
+                .expect("fixture");
             tuopin::Engine::new(ds).await.expect("engine")
         })
     })
