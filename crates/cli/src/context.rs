@@ -9,6 +9,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::prelude::DataFrame;
 use indicatif::ProgressBar;
+use tuopin::io::exporting::ExportHeaders;
 use tuopin::io::exports::ColumnMap;
 use tuopin::{Dataset, Engine, EngineOptions, Error, ErrorKind, OpenOptions, RuleSet};
 
@@ -81,7 +82,7 @@ pub struct Context {
     /// A file of exported headers and labels added to the built-in map.
     pub columns: Option<PathBuf>,
     /// Column names of `--out` files.
-    pub headers: tuopin::io::exporting::ExportHeaders,
+    pub headers: ExportHeaders,
     /// Print wall-clock times to stderr.
     pub timings: bool,
     /// Print the executed plan instead of the result.
@@ -94,12 +95,17 @@ impl Context {
         EngineOptions::with_limits(self.memory_limit, self.partitions)
     }
 
-    /// How datasets are opened in this run (reads the `--columns` file).
-    pub fn open_options(&self) -> Result<OpenOptions, Failure> {
-        let columns = match &self.columns {
+    /// The `--columns` file's map, if one was given.
+    fn user_columns(&self) -> Result<Option<ColumnMap>, Failure> {
+        Ok(match &self.columns {
             Some(file) => Some(ColumnMap::from_file(file)?),
             None => None,
-        };
+        })
+    }
+
+    /// How datasets are opened in this run (reads the `--columns` file).
+    pub fn open_options(&self) -> Result<OpenOptions, Failure> {
+        let columns = self.user_columns()?;
         Ok(OpenOptions {
             store: self.store.clone(),
             cache: !self.no_cache,
@@ -165,11 +171,15 @@ impl Context {
         match out {
             Some(path) => {
                 // Streamed: a national-scale result never sits in memory whole.
-                let map = match &self.columns {
-                    Some(file) => ColumnMap::builtin().extended(&ColumnMap::from_file(file)?),
-                    None => ColumnMap::builtin(),
+                let df = if self.headers == ExportHeaders::Chinese {
+                    let map = match self.user_columns()? {
+                        Some(user) => ColumnMap::builtin().extended(&user),
+                        None => ColumnMap::builtin(),
+                    };
+                    tuopin::io::exporting::with_headers(df, self.headers, &map)?
+                } else {
+                    df
                 };
-                let df = tuopin::io::exporting::with_headers(df, self.headers, &map)?;
                 let n = tuopin::output::write_dataframe(df, path).await?;
                 if self.timings {
                     eprintln!(

@@ -17,6 +17,24 @@
 
 use std::collections::BTreeSet;
 
+/// An identifier double-quoted for SQL (`"` doubled inside).
+///
+/// ```
+/// assert_eq!(tuopin::sql::quote_identifier("a\"b"), "\"a\"\"b\"");
+/// ```
+pub fn quote_identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A string literal single-quoted for SQL (`'` doubled inside).
+///
+/// ```
+/// assert_eq!(tuopin::sql::quote_literal("a'b"), "'a''b'");
+/// ```
+pub fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::TableReference;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan};

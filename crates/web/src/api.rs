@@ -41,7 +41,7 @@ pub async fn metrics(app: &App, p: &Params) -> Result<Answer> {
     let t = data.metrics_at(year, level).await?;
     let mut df = data.frame(&format!("SELECT * FROM {t}")).await?;
     if let Some(parent) = p.get("parent") {
-        let parent = params::region_code(parent).map_err(|e| rename(e, "parent"))?;
+        let parent = params::region_code("parent", parent)?;
         let prefix = crate::data::prefix(&parent).to_string();
         df = df.filter(datafusion::functions::string::expr_fn::starts_with(
             col("code"),
@@ -61,7 +61,7 @@ pub async fn evaluate(app: &App, p: &Params) -> Result<Answer> {
     let t = data.evaluated(year, rules).await?;
     let mut df = data.frame(&format!("SELECT * FROM {t}")).await?;
     if let Some(v) = p.get("village") {
-        let v = params::region_code(v).map_err(|e| rename(e, "village"))?;
+        let v = params::region_code("village", v)?;
         df = df.filter(col("village_code").eq(lit(v.as_str().to_string())))?;
     }
     answer(df, p).await
@@ -104,13 +104,6 @@ pub async fn mpi(app: &App, p: &Params) -> Result<Answer> {
     answer(df, p).await
 }
 
-fn rename(e: WebError, name: &str) -> WebError {
-    match e {
-        WebError::BadParameter { message, .. } => WebError::bad(name, message),
-        other => other,
-    }
-}
-
 /// Run `df` and answer in the format asked for.
 async fn answer(df: DataFrame, p: &Params) -> Result<Answer> {
     let csv = p.csv()?;
@@ -120,29 +113,13 @@ async fn answer(df: DataFrame, p: &Params) -> Result<Answer> {
         // No rows: CSV still gets its header.
         batches.push(datafusion::arrow::array::RecordBatch::new_empty(schema));
     }
-    let mut buf = Vec::new();
     if csv {
-        let mut w = datafusion::arrow::csv::WriterBuilder::new()
-            .with_header(true)
-            .build(&mut buf);
-        for b in &batches {
-            w.write(&tuopin::output::lists_as_text(b)?)
-                .map_err(tuopin::Error::from)?;
+        let mut text = String::new();
+        for (i, b) in batches.iter().enumerate() {
+            text.push_str(&tuopin::output::csv_text(b, i == 0)?);
         }
-        drop(w);
-        Ok(Answer::Csv(String::from_utf8_lossy(&buf).into_owned()))
+        Ok(Answer::Csv(text))
     } else {
-        let mut w = datafusion::arrow::json::WriterBuilder::new()
-            .with_explicit_nulls(true)
-            .build::<_, datafusion::arrow::json::writer::JsonArray>(&mut buf);
-        for b in &batches {
-            w.write(b).map_err(tuopin::Error::from)?;
-        }
-        w.finish().map_err(tuopin::Error::from)?;
-        drop(w);
-        if buf.is_empty() {
-            buf.extend_from_slice(b"[]");
-        }
-        Ok(Answer::Json(String::from_utf8_lossy(&buf).into_owned()))
+        Ok(Answer::Json(crate::data::json_array(&batches)?))
     }
 }

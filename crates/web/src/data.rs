@@ -330,20 +330,13 @@ impl Data {
     /// region codes, status and income, as a table.
     pub async fn outcomes(&self, year: i32, rules: &RuleSet) -> Result<String> {
         let name = format!("outcomes_{year}_{}", self.rule_index(rules));
-        let (evaluated, facts) = (format!("{name}_evaluated"), format!("{name}_facts"));
         let e = self.engine.clone();
         let r = rules.clone();
-        let views = &self.views;
-        let (ev_name, hf_name) = (evaluated.clone(), facts.clone());
         self.cached(&name, || async move {
-            let (evaluated, facts) = (ev_name, hf_name);
-            let ev = e.evaluate(&r, year).await?.collect().await?;
-            register(views, &evaluated, ev)?;
-            let hf = e
-                .household_facts(year)
-                .await?
-                .select_columns(&[
-                    "household_id",
+            join_facts(
+                e.evaluate(&r, year).await?,
+                e.household_facts(year).await?,
+                &[
                     "province_code",
                     "city_code",
                     "county_code",
@@ -353,26 +346,10 @@ impl Data {
                     "status",
                     "primary_cause",
                     "per_capita_net_income",
-                ])?
-                .collect()
-                .await?;
-            register(views, &facts, hf)?;
-            Ok(views
-                .sql(&format!(
-                    "SELECT o.*, f.province_code, f.city_code, f.county_code, f.township_code, \
-                     f.size, f.category, f.status, f.primary_cause, f.per_capita_net_income \
-                     FROM \"{evaluated}\" o JOIN \"{facts}\" f ON o.household_id = f.household_id"
-                ))
-                .await?)
+                ],
+            )
         })
-        .await?;
-        // The joined table is kept; its inputs are not.
-        for t in [&evaluated, &facts] {
-            self.views
-                .deregister_table(t.as_str())
-                .map_err(tuopin::Error::from)?;
-        }
-        Ok(name)
+        .await
     }
 
     fn rule_index(&self, rules: &RuleSet) -> usize {
@@ -429,26 +406,18 @@ impl Data {
         let rules = rules.to_vec();
         self.cached(&name, || async move {
             use datafusion::prelude::{col, lit};
-            let many = e.evaluate_many(&rules, year).await?;
-            let mut codes = vec![col("household_id").alias("hid"), col("status")];
-            codes.extend(
+            let poor = e
+                .household_facts(year)
+                .await?
+                .filter(col("status").in_list(vec![lit("poor"), lit("returned")], false))?;
+            let mut columns = vec!["status"];
+            columns.extend(
                 Level::ALL
                     .iter()
                     .filter(|l| **l != Level::Village)
-                    .map(|l| col(l.code_column())),
+                    .map(|l| l.code_column()),
             );
-            let facts = e
-                .household_facts(year)
-                .await?
-                .filter(col("status").in_list(vec![lit("poor"), lit("returned")], false))?
-                .select(codes)?;
-            Ok(many.join(
-                facts,
-                datafusion::common::JoinType::Inner,
-                &["household_id"],
-                &["hid"],
-                None,
-            )?)
+            join_facts(e.evaluate_many(&rules, year).await?, poor, &columns)
         })
         .await
     }
@@ -710,6 +679,24 @@ pub struct HouseholdFilter<'a> {
     pub per_page: usize,
 }
 
+/// `evaluation` (one row per household of a year) with `columns` of the
+/// household facts `facts` joined on by `household_id` — inner, so only
+/// the households `facts` keeps.
+fn join_facts(evaluation: DataFrame, facts: DataFrame, columns: &[&str]) -> Result<DataFrame> {
+    use datafusion::prelude::col;
+    let mut select = vec![col("household_id").alias("__hid")];
+    select.extend(columns.iter().map(|c| col(*c)));
+    Ok(evaluation
+        .join(
+            facts.select(select)?,
+            datafusion::common::JoinType::Inner,
+            &["household_id"],
+            &["__hid"],
+            None,
+        )?
+        .drop_columns(&["__hid"])?)
+}
+
 /// The level below `level`.
 pub fn child_level(level: Level) -> Option<Level> {
     Level::ALL.into_iter().find(|l| *l > level)
@@ -751,24 +738,29 @@ pub async fn table(df: DataFrame) -> Result<Table> {
     Ok(Table { columns, rows })
 }
 
-/// Batches as JSON objects (lists as arrays, nulls explicit).
-pub fn rows(batches: Vec<RecordBatch>) -> Result<Rows> {
+/// Batches as a JSON array of objects (keys = column names, lists as
+/// arrays, nulls explicit); `[]` without rows.
+pub fn json_array(batches: &[RecordBatch]) -> Result<String> {
     let mut buf = Vec::new();
     {
         let mut w = datafusion::arrow::json::WriterBuilder::new()
             .with_explicit_nulls(true)
             .build::<_, datafusion::arrow::json::writer::JsonArray>(&mut buf);
-        for b in &batches {
+        for b in batches {
             w.write(b).map_err(tuopin::Error::from)?;
         }
         w.finish().map_err(tuopin::Error::from)?;
     }
     if buf.is_empty() {
-        return Ok(Vec::new());
+        buf.extend_from_slice(b"[]");
     }
-    let values: Vec<Map<String, Value>> = serde_json::from_slice(&buf)
-        .map_err(|e| WebError::Serve(format!("result as JSON: {e}")))?;
-    Ok(values)
+    String::from_utf8(buf).map_err(|e| WebError::Serve(format!("result as JSON: {e}")))
+}
+
+/// Batches as JSON objects (lists as arrays, nulls explicit).
+pub fn rows(batches: Vec<RecordBatch>) -> Result<Rows> {
+    serde_json::from_str(&json_array(&batches)?)
+        .map_err(|e| WebError::Serve(format!("result as JSON: {e}")))
 }
 
 /// The text of `column` in `row` ("" when null).

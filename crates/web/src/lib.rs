@@ -262,16 +262,24 @@ async fn home(State(app): State<Arc<App>>) -> Response {
     ))
 }
 
+/// The path segment of a request (`name` in the 400 page when it cannot
+/// be decoded).
+fn segment(
+    path: std::result::Result<Path<String>, axum::extract::rejection::PathRejection>,
+    name: &str,
+) -> Result<String> {
+    path.map(|Path(s)| s)
+        .map_err(|e| WebError::bad(name, e.body_text()))
+}
+
 async fn region(
     State(app): State<Arc<App>>,
     path: std::result::Result<Path<String>, axum::extract::rejection::PathRejection>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let r = async {
-        let Path(code) = path.map_err(|e| WebError::bad("code", e.body_text()))?;
-        pages::region(&app, &code, &Params::parse(q.as_deref())?).await
-    }
-    .await;
+    let r =
+        async { pages::region(&app, &segment(path, "code")?, &Params::parse(q.as_deref())?).await }
+            .await;
     page_response(&app, r)
 }
 
@@ -281,8 +289,12 @@ async fn household(
     RawQuery(q): RawQuery,
 ) -> Response {
     let r = async {
-        let Path(id) = path.map_err(|e| WebError::bad("household_id", e.body_text()))?;
-        pages::household(&app, &id, &Params::parse(q.as_deref())?).await
+        pages::household(
+            &app,
+            &segment(path, "household_id")?,
+            &Params::parse(q.as_deref())?,
+        )
+        .await
     }
     .await;
     page_response(&app, r)
@@ -294,8 +306,7 @@ async fn compare(
     RawQuery(q): RawQuery,
 ) -> Response {
     let r = async {
-        let Path(code) = path.map_err(|e| WebError::bad("code", e.body_text()))?;
-        pages::compare(&app, &code, &Params::parse(q.as_deref())?).await
+        pages::compare(&app, &segment(path, "code")?, &Params::parse(q.as_deref())?).await
     }
     .await;
     page_response(&app, r)

@@ -15,6 +15,7 @@ use crate::error::{Result, WebError};
 use crate::params::{self, sql_literal, Params};
 use crate::render::{self, level_zh};
 use crate::App;
+use tuopin::sql::quote_identifier;
 
 /// Households per page of a village's list.
 pub const PER_PAGE: usize = 50;
@@ -101,7 +102,7 @@ fn common(
 /// `/region/{code}`: the region page (and a village's households).
 pub async fn region(app: &App, code: &str, params: &Params) -> Result<Page> {
     let data = &app.data;
-    let code = params::region_code(code)?;
+    let code = params::region_code("code", code)?;
     let year = params.year(&data.years, data.latest_year())?;
     let rules = data.rule_set(params.get("rules"))?;
     let region = data
@@ -333,7 +334,7 @@ pub async fn household(app: &App, id: &str, params: &Params) -> Result<Page> {
 /// child region, from one `evaluate_many` pass.
 pub async fn compare(app: &App, code: &str, params: &Params) -> Result<Page> {
     let data = &app.data;
-    let code = params::region_code(code)?;
+    let code = params::region_code("code", code)?;
     let year = params.year(&data.years, data.latest_year())?;
     let names = params.all("rules");
     let mut chosen: Vec<RuleSet> = Vec::new();
@@ -353,39 +354,29 @@ pub async fn compare(app: &App, code: &str, params: &Params) -> Result<Page> {
         .ok_or_else(|| WebError::NotFound(format!("region {code}")))?;
     let group = child_level(code.level()).unwrap_or(Level::Village);
     let t = data.compared(year, &chosen).await?;
-    let exits: String = chosen
+    let exit = |r: &RuleSet| quote_identifier(&format!("exit_{}", r.name));
+    let sums: String = chosen
         .iter()
         .map(|r| {
             format!(
-                ", sum(CASE WHEN \"outcome_{n}\" = 'exit' THEN 1 ELSE 0 END) AS \"exit_{n}\"",
-                n = r.name.replace('"', "\"\"")
+                ", sum(CASE WHEN {} = 'exit' THEN 1 ELSE 0 END) AS {}",
+                quote_identifier(&format!("outcome_{}", r.name)),
+                exit(r)
             )
         })
         .collect();
+    let exits: String = chosen.iter().map(|r| format!(", c.{}", exit(r))).collect();
+    // Each child region's name from the regions table, in the same plan.
     let sql = format!(
-        "SELECT {g} AS grp, count(*) AS poor_households{exits} FROM {t} \
-         WHERE {w} = {code} GROUP BY {g} ORDER BY {g}",
+        "WITH c AS (SELECT {g} AS code, count(*) AS poor_households{sums} FROM {t} \
+         WHERE {w} = {code} GROUP BY {g}) \
+         SELECT c.code, coalesce(r.name, c.code) AS name, c.poor_households{exits} \
+         FROM c LEFT JOIN regions r ON r.code = c.code ORDER BY c.code",
         g = group.code_column(),
         w = code.level().code_column(),
         code = sql_literal(code.as_str()),
     );
-    let mut result = data.query(&sql).await?;
-    result.columns[0] = "code".into();
-    for r in &mut result.rows {
-        let c = text(r, "grp");
-        r.remove("grp");
-        let name = match RegionCode::parse(&c) {
-            Ok(rc) => data
-                .region(&rc)
-                .await?
-                .map(|g| g.name)
-                .unwrap_or_else(|| c.clone()),
-            Err(_) => c.clone(),
-        };
-        r.insert("code".into(), Json::String(c.clone()));
-        r.insert("name".into(), Json::String(name));
-    }
-    result.columns.insert(1, "name".into());
+    let result = data.query(&sql).await?;
     let path = format!("/compare/{code}");
     let base = format!(
         "{path}?year={year}{}",

@@ -129,9 +129,9 @@ impl Params {
     }
 }
 
-/// A region code from a path: twelve digits.
-pub fn region_code(text: &str) -> Result<RegionCode> {
-    RegionCode::parse(text).map_err(|e| WebError::bad("code", format!("{:?}: {e}", short(text))))
+/// A region code (twelve digits) given as the parameter `name`.
+pub fn region_code(name: &str, text: &str) -> Result<RegionCode> {
+    RegionCode::parse(text).map_err(|e| WebError::bad(name, format!("{:?}: {e}", short(text))))
 }
 
 /// A household id from a path: printable, at most 64 characters.
@@ -158,9 +158,7 @@ pub fn short(text: &str) -> String {
 }
 
 /// `text` as a SQL string literal.
-pub fn sql_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
+pub use tuopin::sql::quote_literal as sql_literal;
 
 #[cfg(test)]
 mod tests {
@@ -189,8 +187,11 @@ mod tests {
             .join("&");
         assert!(Params::parse(Some(&many)).is_err());
         assert!(Params::parse(Some(&"x".repeat(5000))).is_err());
-        assert!(region_code("../etc").is_err());
-        assert!(region_code("130100000000").is_ok());
+        assert!(region_code("code", "../etc")
+            .unwrap_err()
+            .to_string()
+            .contains("`code`"));
+        assert!(region_code("parent", "130100000000").is_ok());
         assert!(household_id("H1").is_ok());
         assert!(household_id("a\u{0}b").is_err());
         assert_eq!(sql_literal("a'b"), "'a''b'");

@@ -76,6 +76,16 @@ async fn library(df: datafusion::prelude::DataFrame) -> Vec<serde_json::Map<Stri
     tuopin_web::data::rows(df.collect().await.unwrap()).unwrap()
 }
 
+/// `Engine::metrics(year, level)` of the app's registry as JSON objects.
+async fn metrics(a: &App, year: i32, level: Level) -> Vec<serde_json::Map<String, Value>> {
+    library(a.data.engine.metrics(year, Some(level)).await.unwrap()).await
+}
+
+/// An API answer's rows.
+fn json_rows(g: &Got) -> Vec<serde_json::Map<String, Value>> {
+    serde_json::from_str(&g.body).unwrap()
+}
+
 async fn ok_html(uri: &str) -> String {
     let g = get(uri).await;
     assert_eq!(g.status, StatusCode::OK, "{uri}: {}", g.body);
@@ -119,14 +129,7 @@ async fn the_province_page_shows_the_library_figures() {
     let a = app().await;
     let p = province(&a);
     let html = ok_html(&format!("/region/{p}?year=2016")).await;
-    let m = library(
-        a.data
-            .engine
-            .metrics(2016, Some(Level::Province))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let m = metrics(&a, 2016, Level::Province).await;
     let row = &m[0];
     assert!(html.contains(&a.data.province.name));
     for key in [
@@ -138,14 +141,7 @@ async fn the_province_page_shows_the_library_figures() {
         assert!(html.contains(&format!("<b>{v}</b>")), "{key} = {v}");
     }
     // Every city is ranked, linked, with its incidence as in metrics.
-    let cities = library(
-        a.data
-            .engine
-            .metrics(2016, Some(Level::City))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let cities = metrics(&a, 2016, Level::City).await;
     assert!(!cities.is_empty());
     for c in &cities {
         let code = c["code"].as_str().unwrap();
@@ -178,14 +174,7 @@ async fn a_page_table_as_csv_has_the_numbers_of_the_table() {
     let g = get(&format!("/region/{p}?year=2016&table=children&format=csv")).await;
     assert_eq!(g.status, StatusCode::OK);
     assert!(g.content_type.starts_with("text/csv"));
-    let cities = library(
-        a.data
-            .engine
-            .metrics(2016, Some(Level::City))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let cities = metrics(&a, 2016, Level::City).await;
     let lines: Vec<&str> = g.body.lines().collect();
     assert_eq!(lines.len(), cities.len() + 1);
     assert!(lines[0].starts_with("code,name,poverty_incidence"));
@@ -208,15 +197,8 @@ async fn api_metrics_equals_the_library_row_for_row() {
     let g = get("/api/metrics?year=2016&level=county").await;
     assert_eq!(g.status, StatusCode::OK, "{}", g.body);
     assert_eq!(g.content_type, "application/json");
-    let got: Vec<serde_json::Map<String, Value>> = serde_json::from_str(&g.body).unwrap();
-    let want = library(
-        a.data
-            .engine
-            .metrics(2016, Some(Level::County))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let got = json_rows(&g);
+    let want = metrics(&a, 2016, Level::County).await;
     assert_eq!(got, want);
     // Within a parent, and as CSV.
     let city = want[0]["code"].as_str().unwrap()[..4].to_string() + "00000000";
@@ -246,7 +228,7 @@ async fn api_evaluate_and_mpi_equal_the_library() {
     ))
     .await;
     assert_eq!(g.status, StatusCode::OK, "{}", g.body);
-    let got: Vec<serde_json::Map<String, Value>> = serde_json::from_str(&g.body).unwrap();
+    let got = json_rows(&g);
     let mut want: Vec<_> = all
         .into_iter()
         .filter(|r| r["village_code"] == village.as_str())
@@ -258,7 +240,7 @@ async fn api_evaluate_and_mpi_equal_the_library() {
     assert_eq!(got, want);
     let g = get("/api/mpi?year=2016&level=city&rules=hebei-2016&k=0.33").await;
     assert_eq!(g.status, StatusCode::OK, "{}", g.body);
-    let got: Vec<serde_json::Map<String, Value>> = serde_json::from_str(&g.body).unwrap();
+    let got = json_rows(&g);
     let want = library(
         a.data
             .engine
@@ -496,22 +478,8 @@ async fn the_report_is_one_self_contained_file() {
     assert!(
         !html.contains("<script") && !html.contains("href=\"/") && !html.contains("stylesheet")
     );
-    let m = library(
-        a.data
-            .engine
-            .metrics(2016, Some(Level::Province))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let m = metrics(&a, 2016, Level::Province).await;
     assert!(html.contains(&format!("<b>{}</b>", m[0]["registered_households"])));
-    let city = library(
-        a.data
-            .engine
-            .metrics(2016, Some(Level::City))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let city = metrics(&a, 2016, Level::City).await;
     assert!(html.contains(city[0]["name"].as_str().unwrap()));
 }

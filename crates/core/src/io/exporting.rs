@@ -43,6 +43,7 @@ use crate::error::{Error, Result};
 use crate::io::exports::{ColumnMap, Encoding};
 use crate::io::xlsx::XlsxWriter;
 use crate::schema::TABLES;
+use crate::sql::{quote_identifier as quote, quote_literal as literal};
 
 /// The file format of an export.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -248,14 +249,6 @@ fn labelled(map: &ColumnMap, column: &str, q: &str) -> String {
     format!("CASE {q}{whens} ELSE {q} END")
 }
 
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
-
 /// Run `df` into `out/<table>.csv`, `out/<table>.xlsx` or, for a long
 /// Excel table, `out/<table>/<table>-NNNN.xlsx`.
 async fn write_table(
@@ -274,7 +267,7 @@ async fn write_table(
             );
             let mut header = true;
             while let Some(batch) = stream.next().await {
-                let text = csv_text(&batch?, header)?;
+                let text = crate::output::csv_text(&batch?, header)?;
                 header = false;
                 let bytes = encoded(&text, options.encoding);
                 file.write_all(&bytes).map_err(|e| Error::io(&path, e))?;
@@ -282,7 +275,7 @@ async fn write_table(
             if header {
                 // No rows: the header alone.
                 let empty = RecordBatch::new_empty(schema);
-                let bytes = encoded(&csv_text(&empty, true)?, options.encoding);
+                let bytes = encoded(&crate::output::csv_text(&empty, true)?, options.encoding);
                 file.write_all(&bytes).map_err(|e| Error::io(&path, e))?;
             }
             file.flush().map_err(|e| Error::io(&path, e))?;
@@ -290,70 +283,40 @@ async fn write_table(
         }
         ExportFormat::Xlsx => {
             let per_part = options.part_rows.clamp(1, crate::io::xlsx::SHEET_ROWS - 1);
-            let mut batches: Vec<RecordBatch> = Vec::new();
-            // Parts are cut at `per_part` rows, so rows must be buffered
-            // until it is known whether one file will do.
-            let mut rows = 0usize;
-            let mut parts: Vec<PathBuf> = Vec::new();
-            let mut current: Option<(XlsxWriter, usize)> = None;
+            // Rows go to one workbook at a time; it is named when it is
+            // saved: `<table>.xlsx` if it was the only one, else a part.
+            let single = out.join(format!("{table}.xlsx"));
             let part_dir = out.join(table);
+            let part = |k: usize| part_dir.join(format!("{table}-{k:04}.xlsx"));
+            let mut saved_parts = 0;
+            let mut current = (XlsxWriter::create(&single, table, &schema)?, 0usize);
             while let Some(batch) = stream.next().await {
                 let batch = batch?;
-                rows += batch.num_rows();
-                if parts.is_empty() && current.is_none() && rows <= per_part {
-                    batches.push(batch);
-                    continue;
-                }
-                // Over one part: write what is buffered, then stream.
-                for b in std::mem::take(&mut batches).into_iter().chain([batch]) {
-                    let mut offset = 0;
-                    while offset < b.num_rows() {
-                        if current.as_ref().is_none_or(|(_, n)| *n == per_part) {
-                            if let Some((w, _)) = current.take() {
-                                w.finish()?;
-                            }
-                            std::fs::create_dir_all(&part_dir)
-                                .map_err(|e| Error::io(&part_dir, e))?;
-                            let path =
-                                part_dir.join(format!("{table}-{:04}.xlsx", parts.len() + 1));
-                            current = Some((XlsxWriter::create(&path, table, &schema)?, 0));
-                            parts.push(path);
-                        }
-                        if let Some((w, n)) = current.as_mut() {
-                            let take = (per_part - *n).min(b.num_rows() - offset);
-                            w.write(&b.slice(offset, take))?;
-                            *n += take;
-                            offset += take;
-                        }
+                let mut offset = 0;
+                while offset < batch.num_rows() {
+                    if current.1 == per_part {
+                        let full = std::mem::replace(
+                            &mut current,
+                            (XlsxWriter::create(&single, table, &schema)?, 0),
+                        );
+                        std::fs::create_dir_all(&part_dir).map_err(|e| Error::io(&part_dir, e))?;
+                        saved_parts += 1;
+                        full.0.finish_at(&part(saved_parts))?;
                     }
+                    let take = (per_part - current.1).min(batch.num_rows() - offset);
+                    current.0.write(&batch.slice(offset, take))?;
+                    current.1 += take;
+                    offset += take;
                 }
             }
-            if let Some((w, _)) = current.take() {
-                w.finish()?;
-                return Ok(parts);
+            if saved_parts == 0 {
+                current.0.finish()?;
+                return Ok(vec![single]);
             }
-            let path = out.join(format!("{table}.xlsx"));
-            let mut w = XlsxWriter::create(&path, table, &schema)?;
-            for b in &batches {
-                w.write(b)?;
-            }
-            w.finish()?;
-            Ok(vec![path])
+            current.0.finish_at(&part(saved_parts + 1))?;
+            Ok((1..=saved_parts + 1).map(part).collect())
         }
     }
-}
-
-/// `batch` as CSV text (lists `;`-joined), with the header line if asked.
-fn csv_text(batch: &RecordBatch, header: bool) -> Result<String> {
-    let batch = crate::output::lists_as_text(batch)?;
-    let mut buf = Vec::new();
-    {
-        let mut w = datafusion::arrow::csv::WriterBuilder::new()
-            .with_header(header)
-            .build(&mut buf);
-        w.write(&batch)?;
-    }
-    String::from_utf8(buf).map_err(|e| Error::InvalidArgument(format!("CSV text: {e}")))
 }
 
 /// `text` in `encoding` (UTF-8 unless GB18030).

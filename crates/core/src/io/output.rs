@@ -215,6 +215,20 @@ fn sheet_name(path: &Path) -> String {
     }
 }
 
+/// `batch` as CSV text (lists `;`-joined), with the header line if asked
+/// (for the first of several batches).
+pub fn csv_text(batch: &RecordBatch, header: bool) -> Result<String> {
+    let batch = lists_as_text(batch)?;
+    let mut buf = Vec::new();
+    {
+        let mut w = datafusion::arrow::csv::WriterBuilder::new()
+            .with_header(header)
+            .build(&mut buf);
+        w.write(&batch)?;
+    }
+    String::from_utf8(buf).map_err(|e| Error::InvalidArgument(format!("CSV text: {e}")))
+}
+
 /// Replace `list<utf8>` columns by `;`-joined text (for CSV and printing).
 pub fn lists_as_text(batch: &RecordBatch) -> Result<RecordBatch> {
     let schema = batch.schema();

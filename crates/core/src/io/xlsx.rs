@@ -177,9 +177,16 @@ impl XlsxWriter {
     }
 
     /// Close the workbook: the file is complete only now.
-    pub fn finish(mut self) -> TuopinResult<()> {
+    pub fn finish(self) -> TuopinResult<()> {
         let path = self.path.clone();
-        self.book.save(&path).map_err(|e| xlsx_error(&path, e))
+        self.finish_at(&path)
+    }
+
+    /// [`XlsxWriter::finish`], saving the workbook at `path` instead of
+    /// the path it was created with (a file whose name is known only at
+    /// the end: one table or the first of its parts).
+    pub fn finish_at(mut self, path: &Path) -> TuopinResult<()> {
+        self.book.save(path).map_err(|e| xlsx_error(path, e))
     }
 }
 

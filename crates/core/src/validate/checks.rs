@@ -54,15 +54,7 @@ pub(super) struct Reference {
     pub carry: &'static [&'static str],
 }
 
-/// Double-quote an identifier for SQL.
-pub(crate) fn q(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// Single-quote a string literal for SQL.
-pub(crate) fn lit(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
+pub(crate) use crate::sql::{quote_identifier as q, quote_literal as lit};
 
 fn sql_type(t: &DataType) -> &'static str {
     match t {
