@@ -267,7 +267,12 @@ impl Data {
         .await
     }
 
-    /// Compute every year's metrics now (the one-time load of `serve`).
+    /// The one-time load of `serve`: every year's metrics, and for the
+    /// latest year under the default rule set everything the region,
+    /// household, compare and quality pages read (causes, outcomes, audit,
+    /// village and county exits with their facts, the comparison of the
+    /// offered rule sets, the quality checks), so no first visitor waits
+    /// for them. Other years and rule sets are computed on first use.
     pub async fn warm(&self) -> Result<()> {
         for y in self.years.clone() {
             self.metrics(y).await?;
@@ -276,7 +281,14 @@ impl Data {
         self.causes(latest).await?;
         if let Some(r) = self.rules.first().cloned() {
             self.outcomes(latest, &r).await?;
+            self.audit(latest, &r).await?;
         }
+        for unit in [Unit::Village, Unit::County] {
+            self.unit_outcomes(latest, unit).await?;
+            self.unit_facts(latest, unit).await?;
+        }
+        self.compared(latest, &self.rules.clone()).await?;
+        self.quality(latest).await?;
         Ok(())
     }
 

@@ -228,19 +228,50 @@ pub async fn household(app: &App, id: &str, params: &Params) -> Result<Page> {
     let year = params.year(&data.years, data.latest_year())?;
     let rules = data.rule_set(params.get("rules"))?;
     let lit = sql_literal(&id);
-    let facts = crate::data::table(data.engine.household_facts(year).await?.filter(
-        datafusion::prelude::col("household_id").eq(datafusion::prelude::lit(id.clone())),
-    )?)
-    .await?;
+    let history_sql = format!(
+        "SELECT year, status, size, per_capita_net_income, poverty_line FROM household_facts \
+         WHERE household_id = {lit} ORDER BY year"
+    );
+    // The card's lookups are independent: run them at once (each is a
+    // filtered scan of a stored table, I/O- and decode-bound).
+    let (facts, evaluation, flags, members, assistance, history) = tokio::try_join!(
+        async {
+            let df = data.engine.household_facts(year).await?;
+            crate::data::table(df.filter(
+                datafusion::prelude::col("household_id").eq(datafusion::prelude::lit(id.clone())),
+            )?)
+            .await
+        },
+        async {
+            let outcomes = data.outcomes(year, rules).await?;
+            data.query(&format!(
+                "SELECT * FROM {outcomes} WHERE household_id = {lit}"
+            ))
+            .await
+        },
+        async {
+            let audit = data.audit(year, rules).await?;
+            data.query(&format!(
+                "SELECT flag, detail FROM {audit} WHERE household_id = {lit} ORDER BY flag"
+            ))
+            .await
+        },
+        members_of(data, &lit, year),
+        async {
+            if !data.engine.has_table("assistance") {
+                return Ok(Table::default());
+            }
+            data.household_rows(&format!(
+                "SELECT helper_id, helper_type, measure FROM assistance \
+                 WHERE household_id = {lit} AND year = {year} ORDER BY helper_id, measure"
+            ))
+            .await
+        },
+        data.household_rows(&history_sql),
+    )?;
     let Some(household) = facts.rows.first().cloned() else {
         return Err(WebError::NotFound(format!("household {id} in {year}")));
     };
-    let outcomes = data.outcomes(year, rules).await?;
-    let evaluation = data
-        .query(&format!(
-            "SELECT * FROM {outcomes} WHERE household_id = {lit}"
-        ))
-        .await?;
     let evaluation = evaluation.rows.first().cloned().unwrap_or_default();
     let indicators = Table {
         columns: ["key", "label", "points", "veto", "state"].map(String::from).to_vec(),
@@ -260,45 +291,6 @@ pub async fn household(app: &App, id: &str, params: &Params) -> Result<Page> {
             })
             .collect(),
     };
-    let audit = data.audit(year, rules).await?;
-    let flags = data
-        .query(&format!(
-            "SELECT flag, detail FROM {audit} WHERE household_id = {lit} ORDER BY flag"
-        ))
-        .await?;
-    let members = if data.engine.has_table("members") {
-        let mut t = data
-            .household_rows(&format!(
-                "SELECT person_id, relation, sex, birth_year, id_number, in_school, health, labor, \
-                 migrant_months FROM members WHERE household_id = {lit} AND year = {year} \
-                 ORDER BY person_id"
-            ))
-            .await?;
-        for r in &mut t.rows {
-            if let Some(Json::String(n)) = r.get("id_number") {
-                let masked = mask_id(n);
-                r.insert("id_number".into(), Json::String(masked));
-            }
-        }
-        t
-    } else {
-        Table::default()
-    };
-    let assistance = if data.engine.has_table("assistance") {
-        data.household_rows(&format!(
-            "SELECT helper_id, helper_type, measure FROM assistance \
-             WHERE household_id = {lit} AND year = {year} ORDER BY helper_id, measure"
-        ))
-        .await?
-    } else {
-        Table::default()
-    };
-    let history = data
-        .household_rows(&format!(
-            "SELECT year, status, size, per_capita_net_income, poverty_line FROM household_facts \
-             WHERE household_id = {lit} ORDER BY year"
-        ))
-        .await?;
     let path = format!("/household/{}", enc(&id));
     let base = format!("{path}?year={year}&rules={}", enc(&rules.name));
     let mut tables = Tables::default();
@@ -328,6 +320,28 @@ pub async fn household(app: &App, id: &str, params: &Params) -> Result<Page> {
     Ok(Page::Html(
         app.env.get_template("household.html")?.render(ctx)?,
     ))
+}
+
+/// The members of household `lit` (an SQL literal) in `year`, ID numbers
+/// masked; empty when the registry has no members table.
+async fn members_of(data: &crate::data::Data, lit: &str, year: i32) -> Result<Table> {
+    if !data.engine.has_table("members") {
+        return Ok(Table::default());
+    }
+    let mut t = data
+        .household_rows(&format!(
+            "SELECT person_id, relation, sex, birth_year, id_number, in_school, health, labor, \
+             migrant_months FROM members WHERE household_id = {lit} AND year = {year} \
+             ORDER BY person_id"
+        ))
+        .await?;
+    for r in &mut t.rows {
+        if let Some(Json::String(n)) = r.get("id_number") {
+            let masked = mask_id(n);
+            r.insert("id_number".into(), Json::String(masked));
+        }
+    }
+    Ok(t)
 }
 
 /// `/compare/{code}`: households that may exit under each rule set, per
