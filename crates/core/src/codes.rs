@@ -313,15 +313,12 @@ pub(crate) fn level_rank_sql(column: &str) -> String {
 }
 
 /// SQL predicate: true when the text in `column` is a well-formed region
-/// code (12 digits, province non-zero, no non-zero segment below a zero one).
+/// code (12 digits, province non-zero, no non-zero segment below a zero
+/// one) — the `region_code_valid` function, [`RegionCode::parse`] per row
+/// (one pass over the text, where the regular expression and eight
+/// `substr` comparisons it replaced took a fifth of validation).
 pub(crate) fn valid_code_sql(column: &str) -> String {
-    format!(
-        "({c} ~ '^[0-9]{{12}}$' AND substr({c},1,2) <> '00' \
-         AND NOT (substr({c},3,2) = '00' AND substr({c},5,8) <> '00000000') \
-         AND NOT (substr({c},5,2) = '00' AND substr({c},7,6) <> '000000') \
-         AND NOT (substr({c},7,3) = '000' AND substr({c},10,3) <> '000'))",
-        c = column
-    )
+    format!("region_code_valid({column})")
 }
 
 // ---------------------------------------------------------------------------

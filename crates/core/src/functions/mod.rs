@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `region_level(code)` | scalar | level name of a 12-digit code |
 //! | `region_parent(code)` | scalar | parent code |
+//! | `region_code_valid(code)` | scalar | whether a code is well formed |
 //! | `id_number_valid(id)` | scalar | GB 11643 check-digit test |
 //! | `null_if_blank(text)` | scalar | null for empty or blank text |
 //! | `export_value(text, 'bool'/'date'/'number')` | scalar | an export's cell in the form a cast reads |
@@ -40,6 +41,7 @@ pub(crate) fn kept(filter: Option<&BooleanArray>, i: usize) -> bool {
 pub fn register_all(ctx: &SessionContext) {
     ctx.register_udf(codes::region_level_udf());
     ctx.register_udf(codes::region_parent_udf());
+    ctx.register_udf(codes::region_code_valid_udf());
     ctx.register_udf(codes::id_number_valid_udf());
     ctx.register_udf(flags::flag_list_udf());
     ctx.register_udf(flags::flag_points_udf());

@@ -274,6 +274,11 @@ pub(crate) fn raw_from_batches(
     })
 }
 
+/// `__row` ascending: the order of a raw table's partitions.
+pub(crate) fn row_order() -> datafusion::logical_expr::SortExpr {
+    datafusion::prelude::col(ROW_COLUMN).sort(true, false)
+}
+
 /// The English name of each column of `base` under `map` (a header the
 /// map knows, unless its English column is there too), and how many were
 /// mapped.
@@ -473,7 +478,10 @@ pub(crate) fn numbered_parquet(
             }) as Arc<dyn PartitionStream>
         })
         .collect();
-    let provider = StreamingTable::try_new(schema.clone(), parts)?;
+    // Each partition streams its row groups in order, so `__row` ascends
+    // within it (validation's joins keep that order: `validate::in_order`).
+    let provider =
+        StreamingTable::try_new(schema.clone(), parts)?.with_sort_order(vec![row_order()]);
     Ok(NumberedParquetTable {
         provider: Arc::new(provider),
         schema,

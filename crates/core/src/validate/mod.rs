@@ -11,13 +11,18 @@
 //!    key is flagged) and references to other tables (anti-joins against the
 //!    already accepted parent tables); `__bad` is their disjunction.
 //! 3. **rejects** (one row per fault: `table`, `row`, `key`, `column`,
-//!    `problem`) and **accepted** (`NOT __bad`).
+//!    `problem`) and **accepted** (`NOT __bad`), in source order without a
+//!    sort of the table (`order.rs`).
 //!
 //! Structural faults — a missing required column, a type that cannot be
 //! cast at all — fail the load with [`Error::Schema`] naming the column.
 //!
 //! The checks themselves are listed per table in `checks.rs` (`checks_for`):
-//! one line per fault, readable top to bottom.
+//! one line per fault, readable top to bottom. `__bad` is the disjunction of
+//! `(check) IS TRUE` — `coalesce(check, false)` was rewritten by the
+//! optimizer into `check IS NOT NULL AND check`, evaluating every check
+//! twice — and region codes are checked by `region_code_valid`, one pass
+//! per value.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -31,7 +36,7 @@ use datafusion::prelude::SessionContext;
 
 use crate::catalog::{linked_provider, provider};
 use crate::error::{contain_panics, Error, Result};
-use crate::io::source::{numbered_parquet, RawRows, RawTable};
+use crate::io::source::{numbered_parquet, row_order, RawRows, RawTable};
 use crate::io::store::{self, BAD_COLUMN};
 use crate::lines;
 use crate::links;
@@ -40,11 +45,13 @@ use crate::session;
 use crate::table::{Linked, Loaded, StoredFile, Table, TableSummary};
 
 mod checks;
+mod order;
 
 use checks::{
     checks_for, finite_numbers, key_is_unique, lit, q, qualify, references_for, txt,
     typed_projection, Check,
 };
+use order::{accepted_rows, in_order, in_row_order, runs};
 
 /// Validate raw tables (in load order) into accepted tables, the rejects
 /// ledger and the load summary; with a `store` folder the accepted tables
@@ -55,7 +62,7 @@ pub(crate) async fn validate(
     store: Option<&Path>,
     memory_limit: Option<usize>,
 ) -> Result<Loaded> {
-    let ctx = session::context(session::base_config(), memory_limit)?;
+    let ctx = session::context(in_order(session::base_config()), memory_limit)?;
 
     let mut tables = BTreeMap::new();
     let mut rejects = Vec::new();
@@ -113,7 +120,8 @@ async fn validate_table(
         match raw.rows {
             RawRows::Memory { batches, schema } => {
                 let rows = batches.iter().map(|b| b.num_rows()).sum();
-                let table = MemTable::try_new(schema.clone(), vec![batches])?;
+                let table = MemTable::try_new(schema.clone(), runs(batches, rows, partitions))?
+                    .with_sort_order(vec![vec![row_order()]]);
                 (Arc::new(table), schema, rows)
             }
             RawRows::Parquet(path) => {
@@ -161,7 +169,7 @@ async fn validate_table(
             .map(|c| format!(", {alias}.{}", q(c)))
             .collect();
         rows_sql = format!(
-            "SELECT t.*, ({present} AND coalesce({}, false) AND {alias}.{} IS NULL) AS __ref{i}{carried} \
+            "SELECT t.*, ({present} AND ({}) IS TRUE AND {alias}.{} IS NULL) AS __ref{i}{carried} \
              FROM ({}) {alias} RIGHT JOIN ({rows_sql}) t ON {on}",
             r.only_if,
             q(r.on[0].1),
@@ -192,17 +200,20 @@ async fn validate_table(
         ));
     }
     checks.extend(reference_checks);
+    // `(p) IS TRUE`, not `coalesce((p), false)`: the optimizer rewrites
+    // the latter to `p IS NOT NULL AND p`, evaluating every check twice.
     let bad = checks
         .iter()
-        .map(|c| format!("coalesce(({}), false)", c.predicate))
+        .map(|c| format!("(({}) IS TRUE)", c.predicate))
         .collect::<Vec<_>>()
         .join(" OR ");
     let flagged_sql = format!("SELECT *, ({bad}) AS {BAD_COLUMN} FROM ({rows_sql})");
     let flagged_df = ctx.sql(&flagged_sql).await?;
     let mut stored = None;
+    let mut in_memory = None;
     let rejected = match store {
         None => {
-            let (flagged_schema, flagged) = collect_table(flagged_df).await?;
+            let (flagged_schema, flagged) = in_row_order(ctx, flagged_df).await?;
             let rejected = flagged
                 .iter()
                 .map(|b| {
@@ -214,8 +225,12 @@ async fn validate_table(
                 .sum();
             ctx.register_table(
                 flagged_name.as_str(),
-                Arc::new(MemTable::try_new(flagged_schema, vec![flagged])?),
+                Arc::new(MemTable::try_new(
+                    flagged_schema.clone(),
+                    vec![flagged.clone()],
+                )?),
             )?;
+            in_memory = Some((flagged_schema, flagged));
             rejected
         }
         Some(dir) => {
@@ -300,22 +315,14 @@ async fn validate_table(
         }
     }
     let link_columns = links::columns(name);
-    let table = match stored {
-        None => {
-            let select = output_columns
+    let table = match (stored, in_memory) {
+        (None, Some((flagged_schema, flagged))) => {
+            let columns: Vec<&str> = output_columns
                 .iter()
                 .map(String::as_str)
                 .chain(link_columns.iter().copied())
-                .map(q)
-                .collect::<Vec<_>>()
-                .join(", ");
-            let df = ctx
-                .sql(&format!(
-                    "SELECT {select} FROM {flagged_name} WHERE NOT {BAD_COLUMN} ORDER BY {}",
-                    q(ROW_COLUMN)
-                ))
-                .await?;
-            let (linked_schema, linked) = collect_table(df).await?;
+                .collect();
+            let (linked_schema, linked) = accepted_rows(&flagged_schema, &flagged, &columns)?;
             let own: Vec<usize> = (0..output_columns.len()).collect();
             let schema = Arc::new(linked_schema.project(&own)?);
             let batches = linked
@@ -331,12 +338,17 @@ async fn validate_table(
             }
             table
         }
-        Some(file) => Table {
+        (Some(file), _) => Table {
             schema: store::accepted_schema(&file.file_schema, &output_columns)?,
             batches: Vec::new(),
             linked: store::stored_linked(&file.file_schema, name, &output_columns)?,
             stored: Some(file),
         },
+        (None, None) => {
+            return Err(Error::Query(datafusion::error::DataFusionError::Internal(
+                format!("{name}: validated neither in memory nor into a store"),
+            )))
+        }
     };
     for n in [raw_name, typed_name, flagged_name] {
         ctx.deregister_table(n.as_str())?;

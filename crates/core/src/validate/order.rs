@@ -1,0 +1,259 @@
+//! Validated rows in source order, without sorting the table: the
+//! validation session's joins keep the order of the checked rows
+//! ([`in_order`]), the sources come as contiguous runs of rows ([`runs`]),
+//! and the order is checked, not assumed ([`in_row_order`] sorts when it
+//! was not kept). The accepted rows are then a filter of the flagged ones
+//! ([`accepted_rows`]).
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, BooleanArray, Int64Array, RecordBatch};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::datasource::MemTable;
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
+
+use super::{collect_table, conform};
+use crate::error::{Error, Result};
+use crate::io::source::row_order;
+use crate::io::store::BAD_COLUMN;
+use crate::schema::ROW_COLUMN;
+
+/// The validation session: joins keep the checked rows in source order.
+/// Each check's join builds its key set once (`CollectLeft`, no
+/// repartitioning by key) and streams the rows through it, partition by
+/// partition, and no round-robin repartitioning shuffles them; the
+/// sources' partitions are contiguous runs of rows. So the flagged rows
+/// come out in `__row` order and the accepted table needs no sort of the
+/// whole table (that sort was a third of validation). Nothing relies on it
+/// blindly: [`ascending`] checks the order and a sort follows if needed.
+pub(super) fn in_order(config: SessionConfig) -> SessionConfig {
+    config
+        .with_repartition_joins(false)
+        .with_round_robin_repartition(false)
+}
+
+/// `batches` (`rows` rows in all) as up to `n` partitions of contiguous
+/// rows, in order — so a plan over them runs on `n` cores and each
+/// partition keeps its rows' order.
+pub(super) fn runs(batches: Vec<RecordBatch>, rows: usize, n: usize) -> Vec<Vec<RecordBatch>> {
+    let per = rows.div_ceil(n.max(1)).max(1);
+    let mut out: Vec<Vec<RecordBatch>> = vec![Vec::new()];
+    let mut filled = 0;
+    for batch in batches {
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            if filled == per {
+                out.push(Vec::new());
+                filled = 0;
+            }
+            let take = (per - filled).min(batch.num_rows() - offset);
+            if let Some(run) = out.last_mut() {
+                run.push(batch.slice(offset, take));
+            }
+            filled += take;
+            offset += take;
+        }
+    }
+    out
+}
+
+/// Collect a DataFrame partition by partition, the partitions one after
+/// the other (rather than as their batches arrive), with a schema that
+/// matches the batches exactly.
+async fn collect_in_order(df: DataFrame) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let plan_schema: SchemaRef = df.schema().inner().clone();
+    let batches: Vec<RecordBatch> = df
+        .collect_partitioned()
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    let schema = batches.first().map(|b| b.schema()).unwrap_or(plan_schema);
+    let batches = conform(batches, &schema)?;
+    Ok((schema, batches))
+}
+
+/// The flagged rows of `df` in source (`__row`) order: as they come when
+/// the plan kept it (the rule, see [`in_order`]), else sorted.
+pub(super) async fn in_row_order(
+    ctx: &SessionContext,
+    df: DataFrame,
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let (schema, batches) = collect_in_order(df).await?;
+    if ascending(&batches, ROW_COLUMN)? {
+        return Ok((schema, batches));
+    }
+    let unsorted = ctx.read_table(Arc::new(MemTable::try_new(schema, vec![batches])?))?;
+    collect_table(unsorted.sort(vec![row_order()])?).await
+}
+
+/// The accepted rows (`NOT __bad`) of the flagged `batches`, with
+/// `columns`, in the batches' order — a filter kernel per batch.
+pub(super) fn accepted_rows(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    columns: &[&str],
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    use datafusion::arrow::compute::{filter_record_batch, not};
+    let indices = columns
+        .iter()
+        .map(|c| schema.index_of(c))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let bad = schema.index_of(BAD_COLUMN)?;
+    let out_schema = Arc::new(schema.project(&indices)?);
+    let mut out = Vec::with_capacity(batches.len());
+    for b in batches {
+        let flags = b
+            .column(bad)
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .filter(|f| f.null_count() == 0)
+            .ok_or_else(|| {
+                Error::Query(datafusion::error::DataFusionError::Internal(format!(
+                    "`{BAD_COLUMN}` is not a non-null boolean column"
+                )))
+            })?;
+        let kept = filter_record_batch(&b.project(&indices)?, &not(flags)?)?;
+        if kept.num_rows() > 0 {
+            out.push(kept);
+        }
+    }
+    Ok((out_schema, out))
+}
+
+/// Whether the Int64 `column` of `batches` is strictly ascending.
+fn ascending(batches: &[RecordBatch], column: &str) -> Result<bool> {
+    let mut last = i64::MIN;
+    let mut first = true;
+    for b in batches {
+        let Some(values) = b
+            .column_by_name(column)
+            .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+        else {
+            return Ok(false);
+        };
+        if values.null_count() > 0 {
+            return Ok(false);
+        }
+        let v = values.values();
+        if v.windows(2).any(|w| w[0] >= w[1]) {
+            return Ok(false);
+        }
+        if let Some(&head) = v.first() {
+            if !first && head <= last {
+                return Ok(false);
+            }
+            first = false;
+        }
+        if let Some(&tail) = v.last() {
+            last = tail;
+        }
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+    fn rows(values: &[i64]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new(ROW_COLUMN, DataType::Int64, false),
+            Field::new("v", DataType::Utf8, true),
+            Field::new(BAD_COLUMN, DataType::Boolean, false),
+        ]));
+        let text: Vec<String> = values.iter().map(|v| format!("r{v}")).collect();
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from(values.to_vec())),
+                Arc::new(StringArray::from(text)),
+                Arc::new(BooleanArray::from(
+                    values.iter().map(|v| v % 3 == 0).collect::<Vec<_>>(),
+                )),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn row_numbers(batches: &[RecordBatch]) -> Vec<i64> {
+        batches
+            .iter()
+            .flat_map(|b| {
+                let a = b
+                    .column_by_name(ROW_COLUMN)
+                    .unwrap()
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap();
+                a.values().to_vec()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn runs_split_rows_into_contiguous_partitions_in_order() {
+        let batches = vec![
+            rows(&[1, 2, 3]),
+            rows(&[4, 5, 6, 7]),
+            rows(&[8, 9, 10, 11, 12]),
+        ];
+        let parts = runs(batches, 12, 2);
+        assert_eq!(parts.len(), 2);
+        assert_eq!(row_numbers(&parts[0]), vec![1, 2, 3, 4, 5, 6]);
+        assert_eq!(row_numbers(&parts[1]), vec![7, 8, 9, 10, 11, 12]);
+        // More partitions than rows: one row each; none asked: one.
+        assert_eq!(runs(vec![rows(&[1, 2])], 2, 5).len(), 2);
+        assert_eq!(runs(vec![rows(&[1, 2])], 2, 0).len(), 1);
+    }
+
+    #[test]
+    fn ascending_means_strictly_increasing_across_batches() {
+        assert!(ascending(&[rows(&[1, 2]), rows(&[5, 9])], ROW_COLUMN).unwrap());
+        assert!(ascending(&[], ROW_COLUMN).unwrap());
+        assert!(!ascending(&[rows(&[1, 2]), rows(&[2, 3])], ROW_COLUMN).unwrap());
+        assert!(!ascending(&[rows(&[3, 4]), rows(&[1, 2])], ROW_COLUMN).unwrap());
+        assert!(!ascending(&[rows(&[1, 3, 2])], ROW_COLUMN).unwrap());
+        // A missing column is not known to be in order.
+        assert!(!ascending(&[rows(&[1, 2])], "nope").unwrap());
+    }
+
+    #[tokio::test]
+    async fn rows_out_of_order_are_sorted_by_source_row() {
+        let ctx = SessionContext::new();
+        let batches = vec![rows(&[4, 5, 6]), rows(&[1, 2, 3])];
+        let df = ctx
+            .read_table(Arc::new(
+                MemTable::try_new(batches[0].schema(), vec![batches]).unwrap(),
+            ))
+            .unwrap();
+        let (_, sorted) = in_row_order(&ctx, df).await.unwrap();
+        assert_eq!(row_numbers(&sorted), vec![1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn accepted_rows_are_the_unflagged_ones_in_order_with_the_columns_asked() {
+        let batches = vec![rows(&[1, 2, 3, 4]), rows(&[5, 6, 7])];
+        let (schema, kept) =
+            accepted_rows(&batches[0].schema(), &batches, &["v", ROW_COLUMN]).unwrap();
+        assert_eq!(
+            schema
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect::<Vec<_>>(),
+            vec!["v", ROW_COLUMN]
+        );
+        assert_eq!(row_numbers(&kept), vec![1, 2, 4, 5, 7]);
+        let text: Vec<&str> = kept
+            .iter()
+            .flat_map(|b| {
+                let a = b.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+                (0..a.len()).map(|i| a.value(i)).collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(text, vec!["r1", "r2", "r4", "r5", "r7"]);
+    }
+}
