@@ -133,20 +133,7 @@ pub(crate) fn read_batches(
         .and_then(|e| e.to_str())
         .unwrap_or_default();
     let batches: Vec<RecordBatch> = match ext {
-        "parquet" => {
-            let reader =
-                ParquetRecordBatchReaderBuilder::try_new_with_options(file, source_options())
-                    .map_err(|e| unreadable(format!("unreadable Parquet file: {e}")))
-                    .and_then(|b| {
-                        check_footer(b.metadata()).map_err(&unreadable)?;
-                        b.with_batch_size(64 * 1024)
-                            .build()
-                            .map_err(|e| unreadable(format!("unreadable Parquet file: {e}")))
-                    })?;
-            reader
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|e| unreadable(format!("unreadable Parquet file: {e}")))?
-        }
+        "parquet" => read_parquet(path, file, &unreadable)?,
         "csv" => read_csv(path, reading.encoding)
             .map_err(|e| unreadable(format!("unreadable CSV file: {e}")))?,
         "xlsx" => crate::io::xlsx::read_xlsx(path, spec.name)
@@ -154,6 +141,69 @@ pub(crate) fn read_batches(
         _ => read_ipc(file).map_err(|e| unreadable(format!("unreadable Arrow file: {e}")))?,
     };
     Ok(batches)
+}
+
+/// A Parquet source's rows: its row groups decoded as contiguous runs, one
+/// run per core at once, the runs' batches concatenated in order (so rows
+/// keep their file order). A panic in a decoder thread is an
+/// [`Error::ReaderPanic`], like one on the calling thread.
+fn read_parquet(
+    path: &Path,
+    file: File,
+    unreadable: &(dyn Fn(String) -> Error + Sync),
+) -> Result<Vec<RecordBatch>> {
+    let failed = |e: &dyn std::fmt::Display| unreadable(format!("unreadable Parquet file: {e}"));
+    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, source_options())
+        .map_err(|e| failed(&e))?;
+    check_footer(builder.metadata()).map_err(unreadable)?;
+    let groups = builder.metadata().num_row_groups();
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    if groups < 2 || threads < 2 {
+        return builder
+            .with_batch_size(64 * 1024)
+            .build()
+            .map_err(|e| failed(&e))?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| failed(&e));
+    }
+    let metadata = builder.metadata().clone();
+    let per = groups.div_ceil(threads.min(groups));
+    let runs: Vec<Vec<usize>> = (0..groups)
+        .collect::<Vec<_>>()
+        .chunks(per)
+        .map(<[usize]>::to_vec)
+        .collect();
+    let read_run = |run: Vec<usize>| -> Result<Vec<RecordBatch>> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let options = source_options();
+        let meta =
+            parquet::arrow::arrow_reader::ArrowReaderMetadata::try_new(metadata.clone(), options)
+                .map_err(|e| failed(&e))?;
+        ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta)
+            .with_row_groups(run)
+            .with_batch_size(64 * 1024)
+            .build()
+            .map_err(|e| failed(&e))?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| failed(&e))
+    };
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = runs
+            .into_iter()
+            .map(|run| scope.spawn(move || read_run(run)))
+            .collect();
+        // Every thread is joined before any result is looked at: a thread
+        // left unjoined that panicked would make the scope panic.
+        let joined: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
+        let mut batches = Vec::new();
+        for run in joined {
+            match run {
+                Ok(run) => batches.extend(run?),
+                Err(payload) => return Err(Error::from_panic(payload.as_ref())),
+            }
+        }
+        Ok(batches)
+    })
 }
 
 /// A CSV file's rows, every column as text, in `encoding` (detected when
