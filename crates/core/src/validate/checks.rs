@@ -43,6 +43,9 @@ pub(super) struct Reference {
     pub column: &'static str,
     /// (expression over this table, column of the target) pairs.
     pub on: Vec<(String, &'static str)>,
+    /// The accepted table the target reads, which must be validated first
+    /// (`None`: the table's own rows, e.g. a region's parent).
+    pub parent: Option<&'static str>,
     /// SQL of the target key set.
     pub target: String,
     /// Only rows meeting this predicate are checked (others are reported by
@@ -305,6 +308,7 @@ pub(super) fn references_for(spec: &TableSpec) -> Vec<Reference> {
         Reference {
         column: "household_id",
         on: vec![("household_id".into(), "household_id"), ("year".into(), "year")],
+        parent: Some("households"),
         target: links::households_target(spec.name),
         only_if: "true".into(),
         problem: "concat('unknown household ', household_id, ' in ', CAST(year AS VARCHAR), ' (not an accepted household of that year)')".into(),
@@ -315,6 +319,7 @@ pub(super) fn references_for(spec: &TableSpec) -> Vec<Reference> {
         "regions" => vec![Reference {
             column: "code",
             on: vec![("region_parent(code)".into(), "__k")],
+            parent: None,
             target: "SELECT DISTINCT code AS __k FROM __typed_regions".into(),
             only_if: valid_code_sql("t.code"),
             problem: "concat('parent region ', region_parent(code), ' not in regions')".into(),
@@ -323,6 +328,7 @@ pub(super) fn references_for(spec: &TableSpec) -> Vec<Reference> {
         "households" => vec![Reference {
             column: "village_code",
             on: vec![("village_code".into(), "__k")],
+            parent: Some("regions"),
             target: VILLAGES.into(),
             only_if: village_code_sql("t.village_code"),
             problem: "concat('unknown village ', village_code)".into(),
@@ -332,6 +338,7 @@ pub(super) fn references_for(spec: &TableSpec) -> Vec<Reference> {
         "funds" => vec![Reference {
             column: "region_code",
             on: vec![("region_code".into(), "__k")],
+            parent: Some("regions"),
             target: "SELECT DISTINCT code AS __k FROM regions".into(),
             only_if: valid_code_sql("t.region_code"),
             problem: "concat('unknown region ', region_code)".into(),
@@ -340,6 +347,7 @@ pub(super) fn references_for(spec: &TableSpec) -> Vec<Reference> {
         "assessments" => vec![Reference {
             column: "village_code",
             on: vec![("village_code".into(), "__k")],
+            parent: Some("regions"),
             target: VILLAGES.into(),
             only_if: village_code_sql("t.village_code"),
             problem: "concat('unknown village ', village_code)".into(),
@@ -347,6 +355,14 @@ pub(super) fn references_for(spec: &TableSpec) -> Vec<Reference> {
         }],
         _ => vec![],
     }
+}
+
+/// The tables `spec`'s references read, which are validated before it.
+pub(super) fn parents(spec: &TableSpec) -> Vec<&'static str> {
+    references_for(spec)
+        .into_iter()
+        .filter_map(|r| r.parent)
+        .collect()
 }
 
 /// Whether duplicate keys are a fault for this table.
@@ -476,4 +492,37 @@ pub(super) fn typed_projection(
     }
     let sql = format!("SELECT {} FROM {raw_name}", select.join(", "));
     Ok((sql, checks, output))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each reference names the table it reads, that table comes earlier
+    /// in load order, and the reference's target SQL reads it — so the
+    /// waves of `validate` never start a table before its parents.
+    #[test]
+    fn references_name_their_parents_which_load_first() {
+        let position = |name: &str| schema::TABLES.iter().position(|t| t.name == name);
+        for spec in &schema::TABLES {
+            for r in references_for(spec) {
+                match r.parent {
+                    Some(p) => {
+                        assert!(position(p) < position(spec.name), "{} → {p}", spec.name);
+                        assert!(
+                            r.target.contains(&format!("FROM {p}"))
+                                || r.target.contains(&links::linked_name(p)),
+                            "{}: {}",
+                            spec.name,
+                            r.target
+                        );
+                    }
+                    None => assert!(r.target.contains(&format!("__typed_{}", spec.name))),
+                }
+            }
+        }
+        assert_eq!(parents(&schema::MEMBERS), vec!["households"]);
+        assert_eq!(parents(&schema::HOUSEHOLDS), vec!["regions"]);
+        assert!(parents(&schema::REGIONS).is_empty());
+    }
 }

@@ -64,21 +64,60 @@ pub(crate) async fn validate(
 ) -> Result<Loaded> {
     let ctx = session::context(in_order(session::base_config()), memory_limit)?;
 
+    // Tables are validated in waves: each wave holds the tables whose
+    // parents (the tables their references read) are validated; in memory
+    // a wave's tables run at once (members beside assistance, households
+    // beside funds and assessments), so both cores stay busy between one
+    // plan's phases. Into a store they run one at a time: at national
+    // scale each holds the household key set in a hash table. Results are
+    // reported in load order either way.
+    let order: Vec<&'static str> = raws.iter().map(|r| r.spec.name).collect();
+    let mut done: BTreeMap<&'static str, Validated> = BTreeMap::new();
+    let mut pending = raws;
+    while !pending.is_empty() {
+        let (ready, rest): (Vec<RawTable>, Vec<RawTable>) = pending.into_iter().partition(|r| {
+            checks::parents(r.spec)
+                .iter()
+                .all(|p| done.contains_key(p) || !order.contains(p))
+        });
+        if ready.is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "tables {:?} reference each other",
+                rest.iter().map(|r| r.spec.name).collect::<Vec<_>>()
+            )));
+        }
+        let wave: Vec<(&'static str, Validated)> = if store.is_none() {
+            futures::future::try_join_all(
+                ready
+                    .into_iter()
+                    .map(|raw| validate_named(&ctx, raw, store)),
+            )
+            .await?
+        } else {
+            let mut wave = Vec::new();
+            for raw in ready {
+                wave.push(validate_named(&ctx, raw, store).await?);
+            }
+            wave
+        };
+        for (name, (table, rej, sum)) in wave {
+            ctx.register_table(name, provider(&ctx, &table, 1)?)?;
+            if let Some(linked) = linked_provider(&ctx, &table, 1)? {
+                ctx.register_table(links::linked_name(name), linked)?;
+            }
+            done.insert(name, (table, rej, sum));
+        }
+        pending = rest;
+    }
     let mut tables = BTreeMap::new();
     let mut rejects = Vec::new();
     let mut summary = Vec::new();
-    for raw in raws {
-        let (name, source) = (raw.spec.name, raw.source.clone());
-        let (table, rej, sum) = contain_panics(validate_table(&ctx, raw, store))
-            .await
-            .map_err(|e| e.in_table(name, &source))?;
-        ctx.register_table(sum.table.as_str(), provider(&ctx, &table, 1)?)?;
-        if let Some(linked) = linked_provider(&ctx, &table, 1)? {
-            ctx.register_table(links::linked_name(&sum.table), linked)?;
+    for name in order {
+        if let Some((table, rej, sum)) = done.remove(name) {
+            tables.insert(sum.table.clone(), table);
+            rejects.extend(rej);
+            summary.push(sum);
         }
-        tables.insert(sum.table.clone(), table);
-        rejects.extend(rej);
-        summary.push(sum);
     }
     if !tables.contains_key("poverty_lines") {
         let builtin = lines::builtin_table()?;
@@ -103,11 +142,28 @@ pub(crate) async fn validate(
     })
 }
 
+/// A validated table: accepted rows, its rejects, its summary line.
+type Validated = (Table, Vec<RecordBatch>, TableSummary);
+
+/// [`validate_table`] with a panic in a reader contained and an error
+/// naming the table and its source; the result with the table's name.
+async fn validate_named(
+    ctx: &SessionContext,
+    raw: RawTable,
+    store: Option<&Path>,
+) -> Result<(&'static str, Validated)> {
+    let (name, source) = (raw.spec.name, raw.source.clone());
+    let validated = contain_panics(validate_table(ctx, raw, store))
+        .await
+        .map_err(|e| e.in_table(name, &source))?;
+    Ok((name, validated))
+}
+
 async fn validate_table(
     ctx: &SessionContext,
     raw: RawTable,
     store: Option<&Path>,
-) -> Result<(Table, Vec<RecordBatch>, TableSummary)> {
+) -> Result<Validated> {
     let spec = raw.spec;
     let name = spec.name;
     let raw_name = format!("__raw_{name}");
