@@ -287,7 +287,7 @@ impl Data {
             self.unit_outcomes(latest, unit).await?;
             self.unit_facts(latest, unit).await?;
         }
-        self.compared(latest, &self.rules.clone()).await?;
+        self.compared(latest, &self.rules).await?;
         self.quality(latest).await?;
         Ok(())
     }

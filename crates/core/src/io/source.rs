@@ -152,34 +152,15 @@ fn read_parquet(
     file: File,
     unreadable: &(dyn Fn(String) -> Error + Sync),
 ) -> Result<Vec<RecordBatch>> {
+    use parquet::arrow::arrow_reader::ArrowReaderMetadata;
     let failed = |e: &dyn std::fmt::Display| unreadable(format!("unreadable Parquet file: {e}"));
-    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, source_options())
-        .map_err(|e| failed(&e))?;
-    check_footer(builder.metadata()).map_err(unreadable)?;
-    let groups = builder.metadata().num_row_groups();
+    let meta = ArrowReaderMetadata::load(&file, source_options()).map_err(|e| failed(&e))?;
+    check_footer(meta.metadata()).map_err(unreadable)?;
+    let groups: Vec<usize> = (0..meta.metadata().num_row_groups()).collect();
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    if groups < 2 || threads < 2 {
-        return builder
-            .with_batch_size(64 * 1024)
-            .build()
-            .map_err(|e| failed(&e))?
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|e| failed(&e));
-    }
-    let metadata = builder.metadata().clone();
-    let per = groups.div_ceil(threads.min(groups));
-    let runs: Vec<Vec<usize>> = (0..groups)
-        .collect::<Vec<_>>()
-        .chunks(per)
-        .map(<[usize]>::to_vec)
-        .collect();
     let read_run = |run: Vec<usize>| -> Result<Vec<RecordBatch>> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let options = source_options();
-        let meta =
-            parquet::arrow::arrow_reader::ArrowReaderMetadata::try_new(metadata.clone(), options)
-                .map_err(|e| failed(&e))?;
-        ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta)
+        ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone())
             .with_row_groups(run)
             .with_batch_size(64 * 1024)
             .build()
@@ -187,6 +168,10 @@ fn read_parquet(
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| failed(&e))
     };
+    let mut runs = contiguous_runs(&groups, threads);
+    if runs.len() == 1 {
+        return runs.pop().map_or_else(|| Ok(Vec::new()), read_run);
+    }
     std::thread::scope(|scope| {
         let handles: Vec<_> = runs
             .into_iter()
@@ -204,6 +189,18 @@ fn read_parquet(
         }
         Ok(batches)
     })
+}
+
+/// `items` as up to `n` contiguous runs of near-equal length, in order;
+/// always at least one run (empty when `items` is).
+fn contiguous_runs<T: Clone>(items: &[T], n: usize) -> Vec<Vec<T>> {
+    let n = n.clamp(1, items.len().max(1));
+    let per = items.len().div_ceil(n).max(1);
+    let mut runs: Vec<Vec<T>> = items.chunks(per).map(<[T]>::to_vec).collect();
+    if runs.is_empty() {
+        runs.push(Vec::new());
+    }
+    runs
 }
 
 /// A CSV file's rows, every column as text, in `encoding` (detected when
@@ -511,13 +508,7 @@ pub(crate) fn numbered_parquet(
     let rows = (first - 1) as usize;
     // Contiguous runs of row groups per partition (at least one partition,
     // even for a file without row groups, so the table has a stream).
-    let n = partitions.clamp(1, groups.len().max(1));
-    let per = groups.len().div_ceil(n).max(1);
-    let mut runs: Vec<Vec<(usize, i64)>> = groups.chunks(per).map(<[_]>::to_vec).collect();
-    if runs.is_empty() {
-        runs.push(Vec::new());
-    }
-    let parts = runs
+    let parts = contiguous_runs(&groups, partitions)
         .into_iter()
         .map(|groups| {
             Arc::new(NumberedParquet {
@@ -538,4 +529,26 @@ pub(crate) fn numbered_parquet(
         rows,
         notes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contiguous_runs;
+
+    #[test]
+    fn contiguous_runs_keep_order_and_never_vanish() {
+        let items: Vec<usize> = (0..12).collect();
+        assert_eq!(
+            contiguous_runs(&items, 2),
+            vec![(0..6).collect::<Vec<_>>(), (6..12).collect()]
+        );
+        assert_eq!(
+            contiguous_runs(&items[..5], 2),
+            vec![vec![0, 1, 2], vec![3, 4]]
+        );
+        // More runs asked than items: one item each; none asked: one run.
+        assert_eq!(contiguous_runs(&items[..2], 8), vec![vec![0], vec![1]]);
+        assert_eq!(contiguous_runs(&items[..3], 0), vec![vec![0, 1, 2]]);
+        assert_eq!(contiguous_runs::<usize>(&[], 4), vec![Vec::<usize>::new()]);
+    }
 }

@@ -142,6 +142,17 @@ pub(crate) async fn validate(
     })
 }
 
+/// Where a table's flagged rows (every row with its `__bad` flag) went.
+enum Flagged {
+    /// Collected, in source order.
+    InMemory {
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+    },
+    /// Written to the store file.
+    Stored(StoredFile),
+}
+
 /// A validated table: accepted rows, its rejects, its summary line.
 type Validated = (Table, Vec<RecordBatch>, TableSummary);
 
@@ -265,12 +276,10 @@ async fn validate_table(
         .join(" OR ");
     let flagged_sql = format!("SELECT *, ({bad}) AS {BAD_COLUMN} FROM ({rows_sql})");
     let flagged_df = ctx.sql(&flagged_sql).await?;
-    let mut stored = None;
-    let mut in_memory = None;
-    let rejected = match store {
+    let (rejected, flagged) = match store {
         None => {
-            let (flagged_schema, flagged) = in_row_order(ctx, flagged_df).await?;
-            let rejected = flagged
+            let (schema, batches) = in_row_order(ctx, flagged_df).await?;
+            let rejected = batches
                 .iter()
                 .map(|b| {
                     b.column_by_name(BAD_COLUMN)
@@ -281,13 +290,9 @@ async fn validate_table(
                 .sum();
             ctx.register_table(
                 flagged_name.as_str(),
-                Arc::new(MemTable::try_new(
-                    flagged_schema.clone(),
-                    vec![flagged.clone()],
-                )?),
+                Arc::new(MemTable::try_new(schema.clone(), vec![batches.clone()])?),
             )?;
-            in_memory = Some((flagged_schema, flagged));
-            rejected
+            (rejected, Flagged::InMemory { schema, batches })
         }
         Some(dir) => {
             let file_schema: SchemaRef = flagged_df.schema().inner().clone();
@@ -305,8 +310,7 @@ async fn validate_table(
             )
             .await?;
             file.rows = rows - rejected;
-            stored = Some(file);
-            rejected
+            (rejected, Flagged::Stored(file))
         }
     };
 
@@ -371,14 +375,14 @@ async fn validate_table(
         }
     }
     let link_columns = links::columns(name);
-    let table = match (stored, in_memory) {
-        (None, Some((flagged_schema, flagged))) => {
+    let table = match flagged {
+        Flagged::InMemory { schema, batches } => {
             let columns: Vec<&str> = output_columns
                 .iter()
                 .map(String::as_str)
                 .chain(link_columns.iter().copied())
                 .collect();
-            let (linked_schema, linked) = accepted_rows(&flagged_schema, &flagged, &columns)?;
+            let (linked_schema, linked) = accepted_rows(&schema, &batches, &columns)?;
             let own: Vec<usize> = (0..output_columns.len()).collect();
             let schema = Arc::new(linked_schema.project(&own)?);
             let batches = linked
@@ -394,17 +398,12 @@ async fn validate_table(
             }
             table
         }
-        (Some(file), _) => Table {
+        Flagged::Stored(file) => Table {
             schema: store::accepted_schema(&file.file_schema, &output_columns)?,
             batches: Vec::new(),
             linked: store::stored_linked(&file.file_schema, name, &output_columns)?,
             stored: Some(file),
         },
-        (None, None) => {
-            return Err(Error::Query(datafusion::error::DataFusionError::Internal(
-                format!("{name}: validated neither in memory nor into a store"),
-            )))
-        }
     };
     for n in [raw_name, typed_name, flagged_name] {
         ctx.deregister_table(n.as_str())?;
@@ -467,7 +466,15 @@ pub(crate) async fn collect_table(
     df: datafusion::prelude::DataFrame,
 ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     let plan_schema: SchemaRef = df.schema().inner().clone();
-    let batches = df.collect().await?;
+    batch_schema(plan_schema, df.collect().await?)
+}
+
+/// `batches` under the schema of the first of them (`plan_schema` when
+/// there is none), every batch conformed to it.
+pub(crate) fn batch_schema(
+    plan_schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     let schema = batches.first().map(|b| b.schema()).unwrap_or(plan_schema);
     let batches = conform(batches, &schema)?;
     Ok((schema, batches))

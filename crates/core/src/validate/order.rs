@@ -12,7 +12,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 
-use super::{collect_table, conform};
+use super::{batch_schema, collect_table};
 use crate::error::{Error, Result};
 use crate::io::source::row_order;
 use crate::io::store::BAD_COLUMN;
@@ -62,15 +62,13 @@ pub(super) fn runs(batches: Vec<RecordBatch>, rows: usize, n: usize) -> Vec<Vec<
 /// matches the batches exactly.
 async fn collect_in_order(df: DataFrame) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     let plan_schema: SchemaRef = df.schema().inner().clone();
-    let batches: Vec<RecordBatch> = df
+    let batches = df
         .collect_partitioned()
         .await?
         .into_iter()
         .flatten()
         .collect();
-    let schema = batches.first().map(|b| b.schema()).unwrap_or(plan_schema);
-    let batches = conform(batches, &schema)?;
-    Ok((schema, batches))
+    batch_schema(plan_schema, batches)
 }
 
 /// The flagged rows of `df` in source (`__row`) order: as they come when
