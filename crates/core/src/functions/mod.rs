@@ -7,6 +7,8 @@
 //! | `region_code_valid(code)` | scalar | whether a code is well formed |
 //! | `id_number_valid(id)` | scalar | GB 11643 check-digit test |
 //! | `null_if_blank(text)` | scalar | null for empty or blank text |
+//! | `relabel(text, 'label', 'value', …)` | scalar | exported labels read as values |
+//! | `not_in_list(text, 'a', 'b', …)` | scalar | whether a value is outside a code list |
 //! | `export_value(text, 'bool'/'date'/'number')` | scalar | an export's cell in the form a cast reads |
 //! | `flag_list('a', fa, 'b', fb, …)` | scalar | names whose flag is true |
 //! | `flag_points(pa, fa, pb, fb, …)` | scalar | sum of the points whose flag is true |
@@ -48,6 +50,8 @@ pub fn register_all(ctx: &SessionContext) {
     ctx.register_udf(flags::first_label_udf());
     ctx.register_udf(flags::flag_mask_udf());
     ctx.register_udf(text::null_if_blank_udf());
+    ctx.register_udf(text::relabel_udf());
+    ctx.register_udf(text::not_in_list_udf());
     ctx.register_udf(forms::export_value_udf());
     ctx.register_udaf(weighted_median_udaf());
     ctx.register_udaf(weighted_values_udaf());

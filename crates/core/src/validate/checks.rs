@@ -85,11 +85,11 @@ fn relabelled(text: &str, labels: &[(&str, &str)]) -> String {
     if labels.is_empty() {
         return text.to_string();
     }
-    let arms: String = labels
+    let pairs: String = labels
         .iter()
-        .map(|(label, value)| format!(" WHEN {} THEN {}", lit(label), lit(value)))
+        .map(|(label, value)| format!(", {}, {}", lit(label), lit(value)))
         .collect();
-    format!("CASE trim({text}){arms} ELSE {text} END")
+    format!("relabel({text}{pairs})")
 }
 
 fn type_name(t: &DataType) -> &'static str {
@@ -116,7 +116,7 @@ fn one_of(column: &str, values: &[&str]) -> Check {
     let list = values.iter().map(|v| lit(v)).collect::<Vec<_>>().join(", ");
     Check::new(
         column,
-        format!("{c} IS NOT NULL AND {c} NOT IN ({list})", c = q(column)),
+        format!("not_in_list({}, {list})", q(column)),
         format!(
             "concat('unknown value ''', {c}, ''' (expected {})')",
             values.join(", "),

@@ -60,15 +60,46 @@ pub(super) fn runs(batches: Vec<RecordBatch>, rows: usize, n: usize) -> Vec<Vec<
 /// Collect a DataFrame partition by partition, the partitions one after
 /// the other (rather than as their batches arrive), with a schema that
 /// matches the batches exactly.
+///
+/// Each partition runs on its own task and yields to the scheduler after
+/// every batch. Without the yield, the partitions of a plan with a shared
+/// (`CollectLeft`) build side ran on one core: the partition that built
+/// the key set wakes the others when it is done, a task woken from a
+/// worker goes to that worker's LIFO slot (which idle workers cannot
+/// steal), and the waking partition then streams to its end without
+/// returning to the scheduler — so the woken one waited for it.
 async fn collect_in_order(df: DataFrame) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    use futures::StreamExt;
     let plan_schema: SchemaRef = df.schema().inner().clone();
-    let batches = df
-        .collect_partitioned()
-        .await?
-        .into_iter()
-        .flatten()
-        .collect();
-    batch_schema(plan_schema, batches)
+    let streams = df.execute_stream_partitioned().await?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, mut stream) in streams.into_iter().enumerate() {
+        tasks.spawn(async move {
+            let mut out = Vec::new();
+            while let Some(batch) = stream.next().await {
+                out.push(batch?);
+                tokio::task::yield_now().await;
+            }
+            Ok::<_, datafusion::error::DataFusionError>((i, out))
+        });
+    }
+    let mut parts = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(part) => parts.push(part?),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => {
+                return Err(Error::Query(
+                    datafusion::error::DataFusionError::ExecutionJoin(Box::new(e)),
+                ))
+            }
+        }
+    }
+    parts.sort_by_key(|(i, _)| *i);
+    batch_schema(
+        plan_schema,
+        parts.into_iter().flat_map(|(_, b)| b).collect(),
+    )
 }
 
 /// The flagged rows of `df` in source (`__row`) order: as they come when
