@@ -43,7 +43,10 @@ fn write_registry(dir: &Path, format: &str) {
     }
 }
 
-async fn engines(dir: &Path, store: &Path) -> (Engine, Engine) {
+/// The engine over `dir` validated in memory, and the one over a store at
+/// `store` (validated in memory first or streamed from the sources, as
+/// `staging_limit` says).
+async fn engines(dir: &Path, store: &Path, staging_limit: Option<u64>) -> (Engine, Engine) {
     let memory = Engine::new(
         Dataset::open_with(dir, &tuopin::OpenOptions::in_memory())
             .await
@@ -55,6 +58,7 @@ async fn engines(dir: &Path, store: &Path) -> (Engine, Engine) {
         store: Some(store.to_path_buf()),
         cache: false,
         memory_limit: Some(64 << 20),
+        staging_limit,
         ..Default::default()
     };
     let disk = Engine::with_options(
@@ -78,11 +82,34 @@ fn assert_same(a: &[RecordBatch], b: &[RecordBatch], what: &str) {
     }
 }
 
-async fn same_everything(format: &str) {
+/// Whether the `__row` column of the Parquet file at `path` is strictly
+/// ascending (the store keeps the sources' row order).
+fn rows_ascending(path: &Path) -> bool {
+    let file = std::fs::File::open(path).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut rows = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        let a = batch
+            .column_by_name("__row")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::Int64Array>()
+            .unwrap()
+            .clone();
+        rows.extend(a.values().iter().copied());
+    }
+    !rows.is_empty() && rows.windows(2).all(|w| w[0] < w[1])
+}
+
+async fn same_everything(format: &str, staging_limit: Option<u64>) {
     let dir = tempfile::tempdir().unwrap();
     let store = tempfile::tempdir().unwrap();
     write_registry(dir.path(), format);
-    let (memory, disk) = engines(dir.path(), store.path()).await;
+    let (memory, disk) = engines(dir.path(), store.path(), staging_limit).await;
 
     // Loading: the same summary and the same rejects ledger (rows numbered
     // across row groups and partitions exactly as a whole read numbers them).
@@ -110,6 +137,7 @@ async fn same_everything(format: &str) {
         assert!(file.starts_with(std::fs::canonicalize(store.path()).unwrap()));
         assert!(file.is_file(), "{}", file.display());
         assert!(t.batches.is_empty());
+        assert!(rows_ascending(file), "{name} keeps the source order");
         assert_eq!(t.num_rows(), m.table(name).unwrap().num_rows(), "{name}");
         assert!(m.table(name).unwrap().file().is_none());
     }
@@ -195,12 +223,18 @@ async fn same_everything(format: &str) {
 
 #[tokio::test]
 async fn parquet_sources_stream_into_the_store_with_identical_results() {
-    same_everything("parquet").await;
+    same_everything("parquet", Some(0)).await;
+}
+
+#[tokio::test]
+async fn parquet_sources_validated_in_memory_first_give_identical_results() {
+    same_everything("parquet", Some(u64::MAX)).await;
 }
 
 #[tokio::test]
 async fn csv_sources_are_stored_with_identical_results() {
-    same_everything("csv").await;
+    same_everything("csv", Some(0)).await;
+    same_everything("csv", None).await;
 }
 
 #[tokio::test]

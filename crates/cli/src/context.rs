@@ -112,7 +112,7 @@ impl Context {
             memory_limit: self.memory_limit,
             encoding: self.encoding,
             columns,
-            progress: None,
+            ..Default::default()
         })
     }
 

@@ -71,7 +71,22 @@ pub struct OpenOptions {
     /// all sources)` after each table — and around validation
     /// (`("validating", 0, 1)`, then `1, 1`); for progress bars.
     pub progress: Option<crate::synth::Progress>,
+    /// Into a store, sources of at most this many bytes on disk in all are
+    /// read and validated in memory (tables side by side) and the store is
+    /// written from the validated rows; larger sources stream from their
+    /// Parquet files into the store one table at a time, which holds
+    /// little in memory (national scale). `None`: a sixteenth of
+    /// [`memory_limit`](Self::memory_limit) (validation in memory takes
+    /// about 13 times the Parquet sources' size), or
+    /// [`DEFAULT_STAGING_LIMIT`] without a limit. `Some(0)` always streams.
+    pub staging_limit: Option<u64>,
 }
+
+/// Sources up to this size are validated in memory before a store is
+/// written, when no memory limit is set (see
+/// [`OpenOptions::staging_limit`]): 256 MiB of Parquet, about 3 M
+/// households with their members.
+pub const DEFAULT_STAGING_LIMIT: u64 = 256 << 20;
 
 impl std::fmt::Debug for OpenOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -82,6 +97,7 @@ impl std::fmt::Debug for OpenOptions {
             .field("encoding", &self.encoding)
             .field("columns", &self.columns)
             .field("progress", &self.progress.is_some())
+            .field("staging_limit", &self.staging_limit)
             .finish()
     }
 }
@@ -95,6 +111,7 @@ impl Default for OpenOptions {
             encoding: Encoding::Auto,
             columns: None,
             progress: None,
+            staging_limit: None,
         }
     }
 }
@@ -106,6 +123,27 @@ impl OpenOptions {
             cache: false,
             ..Default::default()
         }
+    }
+
+    /// Whether sources of `source_bytes` bytes are validated in memory
+    /// before a store is written (see [`Self::staging_limit`]).
+    ///
+    /// ```
+    /// use tuopin::OpenOptions;
+    /// let default = OpenOptions::default();
+    /// assert!(default.stages(100 << 20) && !default.stages(1 << 30));
+    /// let limited = OpenOptions { memory_limit: Some(3 << 30), ..Default::default() };
+    /// assert!(limited.stages(192 << 20) && !limited.stages((192 << 20) + 1));
+    /// let streamed = OpenOptions { staging_limit: Some(0), ..Default::default() };
+    /// assert!(!streamed.stages(1));
+    /// ```
+    pub fn stages(&self, source_bytes: u64) -> bool {
+        let limit = self.staging_limit.unwrap_or_else(|| {
+            self.memory_limit.map_or(DEFAULT_STAGING_LIMIT, |l| {
+                u64::try_from(l / 16).unwrap_or(u64::MAX)
+            })
+        });
+        source_bytes <= limit
     }
 
     /// How sources are read under these options.
@@ -249,6 +287,7 @@ impl Dataset {
         let reading = options.reading();
         let sizes: Vec<u64> = found.iter().map(|(_, p)| source_bytes(p)).collect();
         let total: u64 = sizes.iter().sum();
+        let staged = into_store.is_some() && options.stages(total);
         let read = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let report = |stage: &str, done: u64, total: u64| {
             if let Some(p) = &options.progress {
@@ -269,7 +308,7 @@ impl Dataset {
                     p("reading", now, total);
                 }
             };
-            if into_store.is_some() && path.extension().is_some_and(|e| e == "parquet") {
+            if into_store.is_some() && !staged && path.extension().is_some_and(|e| e == "parquet") {
                 let raw = RawTable {
                     spec,
                     source: path.display().to_string(),
@@ -295,7 +334,11 @@ impl Dataset {
         let raws = futures::future::try_join_all(pending).await?;
         let store_dir = into_store.as_ref().map(|(building, _)| building.path());
         report("validating", 0, 1);
-        let loaded = validate::validate(raws, store_dir, options.memory_limit).await?;
+        let into = match store_dir {
+            None => validate::Into::Memory,
+            Some(dir) => validate::Into::Store { dir, staged },
+        };
+        let loaded = validate::validate(raws, into, options.memory_limit).await?;
         report("validating", 1, 1);
         let Some((building, sources)) = into_store else {
             return Ok(loaded.into());
@@ -341,7 +384,9 @@ impl Dataset {
                 None => {}
             }
         }
-        Ok(validate::validate(raws, None, None).await?.into())
+        Ok(validate::validate(raws, validate::Into::Memory, None)
+            .await?
+            .into())
     }
 
     /// The accepted rows of `table`, if the dataset has it.

@@ -413,7 +413,7 @@ fn open(
         memory_limit,
         encoding,
         columns,
-        progress: None,
+        ..Default::default()
     };
     let inner = wait(py, async move {
         Engine::with_options(Dataset::open_with(&path, &open_options).await?, opts).await

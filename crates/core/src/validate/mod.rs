@@ -57,20 +57,33 @@ use order::{accepted_rows, in_order, in_row_order, runs};
 /// ledger and the load summary; with a `store` folder the accepted tables
 /// are kept there ([`crate::io::store`]). `memory_limit` bounds the
 /// validation plans (duplicate keys and references spill past it).
+/// Where validation puts the validated tables.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Into<'a> {
+    /// In memory.
+    Memory,
+    /// Into the store folder `dir`: `staged`, each table is validated in
+    /// memory and its file written from the validated rows (tables side
+    /// by side, as in memory); else streamed from the sources into the
+    /// file, one table at a time (national scale).
+    Store { dir: &'a Path, staged: bool },
+}
+
 pub(crate) async fn validate(
     raws: Vec<RawTable>,
-    store: Option<&Path>,
+    into: Into<'_>,
     memory_limit: Option<usize>,
 ) -> Result<Loaded> {
     let ctx = session::context(in_order(session::base_config()), memory_limit)?;
 
     // Tables are validated in waves: each wave holds the tables whose
     // parents (the tables their references read) are validated; in memory
-    // a wave's tables run at once (members beside assistance, households
-    // beside funds and assessments), so both cores stay busy between one
-    // plan's phases. Into a store they run one at a time: at national
-    // scale each holds the household key set in a hash table. Results are
-    // reported in load order either way.
+    // (and staged into a store) a wave's tables run at once (members beside
+    // assistance, households beside funds and assessments), so both cores
+    // stay busy between one plan's phases. Streamed into a store they run
+    // one at a time: at national scale each holds the household key set
+    // in a hash table. Results are reported in load order either way.
+    let side_by_side = matches!(into, Into::Memory | Into::Store { staged: true, .. });
     let order: Vec<&'static str> = raws.iter().map(|r| r.spec.name).collect();
     let mut done: BTreeMap<&'static str, Validated> = BTreeMap::new();
     let mut pending = raws;
@@ -86,17 +99,15 @@ pub(crate) async fn validate(
                 rest.iter().map(|r| r.spec.name).collect::<Vec<_>>()
             )));
         }
-        let wave: Vec<(&'static str, Validated)> = if store.is_none() {
+        let wave: Vec<(&'static str, Validated)> = if side_by_side {
             futures::future::try_join_all(
-                ready
-                    .into_iter()
-                    .map(|raw| validate_named(&ctx, raw, store)),
+                ready.into_iter().map(|raw| validate_named(&ctx, raw, into)),
             )
             .await?
         } else {
             let mut wave = Vec::new();
             for raw in ready {
-                wave.push(validate_named(&ctx, raw, store).await?);
+                wave.push(validate_named(&ctx, raw, into).await?);
             }
             wave
         };
@@ -161,20 +172,16 @@ type Validated = (Table, Vec<RecordBatch>, TableSummary);
 async fn validate_named(
     ctx: &SessionContext,
     raw: RawTable,
-    store: Option<&Path>,
+    into: Into<'_>,
 ) -> Result<(&'static str, Validated)> {
     let (name, source) = (raw.spec.name, raw.source.clone());
-    let validated = contain_panics(validate_table(ctx, raw, store))
+    let validated = contain_panics(validate_table(ctx, raw, into))
         .await
         .map_err(|e| e.in_table(name, &source))?;
     Ok((name, validated))
 }
 
-async fn validate_table(
-    ctx: &SessionContext,
-    raw: RawTable,
-    store: Option<&Path>,
-) -> Result<Validated> {
+async fn validate_table(ctx: &SessionContext, raw: RawTable, into: Into<'_>) -> Result<Validated> {
     let spec = raw.spec;
     let name = spec.name;
     let raw_name = format!("__raw_{name}");
@@ -276,8 +283,8 @@ async fn validate_table(
         .join(" OR ");
     let flagged_sql = format!("SELECT *, ({bad}) AS {BAD_COLUMN} FROM ({rows_sql})");
     let flagged_df = ctx.sql(&flagged_sql).await?;
-    let (rejected, flagged) = match store {
-        None => {
+    let (rejected, flagged) = match into {
+        Into::Memory => {
             let (schema, batches) = in_row_order(ctx, flagged_df).await?;
             let rejected = batches
                 .iter()
@@ -294,10 +301,24 @@ async fn validate_table(
             )?;
             (rejected, Flagged::InMemory { schema, batches })
         }
-        Some(dir) => {
-            let file_schema: SchemaRef = flagged_df.schema().inner().clone();
+        Into::Store { dir, staged } => {
             let path = store::stored_path(dir, name)?;
-            store::write_flagged(flagged_df, &path).await?;
+            let file_schema: SchemaRef = if staged {
+                // Validated on both cores in memory, then written: the
+                // plan feeding the writer no longer waits for the checks.
+                // Declared in `__row` order, so the file keeps the rows'
+                // order as a streamed one does (the writer merges the
+                // partitions by it and encodes columns in parallel).
+                let (schema, batches) = in_row_order(ctx, flagged_df).await?;
+                let validated = MemTable::try_new(schema.clone(), runs(batches, rows, partitions))?
+                    .with_sort_order(vec![vec![row_order()]]);
+                store::write_flagged(ctx.read_table(Arc::new(validated))?, &path).await?;
+                schema
+            } else {
+                let schema = flagged_df.schema().inner().clone();
+                store::write_flagged(flagged_df, &path).await?;
+                schema
+            };
             let mut file = StoredFile {
                 path,
                 file_schema,
