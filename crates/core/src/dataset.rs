@@ -84,9 +84,9 @@ pub struct OpenOptions {
 
 /// Sources up to this size are validated in memory before a store is
 /// written, when no memory limit is set (see
-/// [`OpenOptions::staging_limit`]): 256 MiB of Parquet, about 3 M
+/// [`OpenOptions::staging_limit`]): 128 MiB of Parquet, about 1.5 M
 /// households with their members.
-pub const DEFAULT_STAGING_LIMIT: u64 = 256 << 20;
+pub const DEFAULT_STAGING_LIMIT: u64 = 128 << 20;
 
 impl std::fmt::Debug for OpenOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

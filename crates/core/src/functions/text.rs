@@ -23,7 +23,12 @@ use datafusion::logical_expr::{
 
 /// Whether `s` is empty or only white space.
 pub fn is_blank(s: &str) -> bool {
-    s.chars().all(char::is_whitespace)
+    match s.as_bytes().first() {
+        // An ASCII first byte is the first character: text that starts
+        // with a letter or digit is told apart without decoding it.
+        Some(&b) if b.is_ascii() && !char::from(b).is_whitespace() => false,
+        _ => s.chars().all(char::is_whitespace),
+    }
 }
 
 /// `text` with its blank values null; the values' buffers are shared, only
@@ -289,6 +294,26 @@ mod tests {
         assert_eq!(got, [None, None, None, Some(" H01 "), None, Some("x")]);
         let clean = StringArray::from(vec![Some("a"), None]);
         assert_eq!(blank_to_null(&clean), clean);
+    }
+
+    #[test]
+    fn blank_is_only_white_space_by_the_unicode_definition() {
+        for s in [
+            "",
+            " ",
+            "\t\n\r",
+            "\u{b}\u{c}",
+            "\u{3000}",
+            "\u{85}",
+            "\u{a0} ",
+            " \u{2028}",
+        ] {
+            assert!(is_blank(s), "{s:?}");
+        }
+        for s in ["a", " a", "\u{3000}户", "户", "\u{0}", "-", "\u{200b}"] {
+            assert!(!is_blank(s), "{s:?}");
+            assert_eq!(is_blank(s), s.chars().all(char::is_whitespace), "{s:?}");
+        }
     }
 
     /// `relabel` and `not_in_list` agree with the SQL they replace
