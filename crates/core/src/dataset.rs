@@ -335,8 +335,8 @@ impl Dataset {
         let store_dir = into_store.as_ref().map(|(building, _)| building.path());
         report("validating", 0, 1);
         let into = match store_dir {
-            None => validate::Into::Memory,
-            Some(dir) => validate::Into::Store { dir, staged },
+            None => validate::Target::Memory,
+            Some(dir) => validate::Target::Store { dir, staged },
         };
         let loaded = validate::validate(raws, into, options.memory_limit).await?;
         report("validating", 1, 1);
@@ -384,7 +384,7 @@ impl Dataset {
                 None => {}
             }
         }
-        Ok(validate::validate(raws, validate::Into::Memory, None)
+        Ok(validate::validate(raws, validate::Target::Memory, None)
             .await?
             .into())
     }

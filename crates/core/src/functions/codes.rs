@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, StringArray};
+use datafusion::arrow::array::{ArrayRef, BooleanArray, StringArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::cast::as_string_array;
 use datafusion::error::Result as DfResult;
@@ -49,8 +49,8 @@ impl ScalarUDFImpl for TextUdf {
         })
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let input = as_string_array(&arrays[0])?;
+        let (input, scalar) = super::first_argument(&args)?;
+        let input = as_string_array(&input)?;
         let out: ArrayRef = match self.func {
             TextFn::Level => Arc::new(
                 input
@@ -84,17 +84,7 @@ impl ScalarUDFImpl for TextUdf {
                     .collect::<BooleanArray>(),
             ),
         };
-        if args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)))
-            && out.len() == 1
-        {
-            return Ok(ColumnarValue::Scalar(
-                datafusion::common::ScalarValue::try_from_array(&out, 0)?,
-            ));
-        }
-        Ok(ColumnarValue::Array(out))
+        super::result(out, scalar)
     }
 }
 
@@ -157,11 +147,7 @@ mod tests {
             "1301020010011", // 13 characters
             "",
         ];
-        let values = cases
-            .iter()
-            .map(|c| format!("('{c}')"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let values = crate::functions::values_rows(&cases);
         let sql = format!(
             "SELECT region_code_valid(c) AS udf, \
                (c ~ '^[0-9]{{12}}$' AND substr(c,1,2) <> '00' \

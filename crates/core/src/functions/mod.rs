@@ -29,7 +29,10 @@ pub mod forms;
 pub mod median;
 pub mod text;
 
-use datafusion::arrow::array::{Array, BooleanArray};
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray};
+use datafusion::common::ScalarValue;
+use datafusion::error::Result as DfResult;
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs};
 use datafusion::prelude::SessionContext;
 
 pub use median::{weighted_median, weighted_median_udaf, weighted_values_udaf};
@@ -37,6 +40,37 @@ pub use median::{weighted_median, weighted_median_udaf, weighted_values_udaf};
 /// Whether an aggregate's FILTER keeps row `i` (no filter keeps all).
 pub(crate) fn kept(filter: Option<&BooleanArray>, i: usize) -> bool {
     filter.is_none_or(|f| f.is_valid(i) && f.value(i))
+}
+
+/// The first argument of a scalar function call as an array, and whether
+/// it was a scalar (one row; the result is then a scalar too, see
+/// [`result`]).
+pub(crate) fn first_argument(args: &ScalarFunctionArgs) -> DfResult<(ArrayRef, bool)> {
+    match &args.args[0] {
+        ColumnarValue::Array(a) => Ok((a.clone(), false)),
+        ColumnarValue::Scalar(s) => Ok((s.to_array_of_size(1)?, true)),
+    }
+}
+
+/// A scalar function's result `out`: its one value when the argument was
+/// a scalar ([`first_argument`]), else the array.
+pub(crate) fn result(out: ArrayRef, scalar: bool) -> DfResult<ColumnarValue> {
+    if scalar {
+        Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
+    } else {
+        Ok(ColumnarValue::Array(out))
+    }
+}
+
+/// `cases` as the rows of an SQL `VALUES` list of one text column, for
+/// tests that compare a function with the SQL it stands for.
+#[cfg(test)]
+pub(crate) fn values_rows(cases: &[&str]) -> String {
+    cases
+        .iter()
+        .map(|c| format!("('{c}')"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Register every tuopin function on `ctx`.

@@ -95,23 +95,6 @@ fn literal_list<'a>(name: &str, args: &'a [ColumnarValue]) -> DfResult<Vec<&'a s
         .collect()
 }
 
-/// The first argument as an array of `rows` rows, and whether it was a
-/// scalar (the result is then a scalar too).
-fn text_argument(args: &ScalarFunctionArgs) -> DfResult<(ArrayRef, bool)> {
-    match &args.args[0] {
-        ColumnarValue::Array(a) => Ok((a.clone(), false)),
-        ColumnarValue::Scalar(s) => Ok((s.to_array_of_size(1)?, true)),
-    }
-}
-
-fn finish(out: ArrayRef, scalar: bool) -> DfResult<ColumnarValue> {
-    if scalar {
-        Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
-    } else {
-        Ok(ColumnarValue::Array(out))
-    }
-}
-
 /// A short list of text values to look text up in: by byte length and
 /// first byte (a bit per length, a flag per byte), then by bytes — so
 /// tuopin's ASCII values are told from Chinese labels without a `memcmp`.
@@ -163,13 +146,11 @@ fn trim_spaces(s: &[u8]) -> &[u8] {
     &s[start..end]
 }
 
-/// The bytes of each value of `text` (null values' too: empty or junk,
-/// callers check validity).
-fn value_bytes(text: &StringArray) -> impl Iterator<Item = &[u8]> + '_ {
-    let data = text.value_data();
-    text.value_offsets()
-        .windows(2)
-        .map(move |w| &data[w[0] as usize..w[1] as usize])
+/// The bytes of value `i` of `text` (of a null value too: empty or junk,
+/// callers check validity), without the UTF-8 view `value(i)` builds.
+fn value_bytes<'a>(text: &'a StringArray) -> impl Fn(usize) -> &'a [u8] + 'a {
+    let (data, offsets) = (text.value_data(), text.value_offsets());
+    move |i| &data[offsets[i] as usize..offsets[i + 1] as usize]
 }
 
 /// `text` with each label (trimmed of spaces, as SQL `trim`) read as its
@@ -181,9 +162,8 @@ pub fn relabel(text: &StringArray, pairs: &[&str]) -> StringArray {
     let labels = ShortList::new(pairs.iter().step_by(2).copied());
     let values: Vec<&str> = pairs.iter().skip(1).step_by(2).copied().collect();
     let lookup = |s: &[u8]| labels.position(trim_spaces(s)).and_then(|i| values.get(i));
-    let labelled = value_bytes(text)
-        .enumerate()
-        .any(|(i, s)| lookup(s).is_some() && text.is_valid(i));
+    let bytes = value_bytes(text);
+    let labelled = (0..text.len()).any(|i| text.is_valid(i) && lookup(bytes(i)).is_some());
     if !labelled {
         return text.clone();
     }
@@ -201,13 +181,10 @@ pub fn relabel(text: &StringArray, pairs: &[&str]) -> StringArray {
 /// in the list, false for one in it and for null.
 pub fn not_in_list(text: &StringArray, values: &[&str]) -> BooleanArray {
     let list = ShortList::new(values.iter().copied());
-    let outside: Vec<bool> = value_bytes(text)
-        .map(|s| list.position(s).is_none())
-        .collect();
-    let bits = match text.nulls() {
-        None => BooleanBuffer::collect_bool(text.len(), |i| outside[i]),
-        Some(nulls) => BooleanBuffer::collect_bool(text.len(), |i| nulls.is_valid(i) && outside[i]),
-    };
+    let bytes = value_bytes(text);
+    let bits = BooleanBuffer::collect_bool(text.len(), |i| {
+        text.is_valid(i) && list.position(bytes(i)).is_none()
+    });
     BooleanArray::new(bits, None)
 }
 
@@ -243,7 +220,7 @@ impl ScalarUDFImpl for TextList {
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let list = literal_list(self.name(), &args.args)?;
-        let (input, scalar) = text_argument(&args)?;
+        let (input, scalar) = super::first_argument(&args)?;
         let text = as_string_array(&input)?;
         let out: ArrayRef = match self.func {
             ListFn::Relabel => {
@@ -254,7 +231,7 @@ impl ScalarUDFImpl for TextList {
             }
             ListFn::NotInList => Arc::new(not_in_list(text, &list)),
         };
-        finish(out, scalar)
+        super::result(out, scalar)
     }
 }
 
@@ -337,11 +314,7 @@ mod tests {
             "其他",
             "x",
         ];
-        let values = cases
-            .iter()
-            .map(|c| format!("('{c}')"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let values = crate::functions::values_rows(&cases);
         let sql = format!(
             "SELECT relabel(c, '户主', 'head', '配偶', 'spouse', '之子', 'child', '户主', 'other') AS udf, \
                CASE trim(c) WHEN '户主' THEN 'head' WHEN '配偶' THEN 'spouse' WHEN '之子' THEN 'child' \

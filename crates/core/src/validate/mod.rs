@@ -53,13 +53,9 @@ use checks::{
 };
 use order::{accepted_rows, in_order, in_row_order, runs};
 
-/// Validate raw tables (in load order) into accepted tables, the rejects
-/// ledger and the load summary; with a `store` folder the accepted tables
-/// are kept there ([`crate::io::store`]). `memory_limit` bounds the
-/// validation plans (duplicate keys and references spill past it).
 /// Where validation puts the validated tables.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Into<'a> {
+pub(crate) enum Target<'a> {
     /// In memory.
     Memory,
     /// Into the store folder `dir`: `staged`, each table is validated in
@@ -69,9 +65,14 @@ pub(crate) enum Into<'a> {
     Store { dir: &'a Path, staged: bool },
 }
 
+/// Validate raw tables (in load order) into accepted tables, the rejects
+/// ledger and the load summary; into a store ([`Target::Store`]) the
+/// accepted tables are kept there ([`crate::io::store`]). `memory_limit`
+/// bounds the validation plans (duplicate keys and references spill past
+/// it).
 pub(crate) async fn validate(
     raws: Vec<RawTable>,
-    into: Into<'_>,
+    into: Target<'_>,
     memory_limit: Option<usize>,
 ) -> Result<Loaded> {
     let ctx = session::context(in_order(session::base_config()), memory_limit)?;
@@ -83,7 +84,7 @@ pub(crate) async fn validate(
     // stay busy between one plan's phases. Streamed into a store they run
     // one at a time: at national scale each holds the household key set
     // in a hash table. Results are reported in load order either way.
-    let side_by_side = matches!(into, Into::Memory | Into::Store { staged: true, .. });
+    let side_by_side = matches!(into, Target::Memory | Target::Store { staged: true, .. });
     let order: Vec<&'static str> = raws.iter().map(|r| r.spec.name).collect();
     let mut done: BTreeMap<&'static str, Validated> = BTreeMap::new();
     let mut pending = raws;
@@ -164,6 +165,19 @@ enum Flagged {
     Stored(StoredFile),
 }
 
+/// The number of flagged rows (`__bad` true) in `batches`.
+fn bad_rows(batches: &[RecordBatch]) -> usize {
+    batches
+        .iter()
+        .map(|b| {
+            b.column_by_name(BAD_COLUMN)
+                .and_then(|c| c.as_any().downcast_ref::<BooleanArray>())
+                .map(|a| a.true_count())
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
 /// A validated table: accepted rows, its rejects, its summary line.
 type Validated = (Table, Vec<RecordBatch>, TableSummary);
 
@@ -172,7 +186,7 @@ type Validated = (Table, Vec<RecordBatch>, TableSummary);
 async fn validate_named(
     ctx: &SessionContext,
     raw: RawTable,
-    into: Into<'_>,
+    into: Target<'_>,
 ) -> Result<(&'static str, Validated)> {
     let (name, source) = (raw.spec.name, raw.source.clone());
     let validated = contain_panics(validate_table(ctx, raw, into))
@@ -181,7 +195,11 @@ async fn validate_named(
     Ok((name, validated))
 }
 
-async fn validate_table(ctx: &SessionContext, raw: RawTable, into: Into<'_>) -> Result<Validated> {
+async fn validate_table(
+    ctx: &SessionContext,
+    raw: RawTable,
+    into: Target<'_>,
+) -> Result<Validated> {
     let spec = raw.spec;
     let name = spec.name;
     let raw_name = format!("__raw_{name}");
@@ -284,40 +302,35 @@ async fn validate_table(ctx: &SessionContext, raw: RawTable, into: Into<'_>) -> 
     let flagged_sql = format!("SELECT *, ({bad}) AS {BAD_COLUMN} FROM ({rows_sql})");
     let flagged_df = ctx.sql(&flagged_sql).await?;
     let (rejected, flagged) = match into {
-        Into::Memory => {
+        Target::Memory => {
             let (schema, batches) = in_row_order(ctx, flagged_df).await?;
-            let rejected = batches
-                .iter()
-                .map(|b| {
-                    b.column_by_name(BAD_COLUMN)
-                        .and_then(|c| c.as_any().downcast_ref::<BooleanArray>())
-                        .map(|a| a.true_count())
-                        .unwrap_or(0)
-                })
-                .sum();
+            let rejected = bad_rows(&batches);
             ctx.register_table(
                 flagged_name.as_str(),
                 Arc::new(MemTable::try_new(schema.clone(), vec![batches.clone()])?),
             )?;
             (rejected, Flagged::InMemory { schema, batches })
         }
-        Into::Store { dir, staged } => {
+        Target::Store { dir, staged } => {
             let path = store::stored_path(dir, name)?;
-            let file_schema: SchemaRef = if staged {
+            // Staged, the flagged rows are counted in memory; streamed, the
+            // written file is counted.
+            let (file_schema, counted): (SchemaRef, Option<usize>) = if staged {
                 // Validated on both cores in memory, then written: the
                 // plan feeding the writer no longer waits for the checks.
                 // Declared in `__row` order, so the file keeps the rows'
                 // order as a streamed one does (the writer merges the
                 // partitions by it and encodes columns in parallel).
                 let (schema, batches) = in_row_order(ctx, flagged_df).await?;
+                let rejected = bad_rows(&batches);
                 let validated = MemTable::try_new(schema.clone(), runs(batches, rows, partitions))?
                     .with_sort_order(vec![vec![row_order()]]);
                 store::write_flagged(ctx.read_table(Arc::new(validated))?, &path).await?;
-                schema
+                (schema, Some(rejected))
             } else {
                 let schema = flagged_df.schema().inner().clone();
                 store::write_flagged(flagged_df, &path).await?;
-                schema
+                (schema, None)
             };
             let mut file = StoredFile {
                 path,
@@ -325,11 +338,16 @@ async fn validate_table(ctx: &SessionContext, raw: RawTable, into: Into<'_>) -> 
                 rows: 0,
             };
             ctx.register_table(flagged_name.as_str(), store::flagged_provider(&file)?)?;
-            let rejected = count(
-                ctx,
-                &format!("SELECT count(*) FROM {flagged_name} WHERE {BAD_COLUMN}"),
-            )
-            .await?;
+            let rejected = match counted {
+                Some(rejected) => rejected,
+                None => {
+                    count(
+                        ctx,
+                        &format!("SELECT count(*) FROM {flagged_name} WHERE {BAD_COLUMN}"),
+                    )
+                    .await?
+                }
+            };
             file.rows = rows - rejected;
             (rejected, Flagged::Stored(file))
         }
