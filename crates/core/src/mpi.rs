@@ -35,6 +35,7 @@
 use std::sync::Arc;
 
 use datafusion::common::JoinType;
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::execution::FunctionRegistry;
 use datafusion::functions::math::expr_fn::power;
 use datafusion::logical_expr::{col, ident, lit, when, Expr};
@@ -43,7 +44,8 @@ use datafusion::prelude::DataFrame;
 use crate::codes::{level_rank_sql, level_sql, Level};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::functions::deprivation::{deprivation_sums_udaf, sum_names};
+use crate::functions::deprivation::deprivation_sums_udaf;
+use crate::functions::measures::mpi_measures_udf;
 use crate::metrics::levels_list;
 use crate::rules::{RuleSet, Unit};
 
@@ -98,9 +100,25 @@ impl Engine {
         let weights = rules.mpi_weights()?;
         // The plan's own session state, with the sums function of this
         // index (its weights and cut-offs) registered on it alone.
-        let mut state = self.context().state();
+        // Without DataFusion 55's leaf-expression pushdown (work in progress
+        // upstream): it moves each `m['…']` field access of the output into
+        // the projection that computes `m`, so `mpi_measures` would run once
+        // per output column.
+        let optimizers = self
+            .context()
+            .state()
+            .optimizers()
+            .iter()
+            .filter(|r| !LEAF_PUSHDOWN.contains(&r.name()))
+            .cloned()
+            .collect();
+        let mut state = SessionStateBuilder::new_from_existing(self.context().state())
+            .with_optimizer_rules(optimizers)
+            .build();
         state.register_udaf(Arc::new(deprivation_sums_udaf(&weights, ks)))?;
-        let sql = mpi_sql(&facts, rules, &weights, year, level, ks);
+        let keys: Vec<String> = rules.indicators.iter().map(|i| i.key.clone()).collect();
+        state.register_udf(Arc::new(mpi_measures_udf(&weights, ks, &keys)))?;
+        let sql = mpi_sql(&facts, rules, year, level, ks);
         let plan = state.create_logical_plan(&sql).await?;
         Ok(DataFrame::new(state, plan))
     }
@@ -167,6 +185,9 @@ impl Engine {
     }
 }
 
+/// The optimizer rules an index's plan goes without (see [`Engine::mpi`]).
+const LEAF_PUSHDOWN: [&str; 2] = ["extract_leaf_expressions", "push_down_leaf_projections"];
+
 /// The measures `mpi_change` compares.
 const MEASURES: [&str; 3] = ["H", "A", "M0"];
 
@@ -183,29 +204,19 @@ pub(crate) const MAX_INDICATORS: usize = crate::functions::flags::MAX_FLAGS;
 ///
 /// The plan, from the bottom:
 /// 1. per village, `deprivation_sums` of each household's deprivation
-///    pattern (`flag_mask` of the failed indicators) and size: integer sums
-///    of the excluded households, the persons, the persons deprived in
-///    each indicator, and per cut-off the poor persons and the poor
-///    persons deprived in each indicator (see
+///    pattern (`flag_mask` of the failed indicators) and size: the integer
+///    sums of the index as one list per village (see
 ///    [`crate::functions::deprivation`]) — one aggregate over the
 ///    households, no score column per household;
 /// 2. every wanted level at once: each village row is repeated for each
 ///    level with its code rolled up arithmetically (`code − code % 10^d`)
-///    and summed on that one BIGINT key (cheaper than GROUPING SETS over
-///    five key columns);
-/// 3. unpivoted over the cut-offs; the censored score sum is
-///    Σ_j w_j·c_j (= Σ size·c(k) over the poor), from exact integer sums,
-///    so results do not depend on partitioning;
-/// 4. every region of the wanted levels, with null ratios where there is
-///    no one to divide by.
-fn mpi_sql(
-    facts: &str,
-    rules: &RuleSet,
-    weights: &[f64],
-    year: i32,
-    level: Option<Level>,
-    ks: &[f64],
-) -> String {
+///    and its lists added up (`deprivation_sums(sums)`) on that one BIGINT
+///    key (cheaper than GROUPING SETS over five key columns);
+/// 3. every region of the wanted levels (a region without households
+///    gets null sums) for each cut-off, and `mpi_measures` of its sums at
+///    that cut-off: the output columns, from exact integer sums, so
+///    results do not depend on partitioning.
+fn mpi_sql(facts: &str, rules: &RuleSet, year: i32, level: Option<Level>, ks: &[f64]) -> String {
     let n = rules.indicators.len();
     let list = |items: &mut dyn Iterator<Item = String>| items.collect::<Vec<_>>().join(", ");
     // Each condition on lines of its own, so a trailing `--` comment in a
@@ -222,17 +233,13 @@ fn mpi_sql(
         "flag_mask({})",
         list(&mut (0..n).map(|j| format!("NOT p{j}")))
     );
-    let k_count = ks.len();
-    // Each cut-off with its index i (its sums' suffix) and its place o in
-    // ascending order (for the output order).
+    // Each cut-off with its index i (its place in `ks`, as
+    // `mpi_measures` takes it) and its place o in ascending order (for
+    // the output order).
     let ks_sql = list(&mut ks.iter().enumerate().map(|(i, k)| {
         let o = ks.iter().filter(|other| *other < k).count();
-        format!("({i}, {}, {o})", double(*k))
+        format!("(CAST({i} AS BIGINT), {}, {o})", double(*k))
     }));
-    // The fields of `deprivation_sums`' struct.
-    let names = sum_names(n, k_count);
-    let unpack = list(&mut names.iter().map(|name| format!("sums['{name}'] AS {name}")));
-    let level_sums = list(&mut names.iter().map(|name| format!("sum({name}) AS {name}")));
     let wanted: Vec<Level> = match level {
         Some(l) => vec![l],
         None => Level::ALL.to_vec(),
@@ -242,89 +249,40 @@ fn mpi_sql(
             .iter()
             .map(|l| format!("(CAST(1{} AS BIGINT))", "0".repeat(12 - l.prefix_len()))),
     );
-    // Unpivot: the row of cut-off i picks the columns of i.
-    let pick = |name: &dyn Fn(usize) -> String| {
-        let arms: String = (0..k_count)
-            .map(|i| format!(" WHEN {i} THEN {}", name(i)))
-            .collect();
-        format!("CASE ks.i{arms} END")
-    };
-    let mut per_k = vec![format!(
-        "{} AS poor_population",
-        pick(&|i| format!("a.pp{i}"))
-    )];
-    for j in 0..n {
-        per_k.push(format!("a.u{j} AS u{j}"));
-        per_k.push(format!("{} AS c{j}", pick(&|i| format!("a.c{j}_{i}"))));
+    let mut measures = vec!["population".to_string(), "excluded_households".to_string()];
+    measures.extend(["H", "A", "M0"].map(String::from));
+    for prefix in ["uncensored", "censored", "contribution"] {
+        measures.extend(
+            rules
+                .indicators
+                .iter()
+                .map(|i| format!("{prefix}_{}", i.key)),
+        );
     }
-    let censored_sum = (0..n)
-        .map(|j| format!("{} * CAST(c{j} AS DOUBLE)", double(weights[j])))
-        .collect::<Vec<_>>()
-        .join(" + ");
-    // Ratios are null where there is no one to divide by (the left join
-    // gives null sums to a region without households).
-    let ratio = |num: &str, den: &str| format!("CAST({num} AS DOUBLE) / nullif({den}, 0)");
-    let mut columns = Vec::new();
-    for (j, ind) in rules.indicators.iter().enumerate() {
-        columns.push(format!(
-            "{} AS \"uncensored_{}\"",
-            ratio(&format!("coalesce(a.u{j}, 0)"), "a.population"),
-            ind.key
-        ));
-    }
-    for (j, ind) in rules.indicators.iter().enumerate() {
-        columns.push(format!(
-            "{} AS \"censored_{}\"",
-            ratio(&format!("coalesce(a.c{j}, 0)"), "a.population"),
-            ind.key
-        ));
-    }
-    for (j, ind) in rules.indicators.iter().enumerate() {
-        // w_j · censored_j / M0 = w_j · Σ size·d_j·[poor] / Σ size·c(k).
-        columns.push(format!(
-            "{} * {} AS \"contribution_{}\"",
-            double(weights[j]),
-            ratio(&format!("coalesce(a.c{j}, 0)"), "a.censored_sum"),
-            ind.key
-        ));
-    }
+    let columns = list(&mut measures.iter().map(|m| format!("m['{m}'] AS \"{m}\"")));
     format!(
         "WITH f AS (SELECT size, village_code, {passes} FROM ({facts}) fx), \
-         v AS (SELECT TRY_CAST(village_code AS BIGINT) AS village_code, {unpack} FROM ( \
+         v AS (SELECT TRY_CAST(village_code AS BIGINT) AS village_code, sums FROM ( \
              SELECT village_code, \
                deprivation_sums({pattern}, CAST(size AS BIGINT)) AS sums \
              FROM f GROUP BY village_code)), \
-         lv AS (SELECT code, {level_sums} FROM ( \
-             SELECT v.*, v.village_code - v.village_code % l.column1 AS code \
+         lv AS (SELECT code, deprivation_sums(sums) AS sums FROM ( \
+             SELECT v.village_code - v.village_code % l.column1 AS code, v.sums \
              FROM v CROSS JOIN (VALUES {moduli}) l) \
            GROUP BY code), \
          ks AS (SELECT column1 AS i, column2 AS k, column3 AS o FROM (VALUES {ks_sql})), \
-         kk AS (SELECT *, {censored_sum} AS censored_sum FROM ( \
-             SELECT a.code, ks.k, a.excluded, a.population, {per_k} \
-             FROM lv a CROSS JOIN ks)), \
          r AS (SELECT code, name, level, {rank} AS rank, TRY_CAST(code AS BIGINT) AS cv \
            FROM (SELECT code, name, {level_of} AS level FROM regions) \
-           WHERE level IN ({levels})) \
-         SELECT r.level, r.code, r.name, CAST({year} AS INT) AS year, ks.k, \
-           coalesce(a.population, 0) AS population, \
-           coalesce(a.excluded, 0) AS excluded_households, \
-           {h} AS \"H\", \
-           {a} AS \"A\", \
-           {m0} AS \"M0\", \
-           {columns} \
-         FROM r CROSS JOIN ks \
-         LEFT JOIN kk a ON a.code = r.cv AND a.k = ks.k \
-         ORDER BY (r.rank * {code_span} + r.cv) * {k_span} + ks.o",
-        per_k = per_k.join(", "),
-        h = ratio("coalesce(a.poor_population, 0)", "a.population"),
-        a = ratio("a.censored_sum", "a.poor_population"),
-        m0 = ratio("coalesce(a.censored_sum, 0)", "a.population"),
-        columns = columns.join(", "),
+           WHERE level IN ({levels})), \
+         rm AS (SELECT r.level, r.code, r.name, r.rank, r.cv, ks.k, ks.o, \
+             mpi_measures(a.sums, ks.i) AS m \
+           FROM r LEFT JOIN lv a ON a.code = r.cv CROSS JOIN ks) \
+         SELECT level, code, name, CAST({year} AS INT) AS year, k, {columns} \
+         FROM rm \
+         ORDER BY (rank * {code_span} + cv) * {k_span} + o",
         levels = levels_list(level),
         rank = level_rank_sql("level"),
         level_of = level_sql("code"),
-        // One BIGINT sort key (level rank, code, cut-off): a single
-        // primitive column sorts several times faster than three.
         // One BIGINT sort key (level rank, code, place of k): one primitive
         // column sorts faster than three (W6 ≈ 4 % less).
         code_span = 10_i64.pow(12),

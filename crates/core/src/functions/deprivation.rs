@@ -1,49 +1,54 @@
-//! `deprivation_sums(pattern, persons)`: the integer sums behind the
-//! Alkire–Foster index ([`crate::mpi`]) of a group of households, in one
-//! pass and without a score column per household.
+//! `deprivation_sums`: the integer sums behind the Alkire–Foster index
+//! ([`crate::mpi`]) of a group of households, in one pass and without a
+//! score column per household; and `mpi_measures`, the index's measures
+//! from them.
 //!
-//! Each household comes as its deprivation `pattern` (bit j set: deprived
-//! in indicator j, as [`super::flags::flag_mask_udf`] gives it; null or
-//! negative: some indicator unknown) and its `persons`. The function is
-//! made for one index ([`deprivation_sums_udaf`]) with its normalised
-//! weights w_j and cut-offs k_i — they are part of the function, not
-//! arguments, because an aggregate's literal arguments are repeated into a
-//! column for every row. A household is poor at k_i when its score
-//! Σ_j w_j·d_j (added in indicator order) is ≥ k_i − [`K_TOLERANCE`]. The
-//! result is a struct of 2 + n + c·(1 + n) BIGINTs (n indicators, c
-//! cut-offs; names from [`sum_names`], j and i from 0):
+//! Both are made for one index ([`deprivation_sums_udaf`],
+//! [`mpi_measures_udf`]) with its normalised weights w_j and cut-offs k_i —
+//! they are part of the functions, not arguments, because an aggregate's
+//! literal arguments are repeated into a column for every row.
 //!
-//! | field | sum |
-//! |---|---|
-//! | `excluded` | households with an unknown indicator |
-//! | `population` | persons in households with every indicator known |
-//! | `u<j>` | of those, persons deprived in indicator j |
-//! | `pp<i>` | persons poor at cut-off i |
-//! | `c<j>_<i>` | of those, persons deprived in indicator j |
+//! - `deprivation_sums(pattern, persons)` adds up households, each as its
+//!   deprivation `pattern` (bit j set: deprived in indicator j, as
+//!   [`super::flags::flag_mask_udf`] gives it; null or negative: some
+//!   indicator unknown) and its `persons`. A household is poor at k_i when
+//!   its score Σ_j w_j·d_j (added in indicator order) is ≥ k_i −
+//!   [`K_TOLERANCE`]. The result is a list of BIGINT sums (the layout of
+//!   [`Bands`]); `deprivation_sums(sums)` adds such lists up (a roll-up to
+//!   larger regions).
+//! - `mpi_measures(sums, i)` is the struct of a region's measures at
+//!   cut-off i (from 0, in the order given): `population`,
+//!   `excluded_households`, `H`, `A`, `M0`, `uncensored_<key>`,
+//!   `censored_<key>`, `contribution_<key>` (definitions in
+//!   [`crate::mpi`]); null sums (a region without households) give
+//!   population 0 and null ratios.
 //!
 //! Integer sums, so any grouping and any partitioning give the same
-//! result; partial results (a list of the sums) merge by adding. The index registers
-//! its instance on the session state of its own plan only; a distributed
-//! run (Ballista) needs a codec that carries the weights and cut-offs.
+//! result. The index registers its functions on the session state of its
+//! own plan only; a distributed run (Ballista) needs a codec that carries
+//! the weights and cut-offs.
 //!
 //! ```sql
-//! SELECT village_code,
-//!        deprivation_sums(flag_mask(NOT p_income, NOT p_water), CAST(size AS BIGINT)) AS sums
-//! FROM f GROUP BY village_code
-//! -- then sums['population'], sums['u0'], sums['pp0'], …
+//! WITH v AS (
+//!   SELECT village_code,
+//!          deprivation_sums(flag_mask(NOT p_income, NOT p_water), CAST(size AS BIGINT)) AS sums
+//!   FROM f GROUP BY village_code)
+//! SELECT left(village_code, 6) AS county, mpi_measures(deprivation_sums(sums), 0)['M0'] AS m0
+//! FROM v GROUP BY 1
 //! ```
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, ListArray, StructArray};
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, ListArray};
 use datafusion::arrow::buffer::{OffsetBuffer, ScalarBuffer};
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::cast::{as_int64_array, as_list_array};
 use datafusion::common::{exec_err, plan_err, ScalarValue};
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
+    Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature,
+    TypeSignature, Volatility,
 };
 
 use super::flags::MAX_FLAGS;
@@ -58,14 +63,14 @@ pub const K_TOLERANCE: f64 = 1e-9;
 /// `weights` (at most 62) and `cutoffs` (see the module doc).
 pub fn deprivation_sums_udaf(weights: &[f64], cutoffs: &[f64]) -> AggregateUDF {
     AggregateUDF::from(DeprivationSums {
-        signature: Signature::exact(
-            vec![DataType::Int64, DataType::Int64],
+        signature: Signature::one_of(
+            vec![
+                TypeSignature::Exact(vec![DataType::Int64, DataType::Int64]),
+                TypeSignature::Exact(vec![list_type()]),
+            ],
             Volatility::Immutable,
         ),
-        params: Params {
-            weights: weights.to_vec(),
-            cutoffs: cutoffs.to_vec(),
-        },
+        params: Params::new(weights, cutoffs),
     })
 }
 
@@ -75,21 +80,8 @@ struct DeprivationSums {
     params: Params,
 }
 
-fn list_type() -> DataType {
+pub(super) fn list_type() -> DataType {
     DataType::List(Arc::new(Field::new_list_field(DataType::Int64, true)))
-}
-
-/// The names of the sums, in order: `excluded`, `population`, `u<j>` for
-/// each indicator, then for each cut-off i `pp<i>` and `c<j>_<i>` (j, i
-/// from 0) — the fields of `deprivation_sums`' result.
-pub fn sum_names(indicators: usize, cutoffs: usize) -> Vec<String> {
-    let mut names = vec!["excluded".to_string(), "population".to_string()];
-    names.extend((0..indicators).map(|j| format!("u{j}")));
-    for i in 0..cutoffs {
-        names.push(format!("pp{i}"));
-        names.extend((0..indicators).map(|j| format!("c{j}_{i}")));
-    }
-    names
 }
 
 impl AggregateUDFImpl for DeprivationSums {
@@ -100,15 +92,15 @@ impl AggregateUDFImpl for DeprivationSums {
         &self.signature
     }
     fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
-        Ok(DataType::Struct(self.params.fields()))
+        Ok(list_type())
     }
     fn state_fields(&self, _args: StateFieldsArgs) -> DfResult<Vec<FieldRef>> {
         Ok(vec![Arc::new(Field::new("sums", list_type(), true))])
     }
     fn accumulator(&self, _args: AccumulatorArgs) -> DfResult<Box<dyn Accumulator>> {
-        let params = self.params.checked()?;
-        let sums = vec![0; params.width()];
-        Ok(Box::new(One { params, sums }))
+        let bands = self.params.checked()?;
+        let sums = vec![0; bands.width()];
+        Ok(Box::new(One { bands, sums }))
     }
     fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
         true
@@ -123,9 +115,11 @@ impl AggregateUDFImpl for DeprivationSums {
 
 /// The weights and cut-offs of one index.
 #[derive(Debug, Clone)]
-struct Params {
-    weights: Vec<f64>,
-    cutoffs: Vec<f64>,
+pub(super) struct Params {
+    /// Normalised weights, one per indicator.
+    pub(super) weights: Vec<f64>,
+    /// Cut-offs as given.
+    pub(super) cutoffs: Vec<f64>,
 }
 
 // Compared and hashed by bits (the UDF's identity in a plan).
@@ -152,91 +146,188 @@ impl std::hash::Hash for Params {
 }
 
 impl Params {
-    /// A copy for an accumulator, refused past [`MAX_FLAGS`] weights.
-    fn checked(&self) -> DfResult<Params> {
+    pub(super) fn new(weights: &[f64], cutoffs: &[f64]) -> Self {
+        Params {
+            weights: weights.to_vec(),
+            cutoffs: cutoffs.to_vec(),
+        }
+    }
+
+    /// Ready to add, refused past [`MAX_FLAGS`] weights.
+    pub(super) fn checked(&self) -> DfResult<Bands> {
         if self.weights.len() > MAX_FLAGS {
             return plan_err!("deprivation_sums takes at most {MAX_FLAGS} weights");
         }
-        Ok(self.clone())
+        let mut order: Vec<usize> = (0..self.cutoffs.len()).collect();
+        order.sort_by(|a, b| self.cutoffs[*a].total_cmp(&self.cutoffs[*b]));
+        let mut from_band = vec![0; order.len()];
+        for (place, i) in order.iter().enumerate() {
+            from_band[*i] = place + 1;
+        }
+        Ok(Bands {
+            params: self.clone(),
+            ascending: order.iter().map(|i| self.cutoffs[*i]).collect(),
+            from_band,
+        })
     }
+}
 
-    /// The result's fields (see [`sum_names`]).
-    fn fields(&self) -> Fields {
-        sum_names(self.weights.len(), self.cutoffs.len())
-            .into_iter()
-            .map(|name| Field::new(name, DataType::Int64, false))
-            .collect()
-    }
+/// The sums of a group of households, kept by *band* rather than by
+/// cut-off: band b holds the households poor at exactly the b lowest
+/// cut-offs (band 0: poor at none), each band as `persons` followed by
+/// the persons deprived in each indicator; then one last slot for the
+/// households left out (an indicator unknown). A household adds to one
+/// band only (1 + its deprivations values, side by side in memory), where
+/// sums by cut-off would touch every cut-off it is poor at; a cut-off's
+/// sums are those of the bands from its place up ([`Bands::by_cutoff`]).
+#[derive(Debug, Clone)]
+pub(super) struct Bands {
+    params: Params,
+    /// The cut-offs in ascending order.
+    ascending: Vec<f64>,
+    /// For each cut-off as given, the band from which a household is poor
+    /// at it.
+    from_band: Vec<usize>,
+}
 
-    /// Rows of [`Params::width`] sums as the result's struct column.
-    fn to_struct(&self, sums: &[i64]) -> DfResult<ArrayRef> {
-        let width = self.width();
-        let rows = sums.len() / width;
-        let columns: Vec<ArrayRef> = (0..width)
-            .map(|c| {
-                Arc::new(Int64Array::from_iter_values(
-                    (0..rows).map(|r| sums[r * width + c]),
-                )) as ArrayRef
-            })
-            .collect();
-        Ok(Arc::new(StructArray::try_new(
-            self.fields(),
-            columns,
-            None,
-        )?))
+/// A group's sums for one cut-off ([`Bands::by_cutoff`]).
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct CutoffSums {
+    /// Households left out (an indicator unknown).
+    pub(super) excluded: i64,
+    /// Persons in the households with every indicator known.
+    pub(super) population: i64,
+    /// Of those, persons deprived in each indicator.
+    pub(super) uncensored: Vec<i64>,
+    /// Persons poor at the cut-off.
+    pub(super) poor: i64,
+    /// Of those, persons deprived in each indicator.
+    pub(super) censored: Vec<i64>,
+}
+
+impl Bands {
+    /// Values per band: persons, then one per indicator.
+    fn band_width(&self) -> usize {
+        1 + self.params.weights.len()
     }
 
     /// Sums per group.
-    fn width(&self) -> usize {
-        let n = self.weights.len();
-        2 + n + self.cutoffs.len() * (1 + n)
+    pub(super) fn width(&self) -> usize {
+        (self.ascending.len() + 1) * self.band_width() + 1
     }
-    /// Add `households` households of one deprivation `pattern` with
-    /// `persons` persons in all to a group's `sums`.
-    fn add(&self, sums: &mut [i64], pattern: Option<i64>, persons: i64, households: i64) {
-        let pattern = match pattern {
-            Some(p) if p >= 0 => p,
-            _ => {
-                sums[0] += households;
-                return;
-            }
-        };
-        let n = self.weights.len();
-        sums[1] += persons;
+
+    /// Where a household of deprivation `pattern` adds up within its
+    /// group's sums: the band's offset and the pattern (bits past the
+    /// indicators dropped), or none for a household left out (null or
+    /// negative pattern: an indicator unknown).
+    fn place(&self, pattern: Option<i64>) -> Option<(usize, i64)> {
+        let pattern = pattern.filter(|p| *p >= 0)? & ((1 << self.params.weights.len()) - 1);
         let mut score = 0.0;
         let mut bits = pattern;
         while bits != 0 {
-            let j = bits.trailing_zeros() as usize;
+            score += self.params.weights[bits.trailing_zeros() as usize];
             bits &= bits - 1;
-            if j < n {
-                sums[2 + j] += persons;
-                score += self.weights[j];
-            }
         }
-        for (i, k) in self.cutoffs.iter().enumerate() {
-            if score >= k - K_TOLERANCE {
-                let base = 2 + n + i * (1 + n);
-                sums[base] += persons;
-                let mut bits = pattern;
-                while bits != 0 {
-                    let j = bits.trailing_zeros() as usize;
-                    bits &= bits - 1;
-                    if j < n {
-                        sums[base + 1 + j] += persons;
-                    }
-                }
-            }
+        let band = self
+            .ascending
+            .iter()
+            .take_while(|k| score >= *k - K_TOLERANCE)
+            .count();
+        Some((band * self.band_width(), pattern))
+    }
+
+    /// Add `persons` to the band at `at` of `sums`: its persons and the
+    /// persons deprived in each indicator of `pattern`.
+    fn add_at(sums: &mut [i64], at: usize, pattern: i64, persons: i64) {
+        sums[at] += persons;
+        let mut bits = pattern;
+        while bits != 0 {
+            sums[at + 1 + bits.trailing_zeros() as usize] += persons;
+            bits &= bits - 1;
         }
+    }
+
+    /// Add one household of deprivation `pattern` with `persons` persons
+    /// to a group's `sums`.
+    #[cfg(test)]
+    fn add(&self, sums: &mut [i64], pattern: Option<i64>, persons: i64) {
+        match self.place(pattern) {
+            Some((at, pattern)) => Self::add_at(sums, at, pattern, persons),
+            None => sums[self.width() - 1] += 1,
+        }
+    }
+
+    /// A group's sums (`width` values, or none: no households) for
+    /// cut-off `i` (as given), into `out`.
+    pub(super) fn by_cutoff(&self, sums: Option<&[i64]>, i: usize, out: &mut CutoffSums) {
+        let (bw, bands) = (self.band_width(), self.ascending.len() + 1);
+        let from = self.from_band[i];
+        out.uncensored.clear();
+        out.censored.clear();
+        let Some(sums) = sums else {
+            (out.excluded, out.population, out.poor) = (0, 0, 0);
+            out.uncensored.resize(bw - 1, 0);
+            out.censored.resize(bw - 1, 0);
+            return;
+        };
+        let added = |from: usize, v: usize| (from..bands).map(|b| sums[b * bw + v]).sum::<i64>();
+        out.excluded = sums[self.width() - 1];
+        out.population = added(0, 0);
+        out.poor = added(from, 0);
+        out.uncensored.extend((1..bw).map(|v| added(0, v)));
+        out.censored.extend((1..bw).map(|v| added(from, v)));
+    }
+
+    /// Add every row of an update kept by `filter` to the sums at
+    /// `group(row)`: households (`pattern`, `persons`), or lists of sums.
+    fn add_rows(
+        &self,
+        values: &[ArrayRef],
+        filter: Option<&BooleanArray>,
+        sums: &mut [i64],
+        mut group: impl FnMut(usize) -> usize,
+    ) -> DfResult<()> {
+        let width = self.width();
+        let (pattern, persons) = match values {
+            [lists] => return merge_lists(lists, width, filter, group, sums),
+            [pattern, persons, ..] => (as_int64_array(pattern)?, as_int64_array(persons)?),
+            [] => return exec_err!("deprivation_sums: missing arguments"),
+        };
+        let plain = filter.is_none() && pattern.null_count() == 0 && persons.null_count() == 0;
+        // First where each row adds up (its group's sums are rarely in
+        // cache: households come in any order of villages), then the
+        // additions, each group's sums read a few rows ahead so that the
+        // memory fetches overlap instead of one stalling each row.
+        let mut places: Vec<(usize, i64, i64)> = Vec::with_capacity(pattern.len());
+        for row in 0..pattern.len() {
+            let (p, s) = if plain {
+                (Some(pattern.value(row)), persons.value(row))
+            } else if kept(filter, row) {
+                household(pattern, persons, row)
+            } else {
+                continue;
+            };
+            let at = group(row) * width;
+            places.push(match self.place(p) {
+                Some((band, pattern)) => (at + band, pattern, s),
+                // The excluded households' slot: one household.
+                None => (at + width - 1, 0, 1),
+            });
+        }
+        let mut ahead = 0;
+        for (i, (at, pattern, persons)) in places.iter().enumerate() {
+            if let Some((next, ..)) = places.get(i + LOOKAHEAD) {
+                ahead ^= sums[*next];
+            }
+            Self::add_at(sums, *at, *pattern, *persons);
+        }
+        std::hint::black_box(ahead);
+        Ok(())
     }
 }
 
-/// The (pattern, persons) columns of an update.
-fn inputs(values: &[ArrayRef]) -> DfResult<(&Int64Array, &Int64Array)> {
-    let [pattern, persons, ..] = values else {
-        return exec_err!("deprivation_sums: missing arguments");
-    };
-    Ok((as_int64_array(pattern)?, as_int64_array(persons)?))
-}
+/// How many rows ahead `add_rows` reads the sums it will add to.
+const LOOKAHEAD: usize = 16;
 
 /// Row `row`'s pattern (null: unknown) and persons (null: none).
 fn household(pattern: &Int64Array, persons: &Int64Array, row: usize) -> (Option<i64>, i64) {
@@ -264,33 +355,49 @@ fn to_list(sums: Vec<i64>, width: usize) -> DfResult<ArrayRef> {
     )?))
 }
 
-/// Add the lists of `states` (partial results) into `sums` per row.
-fn merge_lists(
-    states: &ArrayRef,
+/// Each list of `width` sums in `lists` (kept by `filter`), a list as
+/// long as `width` or null, as `&[i64]`.
+pub(super) fn each_list<'a>(
+    lists: &'a ArrayRef,
     width: usize,
+    filter: Option<&'a BooleanArray>,
+) -> DfResult<impl Iterator<Item = (usize, Option<&'a [i64]>)> + 'a> {
+    let lists = as_list_array(lists)?;
+    let values = as_int64_array(lists.values())?.values();
+    let offsets = lists.value_offsets();
+    if let Some(row) = (0..lists.len())
+        .find(|r| lists.is_valid(*r) && (offsets[r + 1] - offsets[*r]) as usize != width)
+    {
+        return exec_err!(
+            "deprivation_sums: row {row} has {} sums, expected {width}",
+            offsets[row + 1] - offsets[row]
+        );
+    }
+    Ok((0..lists.len())
+        .filter(move |r| kept(filter, *r))
+        .map(move |r| {
+            let sums = lists
+                .is_valid(r)
+                .then(|| &values[offsets[r] as usize..offsets[r + 1] as usize]);
+            (r, sums)
+        }))
+}
+
+/// Add the lists of sums in `lists` (kept by `filter`) into `sums` at
+/// `target(row)`.
+fn merge_lists(
+    lists: &ArrayRef,
+    width: usize,
+    filter: Option<&BooleanArray>,
     mut target: impl FnMut(usize) -> usize,
     sums: &mut [i64],
 ) -> DfResult<()> {
-    let lists = as_list_array(states)?;
-    let values = as_int64_array(lists.values())?;
-    let offsets = lists.value_offsets();
-    for row in 0..lists.len() {
-        if lists.is_null(row) {
-            continue;
-        }
-        let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
-        if end - start != width {
-            return exec_err!(
-                "deprivation_sums: a partial result has {} sums, expected {width}",
-                end - start
-            );
-        }
-        let at = target(row) * width;
-        for (s, v) in sums[at..at + width]
-            .iter_mut()
-            .zip(&values.values()[start..end])
-        {
-            *s += v;
+    for (row, list) in each_list(lists, width, filter)? {
+        if let Some(list) = list {
+            let at = target(row) * width;
+            for (s, v) in sums[at..at + width].iter_mut().zip(list) {
+                *s += v;
+            }
         }
     }
     Ok(())
@@ -299,68 +406,65 @@ fn merge_lists(
 /// The accumulator of one group (no GROUP BY).
 #[derive(Debug)]
 struct One {
-    params: Params,
+    bands: Bands,
     sums: Vec<i64>,
 }
 
 impl Accumulator for One {
     fn update_batch(&mut self, values: &[ArrayRef]) -> DfResult<()> {
-        let (pattern, persons) = inputs(values)?;
-        for row in 0..pattern.len() {
-            let (p, s) = household(pattern, persons, row);
-            self.params.add(&mut self.sums, p, s, 1);
-        }
-        Ok(())
+        self.bands.add_rows(values, None, &mut self.sums, |_| 0)
     }
     fn evaluate(&mut self) -> DfResult<ScalarValue> {
-        let row = self.params.to_struct(&self.sums)?;
-        ScalarValue::try_from_array(&row, 0)
+        self.state()?
+            .pop()
+            .map_or_else(|| exec_err!("deprivation_sums: no state"), Ok)
     }
     fn size(&self) -> usize {
         std::mem::size_of_val(self) + self.sums.capacity() * 8
     }
     fn state(&mut self) -> DfResult<Vec<ScalarValue>> {
-        let list = to_list(self.sums.clone(), self.params.width())?;
+        let list = to_list(self.sums.clone(), self.bands.width())?;
         Ok(vec![ScalarValue::try_from_array(&list, 0)?])
     }
     fn merge_batch(&mut self, states: &[ArrayRef]) -> DfResult<()> {
-        let width = self.params.width();
-        merge_lists(&states[0], width, |_| 0, &mut self.sums)
+        self.bands.add_rows(states, None, &mut self.sums, |_| 0)
     }
 }
 
 /// The accumulator of many groups: `width` sums per group, side by side.
 #[derive(Debug)]
 struct Groups {
-    params: Params,
+    bands: Bands,
     sums: Vec<i64>,
 }
 
 impl Groups {
-    fn new(params: Params) -> Self {
+    fn new(bands: Bands) -> Self {
         Groups {
-            params,
+            bands,
             sums: Vec::new(),
         }
     }
 
     fn grow(&mut self, groups: usize) {
-        let want = groups * self.params.width();
+        let want = groups * self.bands.width();
         if self.sums.len() < want {
             self.sums.resize(want, 0);
         }
     }
 
-    /// The sums of the groups `emit_to` asks for, taken out.
-    fn take(&mut self, emit_to: EmitTo) -> Vec<i64> {
-        let width = self.params.width();
-        match emit_to {
+    /// The sums of the groups `emit_to` asks for, taken out, as a list
+    /// column.
+    fn take(&mut self, emit_to: EmitTo) -> DfResult<ArrayRef> {
+        let width = self.bands.width();
+        let taken = match emit_to {
             EmitTo::All => std::mem::take(&mut self.sums),
             EmitTo::First(n) => {
                 let rest = self.sums.split_off((n * width).min(self.sums.len()));
                 std::mem::replace(&mut self.sums, rest)
             }
-        }
+        };
+        to_list(taken, width)
     }
 }
 
@@ -373,25 +477,14 @@ impl GroupsAccumulator for Groups {
         total_num_groups: usize,
     ) -> DfResult<()> {
         self.grow(total_num_groups);
-        let width = self.params.width();
-        let (pattern, persons) = inputs(values)?;
-        for (row, g) in group_indices.iter().enumerate() {
-            if !kept(opt_filter, row) {
-                continue;
-            }
-            let (p, s) = household(pattern, persons, row);
-            let at = g * width;
-            self.params.add(&mut self.sums[at..at + width], p, s, 1);
-        }
-        Ok(())
+        self.bands
+            .add_rows(values, opt_filter, &mut self.sums, |row| group_indices[row])
     }
     fn evaluate(&mut self, emit_to: EmitTo) -> DfResult<ArrayRef> {
-        let sums = self.take(emit_to);
-        self.params.to_struct(&sums)
+        self.take(emit_to)
     }
     fn state(&mut self, emit_to: EmitTo) -> DfResult<Vec<ArrayRef>> {
-        let width = self.params.width();
-        Ok(vec![to_list(self.take(emit_to), width)?])
+        Ok(vec![self.take(emit_to)?])
     }
     fn merge_batch(
         &mut self,
@@ -400,8 +493,8 @@ impl GroupsAccumulator for Groups {
         total_num_groups: usize,
     ) -> DfResult<()> {
         self.grow(total_num_groups);
-        let width = self.params.width();
-        merge_lists(&values[0], width, |row| group_indices[row], &mut self.sums)
+        self.bands
+            .add_rows(&values[..1], None, &mut self.sums, |row| group_indices[row])
     }
     fn convert_to_state(
         &self,
@@ -409,16 +502,10 @@ impl GroupsAccumulator for Groups {
         opt_filter: Option<&BooleanArray>,
     ) -> DfResult<Vec<ArrayRef>> {
         // Each input row becomes the state of a group of its own.
-        let width = self.params.width();
-        let (pattern, persons) = inputs(values)?;
-        let mut sums = vec![0; pattern.len() * width];
-        for row in 0..pattern.len() {
-            if kept(opt_filter, row) {
-                let (p, s) = household(pattern, persons, row);
-                let at = row * width;
-                self.params.add(&mut sums[at..at + width], p, s, 1);
-            }
-        }
+        let width = self.bands.width();
+        let mut sums = vec![0; values.first().map_or(0, |v| v.len()) * width];
+        self.bands
+            .add_rows(values, opt_filter, &mut sums, |row| row)?;
         Ok(vec![to_list(sums, width)?])
     }
     fn size(&self) -> usize {
@@ -427,67 +514,129 @@ impl GroupsAccumulator for Groups {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn params() -> Params {
+    pub(in crate::functions) fn params() -> Params {
         // Three indicators weighted 1/2, 1/4, 1/4; cut-offs 1/4 and 1/2.
-        Params {
-            weights: vec![0.5, 0.25, 0.25],
-            cutoffs: vec![0.25, 0.5],
+        Params::new(&[0.5, 0.25, 0.25], &[0.25, 0.5])
+    }
+
+    /// The households of the hand-computed case: (pattern, persons).
+    pub(in crate::functions) const HOUSEHOLDS: [(Option<i64>, i64); 5] = [
+        (Some(0b110), 4), // deprived in 2 and 3: score 1/2
+        (Some(0b010), 3), // deprived in 2: score 1/4
+        (Some(0), 2),     // not deprived
+        (None, 5),        // unknown
+        (Some(-1), 5),    // unknown
+    ];
+
+    /// The sums (bands) of these households under `p`.
+    pub(in crate::functions) fn sums(p: &Params, households: &[(Option<i64>, i64)]) -> Vec<i64> {
+        let bands = p.checked().unwrap();
+        let mut sums = vec![0; bands.width()];
+        for (pattern, persons) in households {
+            bands.add(&mut sums, *pattern, *persons);
+        }
+        sums
+    }
+
+    fn by_cutoff(bands: &Bands, sums: &[i64], i: usize) -> CutoffSums {
+        let mut out = CutoffSums::default();
+        bands.by_cutoff(Some(sums), i, &mut out);
+        out
+    }
+
+    fn cutoff_sums(
+        excluded: i64,
+        population: i64,
+        uncensored: &[i64],
+        poor: i64,
+        censored: &[i64],
+    ) -> CutoffSums {
+        CutoffSums {
+            excluded,
+            population,
+            uncensored: uncensored.to_vec(),
+            poor,
+            censored: censored.to_vec(),
         }
     }
 
     #[test]
     fn one_household_at_a_time_by_hand() {
         let p = params();
-        assert_eq!(p.width(), 2 + 3 + 2 * 4);
-        let mut s = vec![0; p.width()];
-        p.add(&mut s, Some(0b110), 4, 1); // deprived in 2 and 3: score 1/2
-        p.add(&mut s, Some(0b010), 3, 1); // deprived in 2: score 1/4
-        p.add(&mut s, Some(0), 2, 1); // not deprived
-        p.add(&mut s, None, 5, 1); // unknown
-        p.add(&mut s, Some(-1), 5, 1); // unknown
+        let bands = p.checked().unwrap();
+        // Three bands (poor at none, at 1/4 only, at both) of 1 + 3 sums,
+        // and the excluded households.
+        assert_eq!(bands.width(), 3 * 4 + 1);
+        let s = sums(&p, &HOUSEHOLDS);
+        assert_eq!(s, [2, 0, 0, 0, 3, 0, 3, 0, 4, 0, 4, 4, 2]);
         assert_eq!(
-            s,
-            [
-                2, 9, // excluded households, persons known
-                0, 7, 4, // uncensored persons per indicator
-                7, 0, 7, 4, // poor at 1/4 and their deprivations
-                4, 0, 4, 4, // poor at 1/2 and their deprivations
-            ]
+            by_cutoff(&bands, &s, 0),
+            cutoff_sums(2, 9, &[0, 7, 4], 7, &[0, 7, 4])
         );
+        assert_eq!(
+            by_cutoff(&bands, &s, 1),
+            cutoff_sums(2, 9, &[0, 7, 4], 4, &[0, 4, 4])
+        );
+        let mut none = CutoffSums::default();
+        bands.by_cutoff(None, 1, &mut none);
+        assert_eq!(none, cutoff_sums(0, 0, &[0, 0, 0], 0, &[0, 0, 0]));
     }
 
     #[test]
-    fn groups_merge_and_emit_in_order() {
+    fn cut_offs_in_any_order_and_repeated_as_each_alone() {
+        let weights = [0.5, 0.25, 0.25];
+        let households: Vec<(Option<i64>, i64)> = (0..8)
+            .map(|pattern| (Some(pattern), pattern + 1))
+            .chain([(None, 3)])
+            .collect();
+        let cutoffs = [0.5, 0.25, 1.0, 0.5, 0.75];
+        let all = Params::new(&weights, &cutoffs);
+        let all_sums = sums(&all, &households);
+        for (i, k) in cutoffs.iter().enumerate() {
+            let alone = Params::new(&weights, &[*k]);
+            assert_eq!(
+                by_cutoff(&all.checked().unwrap(), &all_sums, i),
+                by_cutoff(&alone.checked().unwrap(), &sums(&alone, &households), 0),
+                "k = {k}"
+            );
+        }
+        // At k = 1 only the household deprived in all three (7: 8 persons)
+        // is poor.
+        let at_one = by_cutoff(&all.checked().unwrap(), &all_sums, 2);
+        assert_eq!((at_one.poor, at_one.censored), (8, vec![8, 8, 8]));
+    }
+
+    #[test]
+    fn groups_merge_and_roll_up() {
         let p = params();
-        let width = p.width();
-        let mut g = Groups::new(p);
+        let bands = p.checked().unwrap();
+        let mut g = Groups::new(p.checked().unwrap());
         let pattern: ArrayRef = Arc::new(Int64Array::from(vec![Some(1), Some(0b110), None]));
         let persons: ArrayRef = Arc::new(Int64Array::from(vec![2, 3, 4]));
         g.update_batch(&[pattern, persons], &[0, 1, 1], None, 2)
             .unwrap();
         let state = g.state(EmitTo::All).unwrap();
-        let mut h = Groups::new(params());
-        // Both partial groups into one group.
-        h.merge_batch(&state, &[0, 0], 1).unwrap();
-        let out = h.evaluate(EmitTo::All).unwrap();
-        let out = datafusion::common::cast::as_struct_array(&out).unwrap();
-        assert_eq!(out.len(), 1);
-        assert_eq!(out.num_columns(), width);
-        let got: Vec<(String, i64)> = out
-            .column_names()
-            .iter()
-            .zip(out.columns())
-            .map(|(name, c)| (name.to_string(), as_int64_array(c).unwrap().value(0)))
-            .collect();
-        let want = sum_names(3, 2)
-            .into_iter()
-            .zip([1, 5, 2, 3, 3, 5, 2, 3, 3, 5, 2, 3, 3])
-            .collect::<Vec<_>>();
-        assert_eq!(got, want);
-        assert_eq!(want[5].0, "pp0");
-        assert_eq!(want[12].0, "c2_1");
+        // Both partial groups into one group, as partial results and as
+        // the input of a roll-up (`deprivation_sums(sums)`).
+        let mut merged = Groups::new(p.checked().unwrap());
+        merged.merge_batch(&state, &[0, 0], 1).unwrap();
+        let mut rolled = Groups::new(p.checked().unwrap());
+        rolled.update_batch(&state, &[0, 0], None, 1).unwrap();
+        for mut g in [merged, rolled] {
+            let out = g.evaluate(EmitTo::All).unwrap();
+            let out = as_list_array(&out).unwrap();
+            assert_eq!(out.len(), 1);
+            let list = out.value(0);
+            let list = as_int64_array(&list).unwrap().values();
+            // Household 1 (2 persons, deprived in indicator 1 of weight
+            // 1/2) and household 2 (3 persons, score 1/2) are poor at both.
+            assert_eq!(
+                by_cutoff(&bands, list, 1),
+                cutoff_sums(1, 5, &[2, 3, 3], 5, &[2, 3, 3])
+            );
+        }
     }
 }

@@ -17,15 +17,17 @@
 //! | `weighted_median(value, weight)` | aggregate | exact median of `value` repeated `weight` times |
 //! | `weighted_values(value, weight)` | aggregate | a group's (value, weight) pairs, to roll up |
 //! | `weighted_median(pairs)` | aggregate | the median over merged `weighted_values` |
-//! | `deprivation_sums(pattern, persons)` | aggregate | the integer sums of one poverty index (made per index, not registered here) |
+//! | `deprivation_sums(pattern, persons)`, `deprivation_sums(sums)` | aggregate | the integer sums of one poverty index, and their roll-up (made per index, not registered here) |
+//! | `mpi_measures(sums, i)` | scalar | the index's measures at cut-off i (made per index, not registered here) |
 //!
-//! All but `deprivation_sums` are registered by name, so plans that use
-//! them stay serialisable.
+//! All but `deprivation_sums` and `mpi_measures` are registered by name,
+//! so plans that use them stay serialisable.
 
 pub mod codes;
 pub mod deprivation;
 pub mod flags;
 pub mod forms;
+pub mod measures;
 pub mod median;
 pub mod text;
 
