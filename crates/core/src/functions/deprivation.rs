@@ -493,8 +493,12 @@ impl GroupsAccumulator for Groups {
         total_num_groups: usize,
     ) -> DfResult<()> {
         self.grow(total_num_groups);
-        self.bands
-            .add_rows(&values[..1], None, &mut self.sums, |row| group_indices[row])
+        self.bands.add_rows(
+            &values[..values.len().min(1)],
+            None,
+            &mut self.sums,
+            |row| group_indices[row],
+        )
     }
     fn convert_to_state(
         &self,

@@ -121,6 +121,8 @@ impl ScalarUDFImpl for MpiMeasures {
                 column.push(*v);
             }
         }
+        // The rows gathered (one per row of `sums`).
+        let n = population.len();
         let float = |v: &[i64]| v.iter().map(|x| *x as f64).collect::<Vec<f64>>();
         let persons = float(&population);
         let poor = float(&poor);
