@@ -118,7 +118,7 @@ pub enum Error {
     /// Parquet decoder asserts on some malformed pages): contained where
     /// tables are read and validated, and reported as this error — wrapped
     /// in [`Error::Load`] naming the table and file — instead of unwinding
-    /// into the caller. See [`contain_panics`].
+    /// into the caller (`contain_panics`).
     #[error("the reader stopped on damaged data: {message}")]
     ReaderPanic {
         /// The panic's message.

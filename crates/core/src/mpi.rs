@@ -14,8 +14,8 @@
 //! - `H` = poor persons / persons, `A` = Σ size·c(k) / poor persons (null
 //!   without poor), `M0` = H·A = Σ size·c(k) / persons;
 //! - `uncensored_<key>` = Σ size·d_j / persons, `censored_<key>` =
-//!   Σ size·d_j·[poor] / persons, `contribution_<key>` =
-//!   w_j·censored_<key> / M0 (null when M0 = 0); the contributions add up
+//!   Σ size·d_j·\[poor\] / persons, `contribution_<key>` =
+//!   w_j·`censored_<key>` / M0 (null when M0 = 0); the contributions add up
 //!   to 1.
 //!
 //! One row per region (at a level, or every level in one GROUPING SETS

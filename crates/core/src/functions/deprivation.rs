@@ -4,7 +4,7 @@
 //! from them.
 //!
 //! Both are made for one index ([`deprivation_sums_udaf`],
-//! [`mpi_measures_udf`]) with its normalised weights w_j and cut-offs k_i —
+//! [`super::measures::mpi_measures_udf`]) with its normalised weights w_j and cut-offs k_i —
 //! they are part of the functions, not arguments, because an aggregate's
 //! literal arguments are repeated into a column for every row.
 //!
@@ -13,8 +13,8 @@
 //!   [`super::flags::flag_mask_udf`] gives it; null or negative: some
 //!   indicator unknown) and its `persons`. A household is poor at k_i when
 //!   its score Σ_j w_j·d_j (added in indicator order) is ≥ k_i −
-//!   [`K_TOLERANCE`]. The result is a list of BIGINT sums (the layout of
-//!   [`Bands`]); `deprivation_sums(sums)` adds such lists up (a roll-up to
+//!   [`K_TOLERANCE`]. The result is a list of BIGINT sums (kept by band:
+//!   see `Bands`); `deprivation_sums(sums)` adds such lists up (a roll-up to
 //!   larger regions).
 //! - `mpi_measures(sums, i)` is the struct of a region's measures at
 //!   cut-off i (from 0, in the order given): `population`,

@@ -5,7 +5,7 @@
 //! `$TUOPIN_CACHE`, else `$XDG_CACHE_HOME/tuopin`, else
 //! `~/.cache/tuopin` — named `<folder name>-<hash of its canonical
 //! path>`, so the same folder always finds its store and two folders
-//! never share one. The store itself ([`crate::io::store`]) records the
+//! never share one. The store itself (`io::store`) records the
 //! sources' paths, sizes and modification times and the tuopin version;
 //! any change validates again.
 //!
