@@ -399,3 +399,62 @@ async fn many_indicators_give_the_same_index_and_more_than_62_are_refused() {
         .expect_err("63 indicators");
     assert!(err.to_string().contains("at most 62"), "{err}");
 }
+
+/// Rows come in order of level (province first), code and k — on a
+/// generated registry run in several partitions with small batches, for
+/// cut-offs given in no order.
+#[tokio::test]
+async fn rows_come_in_order_of_level_code_and_k() {
+    let engine = generated_with(
+        3_000,
+        7,
+        tuopin::EngineOptions {
+            target_partitions: 4,
+            batch_size: 256,
+            ..Default::default()
+        },
+    )
+    .await;
+    let hebei = RuleSet::builtin("hebei-2016").unwrap();
+    let ks = [0.5, 0.2, 1.0 / 3.0];
+    let b = collect(engine.mpi(&hebei, 2016, None, &ks).await.unwrap()).await;
+    let levels = text(&b, "level");
+    let codes = text(&b, "code");
+    let k = floats(&b, "k");
+    let rank = |l: &str| {
+        ["province", "city", "county", "township", "village"]
+            .iter()
+            .position(|x| *x == l)
+            .unwrap()
+    };
+    let keys: Vec<(usize, String, f64)> = (0..count(&b))
+        .map(|i| {
+            (
+                rank(levels[i].as_deref().unwrap()),
+                codes[i].clone().unwrap(),
+                k[i].unwrap(),
+            )
+        })
+        .collect();
+    assert!(keys.len() > 300, "{} rows", keys.len());
+    // Every level is there, each region once per cut-off, in order.
+    assert_eq!(keys.first().unwrap().0, 0);
+    assert_eq!(keys.last().unwrap().0, 4);
+    for pair in keys.windows(2) {
+        let (a, c) = (&pair[0], &pair[1]);
+        assert!(
+            (a.0, &a.1) < (c.0, &c.1) || ((a.0, &a.1) == (c.0, &c.1) && a.2 < c.2),
+            "{a:?} before {c:?}"
+        );
+    }
+    assert_eq!(keys.len() % 3, 0);
+    // The counts and k are never null, and the schema says so.
+    let schema = b[0].schema();
+    for name in ["level", "year", "k", "population", "excluded_households"] {
+        assert!(
+            !schema.field_with_name(name).unwrap().is_nullable(),
+            "{name}"
+        );
+    }
+    assert!(schema.field_with_name("H").unwrap().is_nullable());
+}

@@ -118,7 +118,17 @@ impl Engine {
         state.register_udaf(Arc::new(deprivation_sums_udaf(&weights, ks)))?;
         let keys: Vec<String> = rules.indicators.iter().map(|i| i.key.clone()).collect();
         state.register_udf(Arc::new(mpi_measures_udf(&weights, ks, &keys)))?;
-        let sql = mpi_sql(&facts, rules, year, level, ks);
+        // Regions come out in order of level and code from a join that
+        // keeps the order of its probe side (the numbered regions, one
+        // partition): the join is not swapped, not split by hash, and its
+        // build side (the summed regions, at most a few million rows
+        // nationally) is collected; nothing is round-robin repartitioned.
+        let optimizer = &mut state.config_mut().options_mut().optimizer;
+        optimizer.join_reordering = false;
+        optimizer.enable_round_robin_repartition = false;
+        optimizer.hash_join_single_partition_threshold_rows = 10_000_000;
+        optimizer.hash_join_single_partition_threshold = 1 << 30;
+        let sql = mpi_sql(&facts, rules, year, level);
         let plan = state.create_logical_plan(&sql).await?;
         Ok(DataFrame::new(state, plan))
     }
@@ -191,11 +201,6 @@ const LEAF_PUSHDOWN: [&str; 2] = ["extract_leaf_expressions", "push_down_leaf_pr
 /// The measures `mpi_change` compares.
 const MEASURES: [&str; 3] = ["H", "A", "M0"];
 
-/// A DOUBLE literal that reads back as exactly `v`.
-fn double(v: f64) -> String {
-    format!("CAST({v:?} AS DOUBLE)")
-}
-
 /// The most indicators an index can have: a household's deprivations are
 /// the bits of one BIGINT pattern (see [`mpi_sql`]).
 pub(crate) const MAX_INDICATORS: usize = crate::functions::flags::MAX_FLAGS;
@@ -212,11 +217,15 @@ pub(crate) const MAX_INDICATORS: usize = crate::functions::flags::MAX_FLAGS;
 ///    level with its code rolled up arithmetically (`code − code % 10^d`)
 ///    and its lists added up (`deprivation_sums(sums)`) on that one BIGINT
 ///    key (cheaper than GROUPING SETS over five key columns);
-/// 3. every region of the wanted levels (a region without households
-///    gets null sums) for each cut-off, and `mpi_measures` of its sums at
-///    that cut-off: the output columns, from exact integer sums, so
-///    results do not depend on partitioning.
-fn mpi_sql(facts: &str, rules: &RuleSet, year: i32, level: Option<Level>, ks: &[f64]) -> String {
+/// 3. every region of the wanted levels, numbered in output order (level,
+///    code) — a sort of the few narrow region rows —, joined to its sums
+///    (null for a region without households) in that order, and
+///    `mpi_measures` of its sums unnested: a row per cut-off, ascending.
+///    So the output is in order of level, code and k without sorting its
+///    wide rows (`ORDER BY seq` is met by the plan's order; a region's
+///    cut-offs keep the order of its list). Exact integer sums, so results
+///    do not depend on partitioning.
+fn mpi_sql(facts: &str, rules: &RuleSet, year: i32, level: Option<Level>) -> String {
     let n = rules.indicators.len();
     let list = |items: &mut dyn Iterator<Item = String>| items.collect::<Vec<_>>().join(", ");
     // Each condition on lines of its own, so a trailing `--` comment in a
@@ -233,13 +242,6 @@ fn mpi_sql(facts: &str, rules: &RuleSet, year: i32, level: Option<Level>, ks: &[
         "flag_mask({})",
         list(&mut (0..n).map(|j| format!("NOT p{j}")))
     );
-    // Each cut-off with its index i (its place in `ks`, as
-    // `mpi_measures` takes it) and its place o in ascending order (for
-    // the output order).
-    let ks_sql = list(&mut ks.iter().enumerate().map(|(i, k)| {
-        let o = ks.iter().filter(|other| *other < k).count();
-        format!("(CAST({i} AS BIGINT), {}, {o})", double(*k))
-    }));
     let wanted: Vec<Level> = match level {
         Some(l) => vec![l],
         None => Level::ALL.to_vec(),
@@ -249,7 +251,11 @@ fn mpi_sql(facts: &str, rules: &RuleSet, year: i32, level: Option<Level>, ks: &[
             .iter()
             .map(|l| format!("(CAST(1{} AS BIGINT))", "0".repeat(12 - l.prefix_len()))),
     );
-    let mut measures = vec!["population".to_string(), "excluded_households".to_string()];
+    let mut measures = vec![
+        "k".to_string(),
+        "population".to_string(),
+        "excluded_households".to_string(),
+    ];
     measures.extend(["H", "A", "M0"].map(String::from));
     for prefix in ["uncensored", "censored", "contribution"] {
         measures.extend(
@@ -259,33 +265,33 @@ fn mpi_sql(facts: &str, rules: &RuleSet, year: i32, level: Option<Level>, ks: &[
                 .map(|i| format!("{prefix}_{}", i.key)),
         );
     }
-    let columns = list(&mut measures.iter().map(|m| format!("m['{m}'] AS \"{m}\"")));
+    // The first three are never null; `coalesce` says so to the schema
+    // (an unnested field is nullable).
+    let columns = list(&mut measures.iter().enumerate().map(|(i, m)| {
+        if i < 3 {
+            format!("coalesce(m['{m}'], 0) AS \"{m}\"")
+        } else {
+            format!("m['{m}'] AS \"{m}\"")
+        }
+    }));
     format!(
         "WITH f AS (SELECT size, village_code, {passes} FROM ({facts}) fx), \
          v AS (SELECT TRY_CAST(village_code AS BIGINT) AS village_code, sums FROM ( \
-             SELECT village_code, \
-               deprivation_sums({pattern}, CAST(size AS BIGINT)) AS sums \
+             SELECT village_code, deprivation_sums({pattern}, CAST(size AS BIGINT)) AS sums \
              FROM f GROUP BY village_code)), \
          lv AS (SELECT code, deprivation_sums(sums) AS sums FROM ( \
              SELECT v.village_code - v.village_code % l.column1 AS code, v.sums \
-             FROM v CROSS JOIN (VALUES {moduli}) l) \
+             FROM (VALUES {moduli}) l CROSS JOIN v) \
            GROUP BY code), \
-         ks AS (SELECT column1 AS i, column2 AS k, column3 AS o FROM (VALUES {ks_sql})), \
          r AS (SELECT code, name, level, {rank} AS rank, TRY_CAST(code AS BIGINT) AS cv \
            FROM (SELECT code, name, {level_of} AS level FROM regions) \
            WHERE level IN ({levels})), \
-         rm AS (SELECT r.level, r.code, r.name, r.rank, r.cv, ks.k, ks.o, \
-             mpi_measures(a.sums, ks.i) AS m \
-           FROM r LEFT JOIN lv a ON a.code = r.cv CROSS JOIN ks) \
-         SELECT level, code, name, CAST({year} AS INT) AS year, k, {columns} \
-         FROM rm \
-         ORDER BY (rank * {code_span} + cv) * {k_span} + o",
+         q AS (SELECT level, code, name, cv, row_number() OVER (ORDER BY rank, cv) AS seq FROM r), \
+         rs AS (SELECT q.level, q.code, q.name, q.seq, a.sums FROM lv a RIGHT JOIN q ON a.code = q.cv), \
+         rm AS (SELECT level, code, name, seq, unnest(mpi_measures(sums)) AS m FROM rs) \
+         SELECT level, code, name, CAST({year} AS INT) AS year, {columns} FROM rm ORDER BY seq",
         levels = levels_list(level),
         rank = level_rank_sql("level"),
         level_of = level_sql("code"),
-        // One BIGINT sort key (level rank, code, place of k): one primitive
-        // column sorts faster than three (W6 ≈ 4 % less).
-        code_span = 10_i64.pow(12),
-        k_span = ks.len(),
     )
 }

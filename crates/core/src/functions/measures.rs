@@ -1,22 +1,24 @@
-//! `mpi_measures(sums, i)`: the Alkire–Foster measures of a region at
-//! cut-off i from its `deprivation_sums` ([`super::deprivation`]).
+//! `mpi_measures(sums)`: the Alkire–Foster measures of a region at each
+//! cut-off, from its `deprivation_sums` ([`super::deprivation`]).
 //!
-//! The struct of `population`, `excluded_households`, `H`, `A`, `M0`,
+//! A list with one struct per cut-off, in ascending order of k: `k`,
+//! `population`, `excluded_households`, `H`, `A`, `M0`,
 //! `uncensored_<key>`, `censored_<key>`, `contribution_<key>` (definitions
 //! in [`crate::mpi`]), every ratio null where there is no one to divide
 //! by; null sums (a region without households) give population 0. Made
 //! per index with its weights and cut-offs, like `deprivation_sums`.
+//! Unnested, a region's rows come in the order of its cut-offs.
 //!
 //! ```sql
-//! SELECT code, mpi_measures(sums, 0)['M0'] AS m0 FROM lv
+//! SELECT code, m['k'] AS k, m['M0'] AS m0
+//! FROM (SELECT code, unnest(mpi_measures(sums)) AS m FROM lv)
 //! ```
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, Float64Array, Int64Array, StructArray};
-use datafusion::arrow::buffer::{BooleanBuffer, NullBuffer};
+use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, ListArray, StructArray};
+use datafusion::arrow::buffer::{BooleanBuffer, NullBuffer, OffsetBuffer};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
-use datafusion::common::cast::as_int64_array;
 use datafusion::common::exec_err;
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::{
@@ -30,7 +32,7 @@ use super::deprivation::{each_list, list_type, CutoffSums, Params};
 /// `weights`, `cutoffs` and indicator `keys` (see the module doc).
 pub fn mpi_measures_udf(weights: &[f64], cutoffs: &[f64], keys: &[String]) -> ScalarUDF {
     ScalarUDF::from(MpiMeasures {
-        signature: Signature::exact(vec![list_type(), DataType::Int64], Volatility::Immutable),
+        signature: Signature::exact(vec![list_type()], Volatility::Immutable),
         params: Params::new(weights, cutoffs),
         keys: keys.to_vec(),
     })
@@ -44,9 +46,11 @@ struct MpiMeasures {
 }
 
 impl MpiMeasures {
-    /// The result's fields: the two counts (never null), then the ratios.
+    /// The fields of a cut-off's measures: the cut-off and the two counts
+    /// (never null), then the ratios.
     fn fields(&self) -> Fields {
         let mut fields = vec![
+            Field::new("k", DataType::Float64, false),
             Field::new("population", DataType::Int64, false),
             Field::new("excluded_households", DataType::Int64, false),
         ];
@@ -61,6 +65,14 @@ impl MpiMeasures {
         }
         fields.into()
     }
+
+    /// The result: a list of every cut-off's measures.
+    fn list_type(&self) -> DataType {
+        DataType::List(Arc::new(Field::new_list_field(
+            DataType::Struct(self.fields()),
+            false,
+        )))
+    }
 }
 
 impl ScalarUDFImpl for MpiMeasures {
@@ -71,23 +83,18 @@ impl ScalarUDFImpl for MpiMeasures {
         &self.signature
     }
     fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
-        Ok(DataType::Struct(self.fields()))
+        Ok(self.list_type())
     }
     fn return_field_from_args(&self, _args: ReturnFieldArgs) -> DfResult<FieldRef> {
-        // Never a null struct: a region without sums has population 0.
-        Ok(Arc::new(Field::new(
-            self.name(),
-            DataType::Struct(self.fields()),
-            false,
-        )))
+        // Never null: a region without sums has population 0.
+        Ok(Arc::new(Field::new(self.name(), self.list_type(), false)))
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        let n = args.number_rows;
-        let [sums, cutoff] = args.args.as_slice() else {
-            return exec_err!("mpi_measures takes (sums, cut-off index)");
+        let regions = args.number_rows;
+        let [sums] = args.args.as_slice() else {
+            return exec_err!("mpi_measures takes the sums of a region");
         };
-        let (sums, cutoff) = (sums.to_array(n)?, cutoff.to_array(n)?);
-        let cutoff = as_int64_array(&cutoff)?;
+        let sums = sums.to_array(regions)?;
         let bands = self.params.checked()?;
         let weights = &self.params.weights;
         let indicators = weights.len();
@@ -97,7 +104,12 @@ impl ScalarUDFImpl for MpiMeasures {
                 self.keys.len()
             );
         }
-        // The integer sums of each row at its cut-off, column by column.
+        // The cut-offs in ascending order (as given among equals).
+        let mut order: Vec<usize> = (0..self.params.cutoffs.len()).collect();
+        order.sort_by(|a, b| self.params.cutoffs[*a].total_cmp(&self.params.cutoffs[*b]));
+        let n = regions * order.len();
+        // The integer sums of each region at each cut-off, column by column.
+        let mut ks = Vec::with_capacity(n);
         let mut population = Vec::with_capacity(n);
         let mut excluded = Vec::with_capacity(n);
         let mut poor = Vec::with_capacity(n);
@@ -105,23 +117,22 @@ impl ScalarUDFImpl for MpiMeasures {
             (0..indicators).map(|_| Vec::with_capacity(n)).collect();
         let mut censored: Vec<Vec<i64>> = (0..indicators).map(|_| Vec::with_capacity(n)).collect();
         let mut s = CutoffSums::default();
-        for (row, list) in each_list(&sums, bands.width(), None)? {
-            let i = match cutoff.is_valid(row).then(|| cutoff.value(row)) {
-                Some(i) if (0..self.params.cutoffs.len() as i64).contains(&i) => i as usize,
-                other => return exec_err!("mpi_measures: no cut-off {other:?}"),
-            };
-            bands.by_cutoff(list, i, &mut s);
-            population.push(s.population);
-            excluded.push(s.excluded);
-            poor.push(s.poor);
-            for (column, v) in uncensored.iter_mut().zip(&s.uncensored) {
-                column.push(*v);
-            }
-            for (column, v) in censored.iter_mut().zip(&s.censored) {
-                column.push(*v);
+        for (_, list) in each_list(&sums, bands.width(), None)? {
+            for i in &order {
+                bands.by_cutoff(list, *i, &mut s);
+                ks.push(self.params.cutoffs[*i]);
+                population.push(s.population);
+                excluded.push(s.excluded);
+                poor.push(s.poor);
+                for (column, v) in uncensored.iter_mut().zip(&s.uncensored) {
+                    column.push(*v);
+                }
+                for (column, v) in censored.iter_mut().zip(&s.censored) {
+                    column.push(*v);
+                }
             }
         }
-        // The rows gathered (one per row of `sums`).
+        // The rows gathered (one per region and cut-off).
         let n = population.len();
         let float = |v: &[i64]| v.iter().map(|x| *x as f64).collect::<Vec<f64>>();
         let persons = float(&population);
@@ -147,6 +158,7 @@ impl ScalarUDFImpl for MpiMeasures {
             Arc::new(Float64Array::new(values.into(), Some(nulls.clone())))
         };
         let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(Float64Array::from(ks)),
             Arc::new(Int64Array::from(population)),
             Arc::new(Int64Array::from(excluded)),
             ratio(&poor, &persons, &by_persons),
@@ -163,11 +175,18 @@ impl ScalarUDFImpl for MpiMeasures {
             let weighted: Vec<f64> = c.iter().map(|x| w * *x as f64).collect();
             columns.push(ratio(&weighted, &censored_sum, &by_censored));
         }
-        Ok(ColumnarValue::Array(Arc::new(StructArray::try_new(
-            self.fields(),
-            columns,
+        let measures = StructArray::try_new(self.fields(), columns, None)?;
+        let offsets = OffsetBuffer::from_lengths(std::iter::repeat_n(order.len(), regions));
+        let list = ListArray::try_new(
+            Arc::new(Field::new_list_field(
+                DataType::Struct(self.fields()),
+                false,
+            )),
+            offsets,
+            Arc::new(measures),
             None,
-        )?)))
+        )?;
+        Ok(ColumnarValue::Array(Arc::new(list)))
     }
 }
 
@@ -175,16 +194,20 @@ impl ScalarUDFImpl for MpiMeasures {
 mod tests {
     use super::*;
     use crate::functions::deprivation::tests::{params, sums, HOUSEHOLDS};
+    use datafusion::arrow::array::Array;
     use datafusion::arrow::array::ListArray;
-    use datafusion::arrow::buffer::{OffsetBuffer, ScalarBuffer};
-    use datafusion::common::cast::{as_float64_array, as_struct_array};
-    use datafusion::common::ScalarValue;
+    use datafusion::arrow::buffer::ScalarBuffer;
+    use datafusion::common::cast::{
+        as_float64_array, as_int64_array, as_list_array, as_struct_array,
+    };
 
     #[test]
     fn measures_by_hand() {
         let p = params();
         let keys = ["a", "b", "c"].map(String::from);
-        let udf = mpi_measures_udf(&p.weights, &p.cutoffs, &keys);
+        // The cut-offs given in descending order: the result lists them
+        // ascending.
+        let udf = mpi_measures_udf(&p.weights, &[0.5, 0.25], &keys);
         let s = sums(&p, &HOUSEHOLDS);
         let width = s.len();
         let lists = ListArray::try_new(
@@ -195,45 +218,60 @@ mod tests {
         )
         .unwrap();
         let args = ScalarFunctionArgs {
-            args: vec![
-                ColumnarValue::Array(Arc::new(lists)),
-                ColumnarValue::Scalar(ScalarValue::Int64(Some(1))),
-            ],
-            arg_fields: vec![
-                Arc::new(Field::new("sums", list_type(), true)),
-                Arc::new(Field::new("i", DataType::Int64, false)),
-            ],
+            args: vec![ColumnarValue::Array(Arc::new(lists))],
+            arg_fields: vec![Arc::new(Field::new("sums", list_type(), true))],
             number_rows: 2,
             return_field: Arc::new(Field::new("m", udf.return_type(&[]).unwrap(), false)),
             config_options: Arc::new(Default::default()),
         };
         let out = udf.invoke_with_args(args).unwrap().to_array(2).unwrap();
-        let out = as_struct_array(&out).unwrap();
-        let counts = |name: &str| {
+        let out = as_list_array(&out).unwrap();
+        assert_eq!(out.value_offsets(), [0, 2, 4]);
+        let out = as_struct_array(out.values()).unwrap();
+        let ints = |name: &str| {
             as_int64_array(out.column_by_name(name).unwrap())
                 .unwrap()
                 .values()
                 .to_vec()
         };
-        assert_eq!(counts("population"), [9, 0]);
-        assert_eq!(counts("excluded_households"), [2, 0]);
-        let ratio = |name: &str| {
+        let floats = |name: &str| {
             let a = as_float64_array(out.column_by_name(name).unwrap()).unwrap();
-            (0..2)
+            (0..4)
                 .map(|r| a.is_valid(r).then(|| a.value(r)))
                 .collect::<Vec<_>>()
         };
-        // At k = 1/2 the 4 persons of the first household are poor, with
-        // score 1/2: H = 4/9, A = 1/2, M0 = 2/9; deprived (of 9): b 7,
-        // c 4; among the poor: b 4, c 4; contributions 1/4·4 / 2 each.
-        assert_eq!(ratio("H"), [Some(4.0 / 9.0), None]);
-        assert_eq!(ratio("A"), [Some(0.5), None]);
-        assert_eq!(ratio("M0"), [Some(2.0 / 9.0), None]);
-        assert_eq!(ratio("uncensored_a"), [Some(0.0), None]);
-        assert_eq!(ratio("uncensored_b"), [Some(7.0 / 9.0), None]);
-        assert_eq!(ratio("censored_c"), [Some(4.0 / 9.0), None]);
-        assert_eq!(ratio("contribution_a"), [Some(0.0), None]);
-        assert_eq!(ratio("contribution_b"), [Some(0.5), None]);
-        assert_eq!(ratio("contribution_c"), [Some(0.5), None]);
+        // Rows: the region at 1/4 and at 1/2, then the region without
+        // households at both.
+        assert_eq!(floats("k"), [Some(0.25), Some(0.5), Some(0.25), Some(0.5)]);
+        assert_eq!(ints("population"), [9, 9, 0, 0]);
+        assert_eq!(ints("excluded_households"), [2, 2, 0, 0]);
+        // At 1/4: 7 poor of 9 (4 with score 1/2, 3 with 1/4): A = (2 +
+        // 3/4) / 7, M0 = 2.75 / 9; among the poor deprived in b: 7, c: 4.
+        // At 1/2: the 4 persons of the first household: H = 4/9, A = 1/2,
+        // M0 = 2/9; contributions 1/4·4 / 2 each for b and c.
+        assert_eq!(floats("H"), [Some(7.0 / 9.0), Some(4.0 / 9.0), None, None]);
+        assert_eq!(floats("A"), [Some(2.75 / 7.0), Some(0.5), None, None]);
+        assert_eq!(
+            floats("M0"),
+            [Some(2.75 / 9.0), Some(2.0 / 9.0), None, None]
+        );
+        assert_eq!(floats("uncensored_a"), [Some(0.0), Some(0.0), None, None]);
+        assert_eq!(
+            floats("uncensored_b"),
+            [Some(7.0 / 9.0), Some(7.0 / 9.0), None, None]
+        );
+        assert_eq!(
+            floats("censored_c"),
+            [Some(4.0 / 9.0), Some(4.0 / 9.0), None, None]
+        );
+        assert_eq!(floats("contribution_a"), [Some(0.0), Some(0.0), None, None]);
+        assert_eq!(
+            floats("contribution_b"),
+            [Some(0.25 * 7.0 / 2.75), Some(0.5), None, None]
+        );
+        assert_eq!(
+            floats("contribution_c"),
+            [Some(0.25 * 4.0 / 2.75), Some(0.5), None, None]
+        );
     }
 }
