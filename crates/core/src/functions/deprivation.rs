@@ -16,8 +16,8 @@
 //!   [`K_TOLERANCE`]. The result is a list of BIGINT sums (kept by band:
 //!   see `Bands`); `deprivation_sums(sums)` adds such lists up (a roll-up to
 //!   larger regions).
-//! - `mpi_measures(sums, i)` is the struct of a region's measures at
-//!   cut-off i (from 0, in the order given): `population`,
+//! - `mpi_measures(sums)` lists a region's measures at each cut-off, in
+//!   ascending k ([`super::measures`]): `k`, `population`,
 //!   `excluded_households`, `H`, `A`, `M0`, `uncensored_<key>`,
 //!   `censored_<key>`, `contribution_<key>` (definitions in
 //!   [`crate::mpi`]); null sums (a region without households) give
@@ -33,8 +33,9 @@
 //!   SELECT village_code,
 //!          deprivation_sums(flag_mask(NOT p_income, NOT p_water), CAST(size AS BIGINT)) AS sums
 //!   FROM f GROUP BY village_code)
-//! SELECT left(village_code, 6) AS county, mpi_measures(deprivation_sums(sums), 0)['M0'] AS m0
-//! FROM v GROUP BY 1
+//! SELECT county, unnest(mpi_measures(sums)) AS m FROM (
+//!   SELECT left(village_code, 6) AS county, deprivation_sums(sums) AS sums
+//!   FROM v GROUP BY 1)
 //! ```
 
 use std::sync::Arc;

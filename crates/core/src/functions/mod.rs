@@ -18,7 +18,7 @@
 //! | `weighted_values(value, weight)` | aggregate | a group's (value, weight) pairs, to roll up |
 //! | `weighted_median(pairs)` | aggregate | the median over merged `weighted_values` |
 //! | `deprivation_sums(pattern, persons)`, `deprivation_sums(sums)` | aggregate | the integer sums of one poverty index, and their roll-up (made per index, not registered here) |
-//! | `mpi_measures(sums, i)` | scalar | the index's measures at cut-off i (made per index, not registered here) |
+//! | `mpi_measures(sums)` | scalar | a region's measures at each cut-off, as a list (made per index, not registered here) |
 //!
 //! All but `deprivation_sums` and `mpi_measures` are registered by name,
 //! so plans that use them stay serialisable.
