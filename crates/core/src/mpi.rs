@@ -104,15 +104,14 @@ impl Engine {
         // upstream): it moves each `m['…']` field access of the output into
         // the projection that computes `m`, so `mpi_measures` would run once
         // per output column.
-        let optimizers = self
-            .context()
-            .state()
+        let base = self.context().state();
+        let optimizers = base
             .optimizers()
             .iter()
             .filter(|r| !LEAF_PUSHDOWN.contains(&r.name()))
             .cloned()
             .collect();
-        let mut state = SessionStateBuilder::new_from_existing(self.context().state())
+        let mut state = SessionStateBuilder::new_from_existing(base)
             .with_optimizer_rules(optimizers)
             .build();
         state.register_udaf(Arc::new(deprivation_sums_udaf(&weights, ks)))?;

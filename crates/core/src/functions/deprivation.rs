@@ -168,6 +168,7 @@ impl Params {
         Ok(Bands {
             params: self.clone(),
             ascending: order.iter().map(|i| self.cutoffs[*i]).collect(),
+            order,
             from_band,
         })
     }
@@ -186,6 +187,8 @@ pub(super) struct Bands {
     params: Params,
     /// The cut-offs in ascending order.
     ascending: Vec<f64>,
+    /// Their indices among the cut-offs as given (ties in given order).
+    pub(super) order: Vec<usize>,
     /// For each cut-off as given, the band from which a household is poor
     /// at it.
     from_band: Vec<usize>,

@@ -105,8 +105,7 @@ impl ScalarUDFImpl for MpiMeasures {
             );
         }
         // The cut-offs in ascending order (as given among equals).
-        let mut order: Vec<usize> = (0..self.params.cutoffs.len()).collect();
-        order.sort_by(|a, b| self.params.cutoffs[*a].total_cmp(&self.params.cutoffs[*b]));
+        let order = &bands.order;
         let n = regions * order.len();
         // The integer sums of each region at each cut-off, column by column.
         let mut ks = Vec::with_capacity(n);
@@ -118,7 +117,7 @@ impl ScalarUDFImpl for MpiMeasures {
         let mut censored: Vec<Vec<i64>> = (0..indicators).map(|_| Vec::with_capacity(n)).collect();
         let mut s = CutoffSums::default();
         for (_, list) in each_list(&sums, bands.width(), None)? {
-            for i in &order {
+            for i in order {
                 bands.by_cutoff(list, *i, &mut s);
                 ks.push(self.params.cutoffs[*i]);
                 population.push(s.population);
@@ -175,13 +174,11 @@ impl ScalarUDFImpl for MpiMeasures {
             let weighted: Vec<f64> = c.iter().map(|x| w * *x as f64).collect();
             columns.push(ratio(&weighted, &censored_sum, &by_censored));
         }
-        let measures = StructArray::try_new(self.fields(), columns, None)?;
+        let fields = self.fields();
+        let measures = StructArray::try_new(fields.clone(), columns, None)?;
         let offsets = OffsetBuffer::from_lengths(std::iter::repeat_n(order.len(), regions));
         let list = ListArray::try_new(
-            Arc::new(Field::new_list_field(
-                DataType::Struct(self.fields()),
-                false,
-            )),
+            Arc::new(Field::new_list_field(DataType::Struct(fields), false)),
             offsets,
             Arc::new(measures),
             None,
