@@ -207,9 +207,12 @@ pub(crate) const MAX_INDICATORS: usize = crate::functions::flags::MAX_FLAGS;
 /// SQL of the index over the household facts query `facts` (DESIGN §9).
 ///
 /// The plan, from the bottom:
-/// 1. per village, `deprivation_sums` of each household's deprivation
-///    pattern (`flag_mask` of the failed indicators) and size: the integer
-///    sums of the index as one list per village (see
+/// 1. per village (on its code as a number, `region_code_number`: an
+///    integer key groups the 1.2 M households faster than the text, and
+///    costs less to read than `TRY_CAST`), `deprivation_sums` of each
+///    household's deprivation pattern (`flag_mask` of the failed
+///    indicators) and size: the integer sums of the index as one list per
+///    village (see
 ///    [`crate::functions::deprivation`]) — one aggregate over the
 ///    households, no score column per household;
 /// 2. every wanted level at once: each village row is repeated for each
@@ -275,14 +278,14 @@ fn mpi_sql(facts: &str, rules: &RuleSet, year: i32, level: Option<Level>) -> Str
     }));
     format!(
         "WITH f AS (SELECT size, village_code, {passes} FROM ({facts}) fx), \
-         v AS (SELECT TRY_CAST(village_code AS BIGINT) AS village_code, sums FROM ( \
-             SELECT village_code, deprivation_sums({pattern}, CAST(size AS BIGINT)) AS sums \
-             FROM f GROUP BY village_code)), \
+         v AS (SELECT vc AS village_code, \
+             deprivation_sums({pattern}, CAST(size AS BIGINT)) AS sums \
+             FROM (SELECT region_code_number(village_code) AS vc, * FROM f) GROUP BY vc), \
          lv AS (SELECT code, deprivation_sums(sums) AS sums FROM ( \
              SELECT v.village_code - v.village_code % l.column1 AS code, v.sums \
              FROM (VALUES {moduli}) l CROSS JOIN v) \
            GROUP BY code), \
-         r AS (SELECT code, name, level, {rank} AS rank, TRY_CAST(code AS BIGINT) AS cv \
+         r AS (SELECT code, name, level, {rank} AS rank, region_code_number(code) AS cv \
            FROM (SELECT code, name, {level_of} AS level FROM regions) \
            WHERE level IN ({levels})), \
          q AS (SELECT level, code, name, cv, row_number() OVER (ORDER BY rank, cv) AS seq FROM r), \

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, BooleanArray, StringArray};
+use datafusion::arrow::array::{ArrayRef, BooleanArray, Int64Array, StringArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::cast::as_string_array;
 use datafusion::error::Result as DfResult;
@@ -25,6 +25,7 @@ enum TextFn {
     Parent,
     CodeValid,
     IdValid,
+    CodeInt,
 }
 
 /// A one-argument UDF over a Utf8 column (region level / parent, ID check).
@@ -45,6 +46,7 @@ impl ScalarUDFImpl for TextUdf {
     fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
         Ok(match self.func {
             TextFn::IdValid | TextFn::CodeValid => DataType::Boolean,
+            TextFn::CodeInt => DataType::Int64,
             _ => DataType::Utf8,
         })
     }
@@ -83,6 +85,12 @@ impl ScalarUDFImpl for TextUdf {
                     .map(|v| v.map(id_number_valid))
                     .collect::<BooleanArray>(),
             ),
+            TextFn::CodeInt => Arc::new(
+                input
+                    .iter()
+                    .map(|v| v.and_then(code_number))
+                    .collect::<Int64Array>(),
+            ),
         };
         super::result(out, scalar)
     }
@@ -112,6 +120,26 @@ pub fn region_parent_udf() -> ScalarUDF {
 /// no non-zero segment below a zero one); null for null.
 pub fn region_code_valid_udf() -> ScalarUDF {
     text_udf("region_code_valid", TextFn::CodeValid)
+}
+
+/// `region_code_number(code) -> bigint`: a 12-digit code as a number
+/// (equal to `TRY_CAST(code AS BIGINT)` on 12 ASCII digits, a fraction of
+/// its cost), null for anything else — the integer key plans group and
+/// roll up on ([`crate::codes::roll_up_int_sql`]).
+pub fn region_code_number_udf() -> ScalarUDF {
+    text_udf("region_code_number", TextFn::CodeInt)
+}
+
+/// The value of 12 ASCII digits, else `None`.
+fn code_number(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() != 12 {
+        return None;
+    }
+    b.iter().try_fold(0i64, |v, c| {
+        let d = c.wrapping_sub(b'0');
+        (d <= 9).then_some(v * 10 + i64::from(d))
+    })
 }
 
 /// `id_number_valid(id) -> bool`: the GB 11643 check-digit test.
@@ -173,5 +201,47 @@ mod tests {
             .collect();
         assert_eq!(valid.iter().filter(|v| **v).count(), 5, "{udf:?}");
         assert_eq!(udf.last(), Some(&None));
+    }
+
+    /// `region_code_number` equals `TRY_CAST(code AS BIGINT)` on 12 ASCII
+    /// digits and is null for anything else (and for null).
+    #[tokio::test]
+    async fn region_code_number_is_the_cast_of_twelve_digits() {
+        use datafusion::arrow::array::Int64Array;
+        let ctx = SessionContext::new();
+        crate::functions::register_all(&ctx);
+        let digits = [
+            "130102001001",
+            "130000000000",
+            "999999999999",
+            "012345678901",
+        ];
+        let other = [
+            "13010200100X",
+            "13010200100",
+            "1301020010011",
+            "+13010200100",
+            " 30102001001",
+            "１30102001001",
+            "",
+        ];
+        let cases: Vec<&str> = digits.iter().chain(other.iter()).copied().collect();
+        let values = crate::functions::values_rows(&cases);
+        let sql = format!(
+            "SELECT region_code_number(c), TRY_CAST(c AS BIGINT) FROM (VALUES {values}, (NULL)) AS t(c)"
+        );
+        let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+        let mut got = Vec::new();
+        let mut cast = Vec::new();
+        for b in &batches {
+            for (out, i) in [(&mut got, 0), (&mut cast, 1)] {
+                let a = b.column(i).as_any().downcast_ref::<Int64Array>().unwrap();
+                out.extend((0..a.len()).map(|r| a.is_valid(r).then(|| a.value(r))));
+            }
+        }
+        assert_eq!(got[..digits.len()], cast[..digits.len()]);
+        assert_eq!(got[0], Some(130_102_001_001));
+        assert_eq!(got[3], Some(12_345_678_901));
+        assert!(got[digits.len()..].iter().all(Option::is_none), "{got:?}");
     }
 }

@@ -101,7 +101,11 @@ impl AggregateUDFImpl for DeprivationSums {
     fn accumulator(&self, _args: AccumulatorArgs) -> DfResult<Box<dyn Accumulator>> {
         let bands = self.params.checked()?;
         let sums = vec![0; bands.width()];
-        Ok(Box::new(One { bands, sums }))
+        Ok(Box::new(One {
+            bands,
+            sums,
+            places: Vec::new(),
+        }))
     }
     fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
         true
@@ -165,12 +169,19 @@ impl Params {
         for (place, i) in order.iter().enumerate() {
             from_band[*i] = place + 1;
         }
-        Ok(Bands {
+        let mut bands = Bands {
             params: self.clone(),
             ascending: order.iter().map(|i| self.cutoffs[*i]).collect(),
             order,
             from_band,
-        })
+            band_of: Vec::new(),
+        };
+        if self.weights.len() <= TABULATED {
+            bands.band_of = (0..1i64 << self.weights.len())
+                .map(|p| bands.band(p))
+                .collect();
+        }
+        Ok(bands)
     }
 }
 
@@ -192,7 +203,14 @@ pub(super) struct Bands {
     /// For each cut-off as given, the band from which a household is poor
     /// at it.
     from_band: Vec<usize>,
+    /// The band of every deprivation pattern, when there are at most
+    /// [`TABULATED`] indicators (else computed per household).
+    band_of: Vec<usize>,
 }
+
+/// Up to this many indicators, each pattern's band is looked up in a
+/// table (2^n entries) rather than scored per household.
+const TABULATED: usize = 10;
 
 /// A group's sums for one cut-off ([`Bands::by_cutoff`]).
 #[derive(Debug, Default, PartialEq)]
@@ -226,18 +244,27 @@ impl Bands {
     /// negative pattern: an indicator unknown).
     fn place(&self, pattern: Option<i64>) -> Option<(usize, i64)> {
         let pattern = pattern.filter(|p| *p >= 0)? & ((1 << self.params.weights.len()) - 1);
+        // A table index is below 2^n: `pattern` holds n bits.
+        let band = match self.band_of.get(pattern as usize) {
+            Some(band) => *band,
+            None => self.band(pattern),
+        };
+        Some((band * self.band_width(), pattern))
+    }
+
+    /// The band of a household deprived as `pattern` (n bits): how many
+    /// cut-offs its score Σ_j w_j·d_j (added in indicator order) reaches.
+    fn band(&self, pattern: i64) -> usize {
         let mut score = 0.0;
         let mut bits = pattern;
         while bits != 0 {
             score += self.params.weights[bits.trailing_zeros() as usize];
             bits &= bits - 1;
         }
-        let band = self
-            .ascending
+        self.ascending
             .iter()
             .take_while(|k| score >= *k - K_TOLERANCE)
-            .count();
-        Some((band * self.band_width(), pattern))
+            .count()
     }
 
     /// Add `persons` to the band at `at` of `sums`: its persons and the
@@ -289,6 +316,7 @@ impl Bands {
         values: &[ArrayRef],
         filter: Option<&BooleanArray>,
         sums: &mut [i64],
+        places: &mut Places,
         mut group: impl FnMut(usize) -> usize,
     ) -> DfResult<()> {
         let width = self.width();
@@ -302,7 +330,8 @@ impl Bands {
         // cache: households come in any order of villages), then the
         // additions, each group's sums read a few rows ahead so that the
         // memory fetches overlap instead of one stalling each row.
-        let mut places: Vec<(usize, i64, i64)> = Vec::with_capacity(pattern.len());
+        places.clear();
+        places.reserve(pattern.len());
         for row in 0..pattern.len() {
             let (p, s) = if plain {
                 (Some(pattern.value(row)), persons.value(row))
@@ -329,6 +358,11 @@ impl Bands {
         Ok(())
     }
 }
+
+/// Where each row of a batch adds up (offset, pattern, persons): kept by
+/// an accumulator from batch to batch (a fresh one per batch was 200 kB
+/// allocated and paged in each time).
+type Places = Vec<(usize, i64, i64)>;
 
 /// How many rows ahead `add_rows` reads the sums it will add to.
 const LOOKAHEAD: usize = 16;
@@ -412,11 +446,13 @@ fn merge_lists(
 struct One {
     bands: Bands,
     sums: Vec<i64>,
+    places: Places,
 }
 
 impl Accumulator for One {
     fn update_batch(&mut self, values: &[ArrayRef]) -> DfResult<()> {
-        self.bands.add_rows(values, None, &mut self.sums, |_| 0)
+        self.bands
+            .add_rows(values, None, &mut self.sums, &mut self.places, |_| 0)
     }
     fn evaluate(&mut self) -> DfResult<ScalarValue> {
         self.state()?
@@ -424,14 +460,17 @@ impl Accumulator for One {
             .map_or_else(|| exec_err!("deprivation_sums: no state"), Ok)
     }
     fn size(&self) -> usize {
-        std::mem::size_of_val(self) + self.sums.capacity() * 8
+        std::mem::size_of_val(self)
+            + self.sums.capacity() * 8
+            + self.places.capacity() * std::mem::size_of::<(usize, i64, i64)>()
     }
     fn state(&mut self) -> DfResult<Vec<ScalarValue>> {
         let list = to_list(self.sums.clone(), self.bands.width())?;
         Ok(vec![ScalarValue::try_from_array(&list, 0)?])
     }
     fn merge_batch(&mut self, states: &[ArrayRef]) -> DfResult<()> {
-        self.bands.add_rows(states, None, &mut self.sums, |_| 0)
+        self.bands
+            .add_rows(states, None, &mut self.sums, &mut self.places, |_| 0)
     }
 }
 
@@ -440,6 +479,7 @@ impl Accumulator for One {
 struct Groups {
     bands: Bands,
     sums: Vec<i64>,
+    places: Places,
 }
 
 impl Groups {
@@ -447,6 +487,7 @@ impl Groups {
         Groups {
             bands,
             sums: Vec::new(),
+            places: Vec::new(),
         }
     }
 
@@ -481,8 +522,13 @@ impl GroupsAccumulator for Groups {
         total_num_groups: usize,
     ) -> DfResult<()> {
         self.grow(total_num_groups);
-        self.bands
-            .add_rows(values, opt_filter, &mut self.sums, |row| group_indices[row])
+        self.bands.add_rows(
+            values,
+            opt_filter,
+            &mut self.sums,
+            &mut self.places,
+            |row| group_indices[row],
+        )
     }
     fn evaluate(&mut self, emit_to: EmitTo) -> DfResult<ArrayRef> {
         self.take(emit_to)
@@ -501,6 +547,7 @@ impl GroupsAccumulator for Groups {
             &values[..values.len().min(1)],
             None,
             &mut self.sums,
+            &mut self.places,
             |row| group_indices[row],
         )
     }
@@ -513,11 +560,13 @@ impl GroupsAccumulator for Groups {
         let width = self.bands.width();
         let mut sums = vec![0; values.first().map_or(0, |v| v.len()) * width];
         self.bands
-            .add_rows(values, opt_filter, &mut sums, |row| row)?;
+            .add_rows(values, opt_filter, &mut sums, &mut Vec::new(), |row| row)?;
         Ok(vec![to_list(sums, width)?])
     }
     fn size(&self) -> usize {
-        std::mem::size_of_val(self) + self.sums.capacity() * 8
+        std::mem::size_of_val(self)
+            + self.sums.capacity() * 8
+            + self.places.capacity() * std::mem::size_of::<(usize, i64, i64)>()
     }
 }
 
@@ -646,5 +695,70 @@ pub(super) mod tests {
                 cutoff_sums(1, 5, &[2, 3, 3], 5, &[2, 3, 3])
             );
         }
+    }
+
+    /// Up to ten indicators a pattern's band is looked up, past ten it is
+    /// scored per household: both by hand, with bits past the indicators
+    /// ignored.
+    #[test]
+    fn bands_looked_up_to_ten_indicators_and_scored_past() {
+        // (indicators, deprivations, band at cut-offs 1/3 and 1/2): equal
+        // weights 1/n, so the score is deprivations / n.
+        let cases = [
+            (10, 3, 0), // 0.3
+            (10, 4, 1), // 0.4
+            (10, 5, 2), // 0.5 (as floats 0.1 + … + 0.1, within 1e-9)
+            (11, 3, 0), // 0.27
+            (11, 4, 1), // 0.36
+            (11, 5, 1), // 0.45
+            (11, 6, 2), // 0.55
+        ];
+        for (n, deprived, band) in cases {
+            let bands = Params::new(&vec![1.0 / n as f64; n], &[1.0 / 3.0, 0.5])
+                .checked()
+                .unwrap();
+            assert_eq!(bands.band_of.len(), if n <= TABULATED { 1 << n } else { 0 });
+            let low = (1i64 << deprived) - 1;
+            for pattern in [low, low << (n - deprived)] {
+                let at = Some((band * bands.band_width(), pattern));
+                assert_eq!(bands.place(Some(pattern)), at, "n {n}, {pattern:b}");
+                assert_eq!(bands.place(Some(pattern | 1 << 40)), at, "n {n}");
+            }
+        }
+    }
+
+    /// Batch after batch into the same groups (the accumulator keeps its
+    /// row places between batches) adds up as one batch does.
+    #[test]
+    fn batches_add_up_as_one() {
+        let p = params();
+        let rows: Vec<(Option<i64>, i64, usize)> = HOUSEHOLDS
+            .iter()
+            .enumerate()
+            .map(|(i, (pattern, persons))| (*pattern, *persons, i % 2))
+            .collect();
+        let batch = |rows: &[(Option<i64>, i64, usize)]| -> (Vec<ArrayRef>, Vec<usize>) {
+            let pattern: ArrayRef = Arc::new(Int64Array::from(
+                rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            ));
+            let persons: ArrayRef = Arc::new(Int64Array::from(
+                rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+            ));
+            (vec![pattern, persons], rows.iter().map(|r| r.2).collect())
+        };
+        let mut once = Groups::new(p.checked().unwrap());
+        let (values, groups) = batch(&rows);
+        once.update_batch(&values, &groups, None, 2).unwrap();
+        let mut twice = Groups::new(p.checked().unwrap());
+        for part in [&rows[..3], &rows[3..]] {
+            let (values, groups) = batch(part);
+            twice.update_batch(&values, &groups, None, 2).unwrap();
+        }
+        assert_eq!(once.sums, twice.sums);
+        let (even, odd) = (
+            sums(&p, &[HOUSEHOLDS[0], HOUSEHOLDS[2], HOUSEHOLDS[4]]),
+            sums(&p, &[HOUSEHOLDS[1], HOUSEHOLDS[3]]),
+        );
+        assert_eq!(once.sums, [even, odd].concat());
     }
 }

@@ -6,6 +6,7 @@
 //! | `region_parent(code)` | scalar | parent code |
 //! | `region_code_valid(code)` | scalar | whether a code is well formed |
 //! | `id_number_valid(id)` | scalar | GB 11643 check-digit test |
+//! | `region_code_number(code)` | scalar | a 12-digit code as a BIGINT (null otherwise) |
 //! | `null_if_blank(text)` | scalar | null for empty or blank text |
 //! | `relabel(text, 'label', 'value', …)` | scalar | exported labels read as values |
 //! | `not_in_list(text, 'a', 'b', …)` | scalar | whether a value is outside a code list |
@@ -81,6 +82,7 @@ pub fn register_all(ctx: &SessionContext) {
     ctx.register_udf(codes::region_parent_udf());
     ctx.register_udf(codes::region_code_valid_udf());
     ctx.register_udf(codes::id_number_valid_udf());
+    ctx.register_udf(codes::region_code_number_udf());
     ctx.register_udf(flags::flag_list_udf());
     ctx.register_udf(flags::flag_points_udf());
     ctx.register_udf(flags::first_label_udf());
