@@ -41,12 +41,11 @@ use datafusion::functions::math::expr_fn::power;
 use datafusion::logical_expr::{col, ident, lit, when, Expr};
 use datafusion::prelude::DataFrame;
 
-use crate::codes::{level_rank_sql, level_sql, Level};
+use crate::codes::Level;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::functions::deprivation::deprivation_sums_udaf;
 use crate::functions::measures::mpi_measures_udf;
-use crate::metrics::levels_list;
 use crate::rules::{RuleSet, Unit};
 
 impl Engine {
@@ -220,7 +219,9 @@ pub(crate) const MAX_INDICATORS: usize = crate::functions::flags::MAX_FLAGS;
 ///    and its lists added up (`deprivation_sums(sums)`) on that one BIGINT
 ///    key (cheaper than GROUPING SETS over five key columns);
 /// 3. every region of the wanted levels, numbered in output order (level,
-///    code) — a sort of the few narrow region rows —, joined to its sums
+///    code) — a sort of the few narrow region rows on one BIGINT key,
+///    rank·10^12 + code, with level and rank read from the code as a
+///    number —, joined to its sums
 ///    (null for a region without households) in that order, and
 ///    `mpi_measures` of its sums unnested: a row per cut-off, ascending.
 ///    So the output is in order of level, code and k without sorting its
@@ -285,15 +286,36 @@ fn mpi_sql(facts: &str, rules: &RuleSet, year: i32, level: Option<Level>) -> Str
              SELECT v.village_code - v.village_code % l.column1 AS code, v.sums \
              FROM (VALUES {moduli}) l CROSS JOIN v) \
            GROUP BY code), \
-         r AS (SELECT code, name, level, {rank} AS rank, region_code_number(code) AS cv \
-           FROM (SELECT code, name, {level_of} AS level FROM regions) \
-           WHERE level IN ({levels})), \
-         q AS (SELECT level, code, name, cv, row_number() OVER (ORDER BY rank, cv) AS seq FROM r), \
+         r AS (SELECT code, name, cv, {rank_of} AS rank \
+           FROM (SELECT code, name, region_code_number(code) AS cv FROM regions) \
+           WHERE {rank_of} IN ({ranks})), \
+         q AS (SELECT {level_of_rank} AS level, code, name, cv, \
+           row_number() OVER (ORDER BY rank * 1000000000000 + cv) AS seq FROM r), \
          rs AS (SELECT q.level, q.code, q.name, q.seq, a.sums FROM lv a RIGHT JOIN q ON a.code = q.cv), \
          rm AS (SELECT level, code, name, seq, unnest(mpi_measures(sums)) AS m FROM rs) \
          SELECT level, code, name, CAST({year} AS INT) AS year, {columns} FROM rm ORDER BY seq",
-        levels = levels_list(level),
-        rank = level_rank_sql("level"),
-        level_of = level_sql("code"),
+        rank_of = rank_of_number_sql("cv"),
+        ranks = list(&mut wanted.iter().map(|l| (*l as u8 + 1).to_string())),
+        level_of_rank = level_of_rank_sql("rank"),
     )
+}
+
+/// SQL: the level's rank (1 = province … 5 = village) of the 12-digit
+/// code held as a BIGINT in `column` (its lowest non-zero segment; the
+/// same as [`crate::codes::level_sql`] on the text of a valid code).
+fn rank_of_number_sql(column: &str) -> String {
+    format!(
+        "CASE WHEN {column} % 1000 <> 0 THEN 5 WHEN {column} % 1000000 <> 0 THEN 4 \
+         WHEN {column} % 100000000 <> 0 THEN 3 WHEN {column} % 10000000000 <> 0 THEN 2 ELSE 1 END"
+    )
+}
+
+/// SQL: the level name of the rank in `column`.
+fn level_of_rank_sql(column: &str) -> String {
+    let arms: String = Level::ALL
+        .iter()
+        .filter(|l| **l != Level::Village)
+        .map(|l| format!(" WHEN {} THEN '{}'", *l as u8 + 1, l.as_str()))
+        .collect();
+    format!("CASE {column}{arms} ELSE '{}' END", Level::Village.as_str())
 }
