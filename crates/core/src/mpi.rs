@@ -211,9 +211,8 @@ pub(crate) const MAX_INDICATORS: usize = crate::functions::flags::MAX_FLAGS;
 ///    costs less to read than `TRY_CAST`), `deprivation_sums` of each
 ///    household's deprivation pattern (`flag_mask` of the failed
 ///    indicators) and size: the integer sums of the index as one list per
-///    village (see
-///    [`crate::functions::deprivation`]) — one aggregate over the
-///    households, no score column per household;
+///    village (see [`crate::functions::deprivation`]) — one aggregate over
+///    the households, no score column per household;
 /// 2. every wanted level at once: each village row is repeated for each
 ///    level with its code rolled up arithmetically (`code − code % 10^d`)
 ///    and its lists added up (`deprivation_sums(sums)`) on that one BIGINT
@@ -221,8 +220,8 @@ pub(crate) const MAX_INDICATORS: usize = crate::functions::flags::MAX_FLAGS;
 /// 3. every region of the wanted levels, numbered in output order (level,
 ///    code) — a sort of the few narrow region rows on one BIGINT key,
 ///    rank·10^12 + code, with level and rank read from the code as a
-///    number —, joined to its sums
-///    (null for a region without households) in that order, and
+///    number —, joined to its sums (null for a region without
+///    households) in that order, and
 ///    `mpi_measures` of its sums unnested: a row per cut-off, ascending.
 ///    So the output is in order of level, code and k without sorting its
 ///    wide rows (`ORDER BY seq` is met by the plan's order; a region's
@@ -318,4 +317,49 @@ fn level_of_rank_sql(column: &str) -> String {
         .map(|l| format!(" WHEN {} THEN '{}'", *l as u8 + 1, l.as_str()))
         .collect();
     format!("CASE {column}{arms} ELSE '{}' END", Level::Village.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{Array, StringArray};
+    use datafusion::prelude::SessionContext;
+
+    /// The level read from the code as a number is the level read from
+    /// its text ([`crate::codes::level_sql`]), at every level.
+    #[tokio::test]
+    async fn level_from_the_number_is_the_level_from_the_text() {
+        let ctx = SessionContext::new();
+        crate::functions::register_all(&ctx);
+        let codes = [
+            "130000000000",
+            "130100000000",
+            "130102000000",
+            "130102001000",
+            "130102001001",
+            "990000000000",
+            "999999999999",
+            "100010000000",
+        ];
+        let values = crate::functions::values_rows(&codes);
+        let sql = format!(
+            "SELECT {text}, {number} FROM (SELECT c, {rank} AS rank FROM \
+               (SELECT c, region_code_number(c) AS n FROM (VALUES {values}) AS t(c)))",
+            text = crate::codes::level_sql("c"),
+            number = super::level_of_rank_sql("rank"),
+            rank = super::rank_of_number_sql("n"),
+        );
+        let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+        let (mut text, mut number) = (Vec::new(), Vec::new());
+        for b in &batches {
+            for (out, i) in [(&mut text, 0), (&mut number, 1)] {
+                let a = b.column(i).as_any().downcast_ref::<StringArray>().unwrap();
+                out.extend((0..a.len()).map(|r| a.value(r).to_string()));
+            }
+        }
+        assert_eq!(text, number);
+        assert_eq!(
+            text[..5],
+            ["province", "city", "county", "township", "village"]
+        );
+    }
 }
