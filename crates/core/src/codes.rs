@@ -61,6 +61,12 @@ impl Level {
         }
     }
 
+    /// The level's rank: 1 for a province … 5 for a village (coarsest
+    /// first), as the SQL of [`level_rank_sql`] gives it.
+    pub fn rank(self) -> u8 {
+        self as u8 + 1
+    }
+
     /// How many leading digits of the code identify a unit of this level.
     pub fn prefix_len(self) -> usize {
         match self {
@@ -304,12 +310,43 @@ pub(crate) fn level_sql(column: &str) -> String {
 }
 
 /// SQL expression giving the rank of the level name in `column`: 1 for a
-/// province … 5 for a village (as `Level as u8 + 1`), to order rows
-/// coarsest level first.
+/// province … 5 for a village ([`Level::rank`]), to order rows coarsest
+/// level first.
 pub(crate) fn level_rank_sql(column: &str) -> String {
     format!(
         "CASE {column} WHEN 'province' THEN 1 WHEN 'city' THEN 2 WHEN 'county' THEN 3 WHEN 'township' THEN 4 ELSE 5 END"
     )
+}
+
+/// SQL expression giving the rank ([`Level::rank`]) of the code held as a
+/// `BIGINT` in `column`: the level of its lowest non-zero segment. Equal
+/// to [`level_rank_sql`] of [`level_sql`] on the text of a valid code,
+/// without reading text.
+pub(crate) fn level_rank_int_sql(column: &str) -> String {
+    let arms: String = Level::ALL
+        .windows(2)
+        .rev()
+        .map(|w| {
+            let (parent, level) = (w[0], w[1]);
+            format!(
+                " WHEN {column} % 1{} <> 0 THEN {}",
+                "0".repeat(12 - parent.prefix_len()),
+                level.rank()
+            )
+        })
+        .collect();
+    format!("CASE{arms} ELSE {} END", Level::Province.rank())
+}
+
+/// SQL expression giving the level name of the rank in `column`
+/// ([`Level::rank`]; the inverse of [`level_rank_sql`]).
+pub(crate) fn level_of_rank_sql(column: &str) -> String {
+    let arms: String = Level::ALL
+        .iter()
+        .filter(|l| **l != Level::Village)
+        .map(|l| format!(" WHEN {} THEN '{}'", l.rank(), l.as_str()))
+        .collect();
+    format!("CASE {column}{arms} ELSE '{}' END", Level::Village.as_str())
 }
 
 /// SQL predicate: true when the text in `column` is a well-formed region

@@ -87,7 +87,7 @@ pub(crate) fn region_facts_sql() -> String {
             format!(
                 "CASE WHEN {rank} >= {lr} THEN {roll} END AS {col}",
                 rank = level_rank_sql("level"),
-                lr = (*l as u8) + 1,
+                lr = l.rank(),
                 roll = roll_up_sql("code", *l),
                 col = l.code_column()
             )

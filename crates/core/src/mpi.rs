@@ -41,7 +41,7 @@ use datafusion::functions::math::expr_fn::power;
 use datafusion::logical_expr::{col, ident, lit, when, Expr};
 use datafusion::prelude::DataFrame;
 
-use crate::codes::Level;
+use crate::codes::{level_of_rank_sql, level_rank_int_sql, Level};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::functions::deprivation::deprivation_sums_udaf;
@@ -285,81 +285,16 @@ fn mpi_sql(facts: &str, rules: &RuleSet, year: i32, level: Option<Level>) -> Str
              SELECT v.village_code - v.village_code % l.column1 AS code, v.sums \
              FROM (VALUES {moduli}) l CROSS JOIN v) \
            GROUP BY code), \
-         r AS (SELECT code, name, cv, {rank_of} AS rank \
-           FROM (SELECT code, name, region_code_number(code) AS cv FROM regions) \
-           WHERE {rank_of} IN ({ranks})), \
+         r AS (SELECT * FROM (SELECT code, name, cv, {rank_of} AS rank \
+             FROM (SELECT code, name, region_code_number(code) AS cv FROM regions)) \
+           WHERE rank IN ({ranks})), \
          q AS (SELECT {level_of_rank} AS level, code, name, cv, \
            row_number() OVER (ORDER BY rank * 1000000000000 + cv) AS seq FROM r), \
          rs AS (SELECT q.level, q.code, q.name, q.seq, a.sums FROM lv a RIGHT JOIN q ON a.code = q.cv), \
          rm AS (SELECT level, code, name, seq, unnest(mpi_measures(sums)) AS m FROM rs) \
          SELECT level, code, name, CAST({year} AS INT) AS year, {columns} FROM rm ORDER BY seq",
-        rank_of = rank_of_number_sql("cv"),
-        ranks = list(&mut wanted.iter().map(|l| (*l as u8 + 1).to_string())),
+        rank_of = level_rank_int_sql("cv"),
+        ranks = list(&mut wanted.iter().map(|l| l.rank().to_string())),
         level_of_rank = level_of_rank_sql("rank"),
     )
-}
-
-/// SQL: the level's rank (1 = province … 5 = village) of the 12-digit
-/// code held as a BIGINT in `column` (its lowest non-zero segment; the
-/// same as [`crate::codes::level_sql`] on the text of a valid code).
-fn rank_of_number_sql(column: &str) -> String {
-    format!(
-        "CASE WHEN {column} % 1000 <> 0 THEN 5 WHEN {column} % 1000000 <> 0 THEN 4 \
-         WHEN {column} % 100000000 <> 0 THEN 3 WHEN {column} % 10000000000 <> 0 THEN 2 ELSE 1 END"
-    )
-}
-
-/// SQL: the level name of the rank in `column`.
-fn level_of_rank_sql(column: &str) -> String {
-    let arms: String = Level::ALL
-        .iter()
-        .filter(|l| **l != Level::Village)
-        .map(|l| format!(" WHEN {} THEN '{}'", *l as u8 + 1, l.as_str()))
-        .collect();
-    format!("CASE {column}{arms} ELSE '{}' END", Level::Village.as_str())
-}
-
-#[cfg(test)]
-mod tests {
-    use datafusion::arrow::array::{Array, StringArray};
-    use datafusion::prelude::SessionContext;
-
-    /// The level read from the code as a number is the level read from
-    /// its text ([`crate::codes::level_sql`]), at every level.
-    #[tokio::test]
-    async fn level_from_the_number_is_the_level_from_the_text() {
-        let ctx = SessionContext::new();
-        crate::functions::register_all(&ctx);
-        let codes = [
-            "130000000000",
-            "130100000000",
-            "130102000000",
-            "130102001000",
-            "130102001001",
-            "990000000000",
-            "999999999999",
-            "100010000000",
-        ];
-        let values = crate::functions::values_rows(&codes);
-        let sql = format!(
-            "SELECT {text}, {number} FROM (SELECT c, {rank} AS rank FROM \
-               (SELECT c, region_code_number(c) AS n FROM (VALUES {values}) AS t(c)))",
-            text = crate::codes::level_sql("c"),
-            number = super::level_of_rank_sql("rank"),
-            rank = super::rank_of_number_sql("n"),
-        );
-        let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
-        let (mut text, mut number) = (Vec::new(), Vec::new());
-        for b in &batches {
-            for (out, i) in [(&mut text, 0), (&mut number, 1)] {
-                let a = b.column(i).as_any().downcast_ref::<StringArray>().unwrap();
-                out.extend((0..a.len()).map(|r| a.value(r).to_string()));
-            }
-        }
-        assert_eq!(text, number);
-        assert_eq!(
-            text[..5],
-            ["province", "city", "county", "township", "village"]
-        );
-    }
 }

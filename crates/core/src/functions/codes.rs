@@ -244,4 +244,48 @@ mod tests {
         assert_eq!(got[3], Some(12_345_678_901));
         assert!(got[digits.len()..].iter().all(Option::is_none), "{got:?}");
     }
+
+    /// The level read from a code as a number is the level read from its
+    /// text, at every level (also for a malformed one), and back to its
+    /// name through its rank.
+    #[tokio::test]
+    async fn level_from_the_number_is_the_level_from_the_text() {
+        use crate::codes::{level_of_rank_sql, level_rank_int_sql, level_sql, Level};
+        use datafusion::arrow::array::StringArray;
+        let ctx = SessionContext::new();
+        crate::functions::register_all(&ctx);
+        let codes = [
+            "130000000000",
+            "130100000000",
+            "130102000000",
+            "130102001000",
+            "130102001001",
+            "990000000000",
+            "999999999999",
+            "100010000000",
+        ];
+        let values = crate::functions::values_rows(&codes);
+        let sql = format!(
+            "SELECT {text}, {number} FROM (SELECT c, {rank} AS rank FROM \
+               (SELECT c, region_code_number(c) AS n FROM (VALUES {values}) AS t(c)))",
+            text = level_sql("c"),
+            number = level_of_rank_sql("rank"),
+            rank = level_rank_int_sql("n"),
+        );
+        let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+        let (mut text, mut number) = (Vec::new(), Vec::new());
+        for b in &batches {
+            for (out, i) in [(&mut text, 0), (&mut number, 1)] {
+                let a = b.column(i).as_any().downcast_ref::<StringArray>().unwrap();
+                out.extend((0..a.len()).map(|r| a.value(r).to_string()));
+            }
+        }
+        assert_eq!(text, number);
+        assert_eq!(
+            text[..5],
+            ["province", "city", "county", "township", "village"]
+        );
+        let ranks: Vec<u8> = Level::ALL.iter().map(|l| l.rank()).collect();
+        assert_eq!(ranks, [1, 2, 3, 4, 5]);
+    }
 }

@@ -296,7 +296,7 @@ fn years_sql(year: Option<i32>) -> String {
 /// Name of the integer roll-up column of `level` (`l1` province … `l5`
 /// village), also the level's rank in [`level_rank_sql`].
 fn int_column(level: Level) -> String {
-    format!("l{}", level as u8 + 1)
+    format!("l{}", level.rank())
 }
 
 /// Integer roll-up columns `l1` … `l5` (see [`int_column`]) of the BIGINT
@@ -309,7 +309,7 @@ fn int_levels(v: &str, rank: &str) -> String {
         .map(|l| {
             format!(
                 "CASE WHEN {rank} >= {k} THEN {roll} END AS {col}",
-                k = *l as u8 + 1,
+                k = l.rank(),
                 roll = roll_up_int_sql(v, *l),
                 col = int_column(*l)
             )
