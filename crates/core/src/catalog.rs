@@ -10,14 +10,24 @@
 //! - the views `household_facts`, `region_facts`, `village_facts` and
 //!   `county_facts` ([`crate::facts`]).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, Waker};
+
+use async_trait::async_trait;
 
 use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::Schema;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::catalog::TableProvider;
-use datafusion::datasource::MemTable;
-use datafusion::prelude::{DataFrame, SessionContext};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::{DataFusionError, Result as DfResult};
+use datafusion::datasource::{MemTable, TableType, ViewTable};
+use datafusion::execution::session_state::SessionState;
+use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionContext;
 
 use crate::codes::Level;
 use crate::error::Result;
@@ -83,8 +93,11 @@ pub(crate) fn registered_names(ctx: &SessionContext) -> BTreeSet<String> {
 }
 
 /// Register the facts views ([`VIEWS`]) on `ctx`, whose tables are
-/// registered; `with_members`: the dataset has `members`.
-pub(crate) async fn register_views(ctx: &SessionContext, with_members: bool) -> Result<()> {
+/// registered; `with_members`: the dataset has `members`. Each view is
+/// planned when a query first names it ([`LazyView`]): planning all four
+/// took 50–70 ms at every engine start (two of them wide), most of what
+/// reopening a store cost, for views most commands never read.
+pub(crate) fn register_views(ctx: &SessionContext, with_members: bool) -> Result<()> {
     let sql = [
         facts::household_facts_sql(),
         facts::region_facts_sql(),
@@ -92,11 +105,110 @@ pub(crate) async fn register_views(ctx: &SessionContext, with_members: bool) -> 
         facts::unit_facts_sql(Level::County, with_members),
     ];
     for (name, sql) in VIEWS.iter().zip(sql) {
-        let plan = ctx.state().create_logical_plan(&sql).await?;
-        let df = DataFrame::new(ctx.state(), plan);
-        ctx.register_table(*name, df.into_view())?;
+        ctx.register_table(*name, Arc::new(LazyView::new(ctx, name, sql)))?;
     }
     Ok(())
+}
+
+/// A view over SQL that is planned the first time anything asks for it
+/// (its schema, when a query names it), then behaves as DataFusion's
+/// [`ViewTable`] of that plan. It holds the session weakly (the session's
+/// catalog holds the view), and plans with the session's state of that
+/// moment. A view that cannot be planned has an empty schema and fails
+/// its scans with the planning error, naming the view.
+struct LazyView {
+    name: &'static str,
+    sql: String,
+    /// The session's state now, or `None` once the session has ended.
+    session: Box<dyn Fn() -> Option<SessionState> + Send + Sync>,
+    view: OnceLock<std::result::Result<ViewTable, String>>,
+}
+
+impl std::fmt::Debug for LazyView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LazyView")
+            .field("name", &self.name)
+            .field("planned", &self.view.get().is_some())
+            .finish()
+    }
+}
+
+impl LazyView {
+    fn new(ctx: &SessionContext, name: &'static str, sql: String) -> LazyView {
+        LazyView {
+            name,
+            sql,
+            session: {
+                let session = ctx.state_weak_ref();
+                Box::new(move || Some(session.upgrade()?.read().clone()))
+            },
+            view: OnceLock::new(),
+        }
+    }
+
+    /// The planned view, planned on the first call.
+    fn view(&self) -> DfResult<&ViewTable> {
+        let view = self.view.get_or_init(|| {
+            let state = (self.session)().ok_or_else(|| "its session has ended".to_string())?;
+            let plan = ready(state.create_logical_plan(&self.sql)).map_err(|e| e.to_string())?;
+            Ok(ViewTable::new(plan, Some(self.sql.clone())))
+        });
+        view.as_ref()
+            .map_err(|e| DataFusionError::Plan(format!("view {}: {e}", self.name)))
+    }
+}
+
+/// The output of `future`, which must complete without waiting: planning
+/// SQL over this crate's catalog (in-memory schemas) never waits, but
+/// DataFusion's planner is async because other catalogs may.
+fn ready<T>(future: impl Future<Output = DfResult<T>>) -> DfResult<T> {
+    let mut future = std::pin::pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        Poll::Ready(out) => out,
+        Poll::Pending => Err(DataFusionError::Internal(
+            "planning a view waited on its catalog".into(),
+        )),
+    }
+}
+
+#[async_trait]
+impl TableProvider for LazyView {
+    fn schema(&self) -> SchemaRef {
+        match self.view() {
+            Ok(view) => view.schema(),
+            Err(_) => Arc::new(Schema::empty()),
+        }
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    fn get_logical_plan(&self) -> Option<Cow<'_, LogicalPlan>> {
+        Some(Cow::Borrowed(self.view().ok()?.logical_plan()))
+    }
+
+    fn get_table_definition(&self) -> Option<&str> {
+        Some(&self.sql)
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        self.view()?.supports_filters_pushdown(filters)
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        self.view()?.scan(state, projection, filters, limit).await
+    }
 }
 
 /// `table` as a table provider of `ctx`: its batches split round-robin
@@ -151,4 +263,82 @@ fn provider_of(
         }
     }
     Ok(Arc::new(MemTable::try_new(schema.clone(), parts)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::Int64Array;
+    use datafusion::arrow::datatypes::{DataType, Field};
+
+    fn planned(view: &LazyView) -> bool {
+        view.view.get().is_some()
+    }
+
+    /// A session with table `t` (x = 1, 2, 3).
+    fn session() -> SessionContext {
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from(vec![1, 2, 3]))],
+        )
+        .unwrap();
+        let ctx = SessionContext::new();
+        let table = MemTable::try_new(schema, vec![vec![batch]]).unwrap();
+        ctx.register_table("t", Arc::new(table)).unwrap();
+        ctx
+    }
+
+    #[tokio::test]
+    async fn a_view_is_planned_when_first_named() {
+        let ctx = session();
+        let view = Arc::new(LazyView::new(&ctx, "v", "SELECT x * 10 AS y FROM t".into()));
+        ctx.register_table("v", view.clone()).unwrap();
+        assert!(!planned(&view), "registering does not plan");
+        let batches = ctx
+            .sql("SELECT sum(y) AS s FROM v WHERE y > 10")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        assert!(planned(&view));
+        let s = batches[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
+        assert_eq!(s.value(0), 50);
+        assert_eq!(view.schema().field(0).name(), "y");
+        assert_eq!(view.table_type(), TableType::View);
+    }
+
+    #[tokio::test]
+    async fn the_facts_views_cost_nothing_until_named_and_then_name_their_error() {
+        // No tables at all: eager planning would fail here; lazy views
+        // register, and a query naming one fails with the view's name
+        // (when it runs: a view that cannot be planned has no columns).
+        let ctx = SessionContext::new();
+        register_views(&ctx, true).unwrap();
+        let query = ctx.sql("SELECT * FROM village_facts").await.unwrap();
+        let err = query.collect().await.unwrap_err();
+        assert!(err.to_string().contains("view village_facts:"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_view_holds_no_session() {
+        // The catalog holds the view, the view does not hold the session
+        // (no cycle keeping an engine's tables alive): once the session is
+        // gone, a view left over cannot plan, and says so by name.
+        let ctx = session();
+        let view = LazyView::new(&ctx, "v", "SELECT x FROM t".into());
+        drop(ctx);
+        assert_eq!(view.schema().fields().len(), 0);
+        let state = SessionContext::new().state();
+        let err = view.scan(&state, None, &[], None).await.unwrap_err();
+        assert!(
+            err.to_string().contains("view v: its session has ended"),
+            "{err}"
+        );
+    }
 }

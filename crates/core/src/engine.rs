@@ -112,7 +112,7 @@ impl Engine {
         let ctx = session::context(config, options.memory_limit)?;
         let partitions = options.target_partitions.max(1);
         catalog::register_tables(&ctx, &dataset.tables, &dataset.rejects, partitions)?;
-        catalog::register_views(&ctx, dataset.tables.contains_key("members")).await?;
+        catalog::register_views(&ctx, dataset.tables.contains_key("members"))?;
         let protected = catalog::registered_names(&ctx);
         Ok(Engine {
             ctx,
