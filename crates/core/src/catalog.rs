@@ -12,11 +12,10 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
 use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll, Waker};
 
 use async_trait::async_trait;
+use futures::FutureExt;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::Schema;
@@ -150,25 +149,17 @@ impl LazyView {
     fn view(&self) -> DfResult<&ViewTable> {
         let view = self.view.get_or_init(|| {
             let state = (self.session)().ok_or_else(|| "its session has ended".to_string())?;
-            let plan = ready(state.create_logical_plan(&self.sql)).map_err(|e| e.to_string())?;
+            // Planning is async because a catalog may wait; this crate's
+            // (in-memory schemas) never does, so one poll completes it.
+            let plan = state
+                .create_logical_plan(&self.sql)
+                .now_or_never()
+                .ok_or_else(|| "planning it waited on its catalog".to_string())?
+                .map_err(|e| e.to_string())?;
             Ok(ViewTable::new(plan, Some(self.sql.clone())))
         });
         view.as_ref()
             .map_err(|e| DataFusionError::Plan(format!("view {}: {e}", self.name)))
-    }
-}
-
-/// The output of `future`, which must complete without waiting: planning
-/// SQL over this crate's catalog (in-memory schemas) never waits, but
-/// DataFusion's planner is async because other catalogs may.
-fn ready<T>(future: impl Future<Output = DfResult<T>>) -> DfResult<T> {
-    let mut future = std::pin::pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
-    match future.as_mut().poll(&mut cx) {
-        Poll::Ready(out) => out,
-        Poll::Pending => Err(DataFusionError::Internal(
-            "planning a view waited on its catalog".into(),
-        )),
     }
 }
 
