@@ -13,7 +13,9 @@
 //! They are SQL text built from internal constants only; [`crate::catalog`]
 //! registers them as views.
 
-use crate::codes::{level_rank_sql, level_sql, roll_up_sql, Level};
+use crate::codes::{
+    level_of_rank_sql, level_rank_int_sql, level_rank_sql, level_sql, roll_up_sql, Level,
+};
 use crate::metrics::metrics_sql;
 
 /// SQL of the `household_facts` view (DESIGN §2.3).
@@ -188,6 +190,22 @@ pub(crate) fn unit_facts_sql(level: Level, with_members: bool) -> String {
          LEFT JOIN ( \
            SELECT year, {code} AS code, {counts} \
            FROM assessments GROUP BY year, {code}) a ON a.code = m.code AND a.year = m.year"
+    )
+}
+
+/// SQL of the regions in output order, `__regions_in_order`
+/// ([`crate::catalog::REGIONS_IN_ORDER`]): each region with its level,
+/// code as a number (`cv`), level rank and `seq` = rank · 10^12 + cv —
+/// one BIGINT key, level and rank read from the code as a number —
+/// sorted by `seq`.
+pub(crate) fn regions_in_order_sql() -> String {
+    format!(
+        "SELECT {level_of_rank} AS level, code, name, cv, rank, rank * 1000000000000 + cv AS seq \
+         FROM (SELECT code, name, cv, {rank_of} AS rank \
+           FROM (SELECT code, name, region_code_number(code) AS cv FROM regions)) \
+         ORDER BY seq",
+        rank_of = level_rank_int_sql("cv"),
+        level_of_rank = level_of_rank_sql("rank"),
     )
 }
 

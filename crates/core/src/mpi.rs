@@ -41,7 +41,8 @@ use datafusion::functions::math::expr_fn::power;
 use datafusion::logical_expr::{col, ident, lit, when, Expr};
 use datafusion::prelude::DataFrame;
 
-use crate::codes::{level_of_rank_sql, level_rank_int_sql, Level};
+use crate::catalog::REGIONS_IN_ORDER;
+use crate::codes::Level;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::functions::deprivation::deprivation_sums_udaf;
@@ -217,16 +218,15 @@ pub(crate) const MAX_INDICATORS: usize = crate::functions::flags::MAX_FLAGS;
 ///    level with its code rolled up arithmetically (`code − code % 10^d`)
 ///    and its lists added up (`deprivation_sums(sums)`) on that one BIGINT
 ///    key (cheaper than GROUPING SETS over five key columns);
-/// 3. every region of the wanted levels, numbered in output order (level,
-///    code) — a sort of the few narrow region rows on one BIGINT key,
-///    rank·10^12 + code, with level and rank read from the code as a
-///    number —, joined to its sums (null for a region without
-///    households) in that order, and
-///    `mpi_measures` of its sums unnested: a row per cut-off, ascending.
-///    So the output is in order of level, code and k without sorting its
-///    wide rows (`ORDER BY seq` is met by the plan's order; a region's
-///    cut-offs keep the order of its list). Exact integer sums, so results
-///    do not depend on partitioning.
+/// 3. every region of the wanted levels in output order (level, code),
+///    read from the engine's [`REGIONS_IN_ORDER`] (numbered once per
+///    engine, one ordered partition), joined to its sums (null for a
+///    region without households) in that order, and `mpi_measures` of its
+///    sums unnested: a row per cut-off, ascending. So the output is in
+///    order of level, code and k without sorting its wide rows (`ORDER BY
+///    seq` is met by the plan's order; a region's cut-offs keep the order
+///    of its list). Exact integer sums, so results do not depend on
+///    partitioning.
 fn mpi_sql(facts: &str, rules: &RuleSet, year: i32, level: Option<Level>) -> String {
     let n = rules.indicators.len();
     let list = |items: &mut dyn Iterator<Item = String>| items.collect::<Vec<_>>().join(", ");
@@ -269,13 +269,23 @@ fn mpi_sql(facts: &str, rules: &RuleSet, year: i32, level: Option<Level>) -> Str
     }
     // The first three are never null; `coalesce` says so to the schema
     // (an unnested field is nullable).
+    // The measures unnested twice (the list of cut-offs, then each one's
+    // struct) come out as columns of their own: no `m['…']` field access,
+    // whose struct-typed input DataFusion re-examined for every output
+    // column at each planning step (5 ms of planning).
     let columns = list(&mut measures.iter().enumerate().map(|(i, m)| {
+        let field = format!("\"UNNEST(mpi_measures(rs.sums)).{m}\"");
         if i < 3 {
-            format!("coalesce(m['{m}'], 0) AS \"{m}\"")
+            format!("coalesce({field}, 0) AS \"{m}\"")
         } else {
-            format!("m['{m}'] AS \"{m}\"")
+            format!("{field} AS \"{m}\"")
         }
     }));
+    // Every level: the whole table, no filter.
+    let only = match level {
+        Some(l) => format!(" WHERE rank = {}", l.rank()),
+        None => String::new(),
+    };
     format!(
         "WITH f AS (SELECT size, village_code, {passes} FROM ({facts}) fx), \
          v AS (SELECT vc AS village_code, \
@@ -285,16 +295,10 @@ fn mpi_sql(facts: &str, rules: &RuleSet, year: i32, level: Option<Level>) -> Str
              SELECT v.village_code - v.village_code % l.column1 AS code, v.sums \
              FROM (VALUES {moduli}) l CROSS JOIN v) \
            GROUP BY code), \
-         r AS (SELECT * FROM (SELECT code, name, cv, {rank_of} AS rank \
-             FROM (SELECT code, name, region_code_number(code) AS cv FROM regions)) \
-           WHERE rank IN ({ranks})), \
-         q AS (SELECT {level_of_rank} AS level, code, name, cv, \
-           row_number() OVER (ORDER BY rank * 1000000000000 + cv) AS seq FROM r), \
+         q AS (SELECT level, code, name, cv, seq FROM {regions}{only}), \
          rs AS (SELECT q.level, q.code, q.name, q.seq, a.sums FROM lv a RIGHT JOIN q ON a.code = q.cv), \
-         rm AS (SELECT level, code, name, seq, unnest(mpi_measures(sums)) AS m FROM rs) \
+         rm AS (SELECT level, code, name, seq, unnest(unnest(mpi_measures(sums))) FROM rs) \
          SELECT level, code, name, CAST({year} AS INT) AS year, {columns} FROM rm ORDER BY seq",
-        rank_of = level_rank_int_sql("cv"),
-        ranks = list(&mut wanted.iter().map(|l| l.rank().to_string())),
-        level_of_rank = level_of_rank_sql("rank"),
+        regions = REGIONS_IN_ORDER,
     )
 }
