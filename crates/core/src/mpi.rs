@@ -94,8 +94,15 @@ impl Engine {
         self.check_year(year).await?;
         let facts = self.household_facts_of(year).await?;
         // Compile first: a bad `when` is an error naming its indicator, and
-        // a compiled one is a single scalar expression over the facts.
-        let schema = self.sql(&facts).await?.schema().clone();
+        // a compiled one is a single scalar expression over the facts. The
+        // year's facts have the view's columns: its schema is known without
+        // planning `facts` a second time.
+        let schema = self
+            .context()
+            .table(Unit::Household.facts_view())
+            .await?
+            .schema()
+            .clone();
         rules.compile(&self.context().state(), &schema)?;
         let weights = rules.mpi_weights()?;
         // The plan's own session state, with the sums function of this
