@@ -110,7 +110,8 @@ impl Engine {
         // Without DataFusion 55's leaf-expression pushdown (work in progress
         // upstream): it moves each `m['…']` field access of the output into
         // the projection that computes `m`, so `mpi_measures` would run once
-        // per output column.
+        // per output column. The output unnests the struct instead of
+        // reading its fields; the rules stay off for any field access.
         let base = self.context().state();
         let optimizers = base
             .optimizers()
