@@ -129,8 +129,8 @@ pub(crate) fn register_views(ctx: &SessionContext, with_members: bool) -> Result
 /// its rows in one partition, in the order of the query (which sorts on
 /// `order`), declared sorted on `order` — so DataFusion neither sorts it
 /// again nor splits it across cores. For small derived tables every call
-/// would otherwise recompute (the numbered regions: a sort and a window
-/// of ~30 k rows, 20 ms of every index at 1.2 M households).
+/// would otherwise recompute (the numbered regions: a window and a sort
+/// of every region row, planned and run on every index call).
 struct LazyTable {
     query: LazyView,
     order: &'static str,
