@@ -458,3 +458,69 @@ async fn rows_come_in_order_of_level_code_and_k() {
     }
     assert!(schema.field_with_name("H").unwrap().is_nullable());
 }
+
+/// An index reads only the facts its conditions name (the plan's facts
+/// are narrowed to them): a rule set over an extra column of the
+/// households and a column the facts view derives (`monitoring_line`,
+/// 1.5 × 2,952 = 4,428 in 2016), by hand.
+#[tokio::test]
+async fn conditions_over_extra_and_derived_columns() {
+    // The fixture's households with an extra column `road`.
+    let rows = [
+        ("H1", V1, 2, 4000, "yes"), // below the monitoring line: c = 0.5
+        ("H2", V1, 3, 6000, "no"),  // both: c = 1
+        ("H3", V1, 1, 9000, "yes"), // none: c = 0
+        ("H4", V2, 4, 20000, "no"), // road: c = 0.5
+        ("H5", V2, 2, 1000, ""),    // road unknown: left out
+        ("H6", V2, 1, 9000, "yes"), // none
+    ]
+    .map(|(id, village, size, wage, road)| {
+        format!("{},{road}", row(id, village, size, wage, "true", "true"))
+    });
+    let households = format!("{HH_HEADER},road\n{}\n", rows.join("\n"));
+    let engine = engine(&[("regions", REGIONS_CSV), ("households", &households)]).await;
+    let rules = RuleSet::from_toml(
+        r#"
+name = "extra"
+unit = "household"
+[[indicator]]
+key = "road"
+points = 50
+when = "road = 'yes'"
+[[indicator]]
+key = "monitored"
+points = 50
+when = "per_capita_net_income > monitoring_line"
+"#,
+    )
+    .unwrap();
+    let b = collect(
+        engine
+            .mpi(&rules, 2016, Some(Level::Village), &[0.5])
+            .await
+            .unwrap(),
+    )
+    .await;
+    // V1: 6 persons, poor H1 (2, c = 0.5) and H2 (3, c = 1).
+    let v1 = at(&b, V1, 0.5);
+    close(value(&b, "H", v1), 5.0 / 6.0, "H of V1");
+    close(value(&b, "A", v1), 4.0 / 5.0, "A of V1");
+    close(value(&b, "M0", v1), 4.0 / 6.0, "M0 of V1");
+    close(value(&b, "censored_road", v1), 3.0 / 6.0, "road of V1");
+    close(
+        value(&b, "censored_monitored", v1),
+        5.0 / 6.0,
+        "monitored of V1",
+    );
+    // V2: 5 persons (H5 left out), poor H4 (4, c = 0.5).
+    let v2 = at(&b, V2, 0.5);
+    assert_eq!(text(&b, "excluded_households")[v2].as_deref(), Some("1"));
+    assert_eq!(text(&b, "population")[v2].as_deref(), Some("5"));
+    close(value(&b, "H", v2), 4.0 / 5.0, "H of V2");
+    close(value(&b, "M0", v2), 0.4, "M0 of V2");
+    close(
+        value(&b, "uncensored_monitored", v2),
+        0.0,
+        "monitored of V2",
+    );
+}

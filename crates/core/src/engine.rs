@@ -28,11 +28,11 @@ use crate::catalog;
 use crate::codes::Level;
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
-use crate::facts::{household_facts_of_year_sql, YearLines};
+use crate::facts::{household_facts_columns_of_year_sql, household_facts_of_year_sql, YearLines};
 use crate::metrics;
 use crate::rules::{audit, outcome_columns, RuleSet, Unit};
 use crate::session;
-use crate::sql::{self, SqlOptions};
+use crate::sql::{self, quote_identifier, SqlOptions};
 
 /// Session settings of an [`Engine`].
 #[derive(Debug, Clone)]
@@ -292,6 +292,27 @@ impl Engine {
     /// lines read once as constants instead of a join per household.
     pub async fn household_facts(&self, year: i32) -> Result<DataFrame> {
         self.sql(&self.household_facts_of(year).await?).await
+    }
+
+    /// SQL of the `household_facts` columns `columns` (each a column of the
+    /// view) of the rows of `year`, with the year's lines as constants when
+    /// they can be read as such (see [`Engine::household_facts_of`]).
+    pub(crate) async fn household_facts_columns_of(
+        &self,
+        year: i32,
+        columns: &[String],
+    ) -> Result<String> {
+        Ok(match self.year_lines(year).await? {
+            Some(lines) => household_facts_columns_of_year_sql(year, lines, columns),
+            None => format!(
+                "SELECT {} FROM household_facts WHERE year = {year}",
+                columns
+                    .iter()
+                    .map(|c| quote_identifier(c))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
     }
 
     /// SQL of the `household_facts` rows of `year`: with the year's lines

@@ -17,6 +17,7 @@ use crate::codes::{
     level_of_rank_sql, level_rank_int_sql, level_rank_sql, level_sql, roll_up_sql, Level,
 };
 use crate::metrics::metrics_sql;
+use crate::sql::quote_identifier;
 
 /// SQL of the `household_facts` view (DESIGN §2.3).
 pub(crate) fn household_facts_sql() -> String {
@@ -43,20 +44,63 @@ pub(crate) fn household_facts_of_year_sql(year: i32, lines: YearLines) -> String
 /// The `household_facts` projection over `from` (which names the
 /// households `h`), with the year's lines given as SQL expressions.
 fn facts_select(poverty_line: &str, monitoring_line: &str, from: &str) -> String {
+    let derived = derived_columns(poverty_line, monitoring_line)
+        .into_iter()
+        .map(|(name, expr)| format!("{expr} AS {name}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("SELECT h.*, {derived} {from}")
+}
+
+/// The columns `household_facts` adds to the households (name, SQL over
+/// `h`), with the year's lines given as SQL expressions.
+fn derived_columns(poverty_line: &str, monitoring_line: &str) -> Vec<(&'static str, String)> {
     let net = "(h.wage_income + h.business_income + h.property_income + h.transfer_income - h.business_expense)";
-    format!(
-        "SELECT h.*, \
-           {net} AS net_income, \
-           {net} / h.size AS per_capita_net_income, \
-           {poverty_line} AS poverty_line, \
-           coalesce({monitoring_line}, 1.5 * {poverty_line}) AS monitoring_line, \
-           {t} AS township_code, {c} AS county_code, {ci} AS city_code, {p} AS province_code \
-         {from}",
-        t = roll_up_sql("h.village_code", Level::Township),
-        c = roll_up_sql("h.village_code", Level::County),
-        ci = roll_up_sql("h.village_code", Level::City),
-        p = roll_up_sql("h.village_code", Level::Province),
-    )
+    vec![
+        ("net_income", net.to_string()),
+        ("per_capita_net_income", format!("{net} / h.size")),
+        ("poverty_line", poverty_line.to_string()),
+        (
+            "monitoring_line",
+            format!("coalesce({monitoring_line}, 1.5 * {poverty_line})"),
+        ),
+        (
+            "township_code",
+            roll_up_sql("h.village_code", Level::Township),
+        ),
+        ("county_code", roll_up_sql("h.village_code", Level::County)),
+        ("city_code", roll_up_sql("h.village_code", Level::City)),
+        (
+            "province_code",
+            roll_up_sql("h.village_code", Level::Province),
+        ),
+    ]
+}
+
+/// SQL of the `household_facts` columns `columns` only (each a column of
+/// the view), for the rows of one year whose lines are known: what
+/// [`household_facts_of_year_sql`] gives, without the columns a plan does
+/// not read: planning and optimising a projection of every household
+/// column cost the index (`Engine::mpi`), which reads a few, 2–4 ms of
+/// its planning (BENCHMARKS.md).
+pub(crate) fn household_facts_columns_of_year_sql(
+    year: i32,
+    lines: YearLines,
+    columns: &[String],
+) -> String {
+    let derived = derived_columns(
+        &float_sql(lines.poverty_line),
+        &float_sql(lines.monitoring_line),
+    );
+    let items = columns
+        .iter()
+        .map(|c| match derived.iter().find(|(name, _)| name == c) {
+            Some((name, expr)) => format!("{expr} AS {name}"),
+            None => format!("h.{}", quote_identifier(c)),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("SELECT {items} FROM households h WHERE h.year = {year}")
 }
 
 /// A DOUBLE literal that reads back as exactly `v` (Rust prints the

@@ -92,7 +92,6 @@ impl Engine {
             ));
         }
         self.check_year(year).await?;
-        let facts = self.household_facts_of(year).await?;
         // Compile first: a bad `when` is an error naming its indicator, and
         // a compiled one is a single scalar expression over the facts. The
         // year's facts have the view's columns: its schema is known without
@@ -103,7 +102,23 @@ impl Engine {
             .await?
             .schema()
             .clone();
-        rules.compile(&self.context().state(), &schema)?;
+        let compiled = rules.compile(&self.context().state(), &schema)?;
+        // Only the facts the index reads: the households' size and village,
+        // and the columns the conditions name.
+        // (In name order: the same SQL text for the same rules.)
+        let named: std::collections::BTreeSet<&str> = compiled
+            .iter()
+            .flat_map(|e| e.column_refs())
+            .map(|c| c.name.as_str())
+            .collect();
+        let mut columns: Vec<String> = vec!["size".into(), "village_code".into()];
+        columns.extend(
+            named
+                .into_iter()
+                .filter(|c| !["size", "village_code"].contains(c))
+                .map(String::from),
+        );
+        let facts = self.household_facts_columns_of(year, &columns).await?;
         let weights = rules.mpi_weights()?;
         // The plan's own session state, with the sums function of this
         // index (its weights and cut-offs) registered on it alone.
@@ -215,6 +230,8 @@ pub(crate) const MAX_INDICATORS: usize = crate::functions::flags::MAX_FLAGS;
 /// SQL of the index over the household facts query `facts` (DESIGN §9).
 ///
 /// The plan, from the bottom:
+/// 0. the year's facts, only the columns the conditions name with the
+///    households' size and village ([`Engine::household_facts_columns_of`]);
 /// 1. per village (on its code as a number, `region_code_number`: an
 ///    integer key groups the 1.2 M households faster than the text, and
 ///    costs less to read than `TRY_CAST`), `deprivation_sums` of each

@@ -26,14 +26,15 @@ use datafusion::logical_expr::{
     Volatility,
 };
 
-use super::deprivation::{each_list, list_type, CutoffSums, Params};
+use super::deprivation::{each_list, CutoffSums, Params};
 
 /// The `mpi_measures` scalar UDF of an index with these normalised
 /// `weights`, `cutoffs` and indicator `keys` (see the module doc).
 pub fn mpi_measures_udf(weights: &[f64], cutoffs: &[f64], keys: &[String]) -> ScalarUDF {
+    let params = Params::new(weights, cutoffs);
     ScalarUDF::from(MpiMeasures {
-        signature: Signature::exact(vec![list_type()], Volatility::Immutable),
-        params: Params::new(weights, cutoffs),
+        signature: Signature::exact(vec![params.list_type()], Volatility::Immutable),
+        params,
         keys: keys.to_vec(),
     })
 }
@@ -191,37 +192,56 @@ impl ScalarUDFImpl for MpiMeasures {
 mod tests {
     use super::*;
     use crate::functions::deprivation::tests::{params, sums, HOUSEHOLDS};
-    use datafusion::arrow::array::Array;
-    use datafusion::arrow::array::ListArray;
-    use datafusion::arrow::buffer::ScalarBuffer;
+    use datafusion::arrow::array::{Array, FixedSizeListArray};
     use datafusion::common::cast::{
         as_float64_array, as_int64_array, as_list_array, as_struct_array,
     };
 
-    #[test]
-    fn measures_by_hand() {
-        let p = params();
-        let keys = ["a", "b", "c"].map(String::from);
-        // The cut-offs given in descending order: the result lists them
-        // ascending.
-        let udf = mpi_measures_udf(&p.weights, &[0.5, 0.25], &keys);
-        let s = sums(&p, &HOUSEHOLDS);
-        let width = s.len();
-        let lists = ListArray::try_new(
-            Arc::new(Field::new_list_field(DataType::Int64, true)),
-            OffsetBuffer::new(ScalarBuffer::from(vec![0, width as i32, width as i32])),
-            Arc::new(Int64Array::from(s)),
-            Some(vec![true, false].into()),
-        )
-        .unwrap();
+    /// `udf` called on the one column `arg`.
+    fn call(udf: &ScalarUDF, arg: ArrayRef) -> ArrayRef {
+        let rows = arg.len();
         let args = ScalarFunctionArgs {
-            args: vec![ColumnarValue::Array(Arc::new(lists))],
-            arg_fields: vec![Arc::new(Field::new("sums", list_type(), true))],
-            number_rows: 2,
+            arg_fields: vec![Arc::new(Field::new("x", arg.data_type().clone(), true))],
+            args: vec![ColumnarValue::Array(arg)],
+            number_rows: rows,
             return_field: Arc::new(Field::new("m", udf.return_type(&[]).unwrap(), false)),
             config_options: Arc::new(Default::default()),
         };
-        let out = udf.invoke_with_args(args).unwrap().to_array(2).unwrap();
+        udf.invoke_with_args(args).unwrap().to_array(rows).unwrap()
+    }
+
+    /// The hand-computed households' sums, then a null list (no
+    /// households), for the index of `params()` with cut-offs 1/2, 1/4.
+    fn two_regions() -> ArrayRef {
+        let p = params();
+        let s = sums(&p, &HOUSEHOLDS);
+        let width = s.len();
+        // A null list's slots are not read: filled with -1.
+        let values: Vec<i64> = s
+            .into_iter()
+            .chain(std::iter::repeat_n(-1, width))
+            .collect();
+        Arc::new(
+            FixedSizeListArray::try_new(
+                Arc::new(Field::new_list_field(DataType::Int64, true)),
+                width as i32,
+                Arc::new(Int64Array::from(values)),
+                Some(vec![true, false].into()),
+            )
+            .unwrap(),
+        )
+    }
+
+    const KEYS: [&str; 3] = ["a", "b", "c"];
+
+    #[test]
+    fn measures_by_hand() {
+        let p = params();
+        let keys = KEYS.map(String::from);
+        // The cut-offs given in descending order: the result lists them
+        // ascending.
+        let udf = mpi_measures_udf(&p.weights, &[0.5, 0.25], &keys);
+        let out = call(&udf, two_regions());
         let out = as_list_array(&out).unwrap();
         assert_eq!(out.value_offsets(), [0, 2, 4]);
         let out = as_struct_array(out.values()).unwrap();

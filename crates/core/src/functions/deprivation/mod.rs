@@ -13,8 +13,9 @@
 //!   [`super::flags::flag_mask_udf`] gives it; null or negative: some
 //!   indicator unknown) and its `persons`. A household is poor at k_i when
 //!   its score Σ_j w_j·d_j (added in indicator order) is ≥ k_i −
-//!   [`K_TOLERANCE`]. The result is a list of BIGINT sums (kept by band:
-//!   see `Bands`); `deprivation_sums(sums)` adds such lists up (a roll-up to
+//!   [`K_TOLERANCE`]. The result is a fixed-size list of BIGINT sums
+//!   (kept by band: see `Bands`; fixed-size, so a join or a repartition
+//!   moves the lists as one flat column); `deprivation_sums(sums)` adds such lists up (a roll-up to
 //!   larger regions).
 //! - `mpi_measures(sums)` lists a region's measures at each cut-off, in
 //!   ascending k ([`super::measures`]): `k`, `population`,
@@ -40,10 +41,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, ListArray};
-use datafusion::arrow::buffer::{OffsetBuffer, ScalarBuffer};
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, FixedSizeListArray, Int64Array};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
-use datafusion::common::cast::{as_int64_array, as_list_array};
+use datafusion::common::cast::{as_fixed_size_list_array, as_int64_array};
 use datafusion::common::{exec_err, plan_err, ScalarValue};
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -63,15 +63,16 @@ pub const K_TOLERANCE: f64 = 1e-9;
 /// The `deprivation_sums` aggregate UDF of an index with these normalised
 /// `weights` (at most 62) and `cutoffs` (see the module doc).
 pub fn deprivation_sums_udaf(weights: &[f64], cutoffs: &[f64]) -> AggregateUDF {
+    let params = Params::new(weights, cutoffs);
     AggregateUDF::from(DeprivationSums {
         signature: Signature::one_of(
             vec![
                 TypeSignature::Exact(vec![DataType::Int64, DataType::Int64]),
-                TypeSignature::Exact(vec![list_type()]),
+                TypeSignature::Exact(vec![params.list_type()]),
             ],
             Volatility::Immutable,
         ),
-        params: Params::new(weights, cutoffs),
+        params,
     })
 }
 
@@ -81,8 +82,15 @@ struct DeprivationSums {
     params: Params,
 }
 
-pub(super) fn list_type() -> DataType {
-    DataType::List(Arc::new(Field::new_list_field(DataType::Int64, true)))
+/// A list of `width` sums: a fixed-size list, so that moving rows of them
+/// (a join's or a repartition's `take`) gathers one flat BIGINT column
+/// rather than copying list by list.
+pub(super) fn list_type(width: usize) -> DataType {
+    DataType::FixedSizeList(
+        Arc::new(Field::new_list_field(DataType::Int64, true)),
+        // At most (cut-offs + 1) · 63 + 1 sums: `width` is small.
+        i32::try_from(width).unwrap_or(i32::MAX),
+    )
 }
 
 impl AggregateUDFImpl for DeprivationSums {
@@ -93,10 +101,14 @@ impl AggregateUDFImpl for DeprivationSums {
         &self.signature
     }
     fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
-        Ok(list_type())
+        Ok(self.params.list_type())
     }
     fn state_fields(&self, _args: StateFieldsArgs) -> DfResult<Vec<FieldRef>> {
-        Ok(vec![Arc::new(Field::new("sums", list_type(), true))])
+        Ok(vec![Arc::new(Field::new(
+            "sums",
+            self.params.list_type(),
+            true,
+        ))])
     }
     fn accumulator(&self, _args: AccumulatorArgs) -> DfResult<Box<dyn Accumulator>> {
         let bands = self.params.checked()?;
@@ -156,6 +168,11 @@ impl Params {
             weights: weights.to_vec(),
             cutoffs: cutoffs.to_vec(),
         }
+    }
+
+    /// The type of this index's lists of sums (one [`Bands::width`]).
+    pub(super) fn list_type(&self) -> DataType {
+        list_type((self.cutoffs.len() + 1) * (1 + self.weights.len()) + 1)
     }
 
     /// Ready to add, refused past [`MAX_FLAGS`] weights.
@@ -325,7 +342,8 @@ impl Bands {
             [pattern, persons, ..] => (as_int64_array(pattern)?, as_int64_array(persons)?),
             [] => return exec_err!("deprivation_sums: missing arguments"),
         };
-        let plain = filter.is_none() && pattern.null_count() == 0 && persons.null_count() == 0;
+        let (patterns, sizes) = (pattern.values(), persons.values());
+        let (unknown, no_size) = (pattern.nulls(), persons.nulls());
         // First where each row adds up (its group's sums are rarely in
         // cache: households come in any order of villages), then the
         // additions, each group's sums read a few rows ahead so that the
@@ -333,12 +351,17 @@ impl Bands {
         places.clear();
         places.reserve(pattern.len());
         for row in 0..pattern.len() {
-            let (p, s) = if plain {
-                (Some(pattern.value(row)), persons.value(row))
-            } else if kept(filter, row) {
-                household(pattern, persons, row)
-            } else {
+            if !kept(filter, row) {
                 continue;
+            }
+            // A null pattern: some indicator unknown; null persons: none.
+            let p = match unknown {
+                Some(nulls) if nulls.is_null(row) => None,
+                _ => Some(patterns[row]),
+            };
+            let s = match no_size {
+                Some(nulls) if nulls.is_null(row) => 0,
+                _ => sizes[row],
             };
             let at = group(row) * width;
             places.push(match self.place(p) {
@@ -367,27 +390,14 @@ type Places = Vec<(usize, i64, i64)>;
 /// How many rows ahead `add_rows` reads the sums it will add to.
 const LOOKAHEAD: usize = 16;
 
-/// Row `row`'s pattern (null: unknown) and persons (null: none).
-fn household(pattern: &Int64Array, persons: &Int64Array, row: usize) -> (Option<i64>, i64) {
-    let p = pattern.is_valid(row).then(|| pattern.value(row));
-    let s = if persons.is_valid(row) {
-        persons.value(row)
-    } else {
-        0
-    };
-    (p, s)
-}
-
 /// Rows of `width` sums as a list column.
 fn to_list(sums: Vec<i64>, width: usize) -> DfResult<ArrayRef> {
-    let rows = sums.len().checked_div(width).unwrap_or(0);
-    let offsets = (0..=rows)
-        .map(|r| i32::try_from(r * width))
-        .collect::<Result<Vec<_>, _>>()
-        .or_else(|_| exec_err!("deprivation_sums: output over 2^31 values"))?;
-    Ok(Arc::new(ListArray::try_new(
+    let Ok(size) = i32::try_from(width) else {
+        return exec_err!("deprivation_sums: {width} sums per group");
+    };
+    Ok(Arc::new(FixedSizeListArray::try_new(
         Arc::new(Field::new_list_field(DataType::Int64, true)),
-        OffsetBuffer::new(ScalarBuffer::from(offsets)),
+        size,
         Arc::new(Int64Array::from(sums)),
         None,
     )?))
@@ -400,23 +410,21 @@ pub(super) fn each_list<'a>(
     width: usize,
     filter: Option<&'a BooleanArray>,
 ) -> DfResult<impl Iterator<Item = (usize, Option<&'a [i64]>)> + 'a> {
-    let lists = as_list_array(lists)?;
-    let values = as_int64_array(lists.values())?.values();
-    let offsets = lists.value_offsets();
-    if let Some(row) = (0..lists.len())
-        .find(|r| lists.is_valid(*r) && (offsets[r + 1] - offsets[*r]) as usize != width)
-    {
+    let lists = as_fixed_size_list_array(lists)?;
+    if lists.value_length() as usize != width {
         return exec_err!(
-            "deprivation_sums: row {row} has {} sums, expected {width}",
-            offsets[row + 1] - offsets[row]
+            "deprivation_sums: lists of {} sums, expected {width}",
+            lists.value_length()
         );
     }
+    // Row r's values are at r·width (a sliced list column slices its
+    // values).
+    let values = as_int64_array(lists.values())?.values();
     Ok((0..lists.len())
         .filter(move |r| kept(filter, *r))
         .map(move |r| {
-            let sums = lists
-                .is_valid(r)
-                .then(|| &values[offsets[r] as usize..offsets[r + 1] as usize]);
+            let at = r * width;
+            let sums = lists.is_valid(r).then(|| &values[at..at + width]);
             (r, sums)
         }))
 }

@@ -113,7 +113,7 @@ fn groups_merge_and_roll_up() {
     rolled.update_batch(&state, &[0, 0], None, 1).unwrap();
     for mut g in [merged, rolled] {
         let out = g.evaluate(EmitTo::All).unwrap();
-        let out = as_list_array(&out).unwrap();
+        let out = as_fixed_size_list_array(&out).unwrap();
         assert_eq!(out.len(), 1);
         let list = out.value(0);
         let list = as_int64_array(&list).unwrap().values();
