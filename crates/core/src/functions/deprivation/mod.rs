@@ -15,8 +15,8 @@
 //!   its score Σ_j w_j·d_j (added in indicator order) is ≥ k_i −
 //!   [`K_TOLERANCE`]. The result is a fixed-size list of BIGINT sums
 //!   (kept by band: see `Bands`; fixed-size, so a join or a repartition
-//!   moves the lists as one flat column); `deprivation_sums(sums)` adds such lists up (a roll-up to
-//!   larger regions).
+//!   moves the lists as one flat column); `deprivation_sums(sums)` adds
+//!   such lists up (a roll-up to larger regions).
 //! - `mpi_measures(sums)` lists a region's measures at each cut-off, in
 //!   ascending k ([`super::measures`]): `k`, `population`,
 //!   `excluded_households`, `H`, `A`, `M0`, `uncensored_<key>`,
@@ -80,17 +80,6 @@ pub fn deprivation_sums_udaf(weights: &[f64], cutoffs: &[f64]) -> AggregateUDF {
 struct DeprivationSums {
     signature: Signature,
     params: Params,
-}
-
-/// A list of `width` sums: a fixed-size list, so that moving rows of them
-/// (a join's or a repartition's `take`) gathers one flat BIGINT column
-/// rather than copying list by list.
-pub(super) fn list_type(width: usize) -> DataType {
-    DataType::FixedSizeList(
-        Arc::new(Field::new_list_field(DataType::Int64, true)),
-        // At most (cut-offs + 1) · 63 + 1 sums: `width` is small.
-        i32::try_from(width).unwrap_or(i32::MAX),
-    )
 }
 
 impl AggregateUDFImpl for DeprivationSums {
@@ -170,9 +159,23 @@ impl Params {
         }
     }
 
-    /// The type of this index's lists of sums (one [`Bands::width`]).
+    /// Sums per group: per band (one more than the cut-offs) the persons
+    /// and the persons deprived in each indicator, then the households
+    /// left out (see [`Bands`]).
+    pub(super) fn width(&self) -> usize {
+        (self.cutoffs.len() + 1) * (1 + self.weights.len()) + 1
+    }
+
+    /// The type of this index's lists of sums: a fixed-size list of
+    /// [`Params::width`] BIGINTs, so that moving rows of them (a join's or
+    /// a repartition's `take`) gathers one flat column rather than copying
+    /// list by list.
     pub(super) fn list_type(&self) -> DataType {
-        list_type((self.cutoffs.len() + 1) * (1 + self.weights.len()) + 1)
+        DataType::FixedSizeList(
+            Arc::new(Field::new_list_field(DataType::Int64, true)),
+            // At most (cut-offs + 1) · 63 + 1 sums: the width is small.
+            i32::try_from(self.width()).unwrap_or(i32::MAX),
+        )
     }
 
     /// Ready to add, refused past [`MAX_FLAGS`] weights.
@@ -250,9 +253,9 @@ impl Bands {
         1 + self.params.weights.len()
     }
 
-    /// Sums per group.
+    /// Sums per group ([`Params::width`]).
     pub(super) fn width(&self) -> usize {
-        (self.ascending.len() + 1) * self.band_width() + 1
+        self.params.width()
     }
 
     /// Where a household of deprivation `pattern` adds up within its
