@@ -85,12 +85,14 @@ pub(crate) fn register_tables(
             }
         }
     }
+    // One stream of the ledger's batches, not a MemTable: DataFusion splits
+    // a MemTable's one partition across the cores, and the ledger came out
+    // of `Engine::rejects` with the tables' batches interleaved.
+    let schema = schema::rejects_schema();
+    let ledger = Kept(schema.clone(), rejects.to_vec());
     ctx.register_table(
         "rejects",
-        Arc::new(MemTable::try_new(
-            schema::rejects_schema(),
-            vec![rejects.to_vec()],
-        )?),
+        Arc::new(StreamingTable::try_new(schema, vec![Arc::new(ledger)])?),
     )?;
     Ok(())
 }
