@@ -155,7 +155,17 @@ async fn snapshot(ds: Dataset) -> Vec<Vec<Option<String>>> {
     for c in ["table", "row", "column", "problem"] {
         out.push(text(&rejects, c));
     }
-    let outcomes = collect(engine.evaluate(&hebei, 2016).await.unwrap()).await;
+    // In household order: a query's rows come from every partition as
+    // they finish, so its order is not the table's.
+    let outcomes = engine
+        .evaluate(&hebei, 2016)
+        .await
+        .unwrap()
+        .sort(vec![
+            datafusion::prelude::col("household_id").sort(true, false)
+        ])
+        .unwrap();
+    let outcomes = collect(outcomes).await;
     out.push(text(&outcomes, "household_id"));
     out.push(text(&outcomes, "outcome"));
     out

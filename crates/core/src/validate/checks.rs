@@ -57,6 +57,24 @@ pub(super) struct Reference {
     pub carry: &'static [&'static str],
 }
 
+impl Reference {
+    /// The columns of this table the reference reads: the column of each
+    /// `on` expression (`code` of `region_parent(code)`). `only_if` reads
+    /// no others (a unit test checks it).
+    pub fn columns(&self) -> impl Iterator<Item = &str> + '_ {
+        self.on.iter().map(|(expr, _)| bare_column(expr))
+    }
+}
+
+/// The column an `on` expression reads: `expr` itself, or the argument of
+/// a one-argument function call.
+fn bare_column(expr: &str) -> &str {
+    match (expr.find('('), expr.rfind(')')) {
+        (Some(open), Some(close)) if open < close => &expr[open + 1..close],
+        _ => expr,
+    }
+}
+
 pub(crate) use crate::sql::{quote_identifier as q, quote_literal as lit};
 
 fn sql_type(t: &DataType) -> &'static str {
@@ -370,14 +388,12 @@ pub(super) fn key_is_unique(spec: &TableSpec) -> bool {
     !matches!(spec.name, "assistance" | "assessments")
 }
 
-/// Prefix bare column references in a join expression with `t.`.
+/// Prefix the column of a join expression ([`bare_column`]) with `t.`.
 pub(super) fn qualify(expr: &str) -> String {
+    let column = bare_column(expr);
     match expr.find('(') {
-        Some(open) => {
-            let inner = &expr[open + 1..expr.len() - 1];
-            format!("{}(t.{})", &expr[..open], q(inner))
-        }
-        None => format!("t.{}", q(expr)),
+        Some(open) if column != expr => format!("{}(t.{})", &expr[..open], q(column)),
+        _ => format!("t.{}", q(expr)),
     }
 }
 
@@ -524,5 +540,33 @@ mod tests {
         assert_eq!(parents(&schema::MEMBERS), vec!["households"]);
         assert_eq!(parents(&schema::HOUSEHOLDS), vec!["regions"]);
         assert!(parents(&schema::REGIONS).is_empty());
+    }
+
+    /// The narrow joins of validation read only the columns a reference
+    /// names ([`Reference::columns`]): each `t.` column of its `only_if`
+    /// predicate must be one of them, and each is a declared column.
+    #[test]
+    fn references_read_only_the_columns_they_name() {
+        for spec in &schema::TABLES {
+            for r in references_for(spec) {
+                let columns: Vec<&str> = r.columns().collect();
+                for c in &columns {
+                    assert!(spec.column(c).is_some(), "{}: {c}", spec.name);
+                }
+                for (i, _) in r.only_if.match_indices("t.") {
+                    let rest = &r.only_if[i + 2..];
+                    let name: String = rest
+                        .trim_start_matches('"')
+                        .chars()
+                        .take_while(|ch| ch.is_ascii_alphanumeric() || *ch == '_')
+                        .collect();
+                    assert!(columns.contains(&name.as_str()), "{}: {name}", spec.name);
+                }
+            }
+        }
+        assert_eq!(bare_column("region_parent(code)"), "code");
+        assert_eq!(bare_column("household_id"), "household_id");
+        assert_eq!(qualify("region_parent(code)"), "region_parent(t.\"code\")");
+        assert_eq!(qualify("year"), "t.\"year\"");
     }
 }

@@ -9,7 +9,11 @@
 //! 2. **flagged** — every row check of DESIGN §2.4 as a SQL predicate, plus
 //!    duplicate keys (an aggregate joined back, so *every* row sharing the
 //!    key is flagged) and references to other tables (anti-joins against the
-//!    already accepted parent tables); `__bad` is their disjunction.
+//!    already accepted parent tables, `joins.rs`); `__bad` is their
+//!    disjunction. In memory the typed rows are collected once and the
+//!    joins run over `__row` and the columns they compare, their flags set
+//!    beside the typed batches (`order::beside`): a join copies every
+//!    column of the rows it streams.
 //! 3. **rejects** (one row per fault: `table`, `row`, `key`, `column`,
 //!    `problem`) and **accepted** (`NOT __bad`), in source order without a
 //!    sort of the table (`order.rs`).
@@ -45,13 +49,12 @@ use crate::session;
 use crate::table::{Linked, Loaded, StoredFile, Table, TableSummary};
 
 mod checks;
+mod joins;
 mod order;
 
-use checks::{
-    checks_for, finite_numbers, key_is_unique, lit, q, qualify, references_for, txt,
-    typed_projection, Check,
-};
-use order::{accepted_rows, in_order, in_row_order, runs};
+use checks::{checks_for, finite_numbers, lit, q, txt, typed_projection};
+use joins::{bad, join_columns, joins};
+use order::{accepted_rows, beside, in_order, in_row_order, runs};
 
 /// Where validation puts the validated tables.
 #[derive(Debug, Clone, Copy)]
@@ -228,78 +231,76 @@ async fn validate_table(
     // 1. typed
     let (typed_sql, mut checks, output_columns) =
         typed_projection(spec, &raw.source, &raw_schema, &raw_name, &raw.map)?;
-    ctx.register_table(typed_name.as_str(), ctx.sql(&typed_sql).await?.into_view())?;
-
-    // 2. flagged: row checks, duplicate keys, references.
     checks.extend(finite_numbers(spec));
     checks.extend(checks_for(spec));
-    // Each join puts the key set on the left (the hash table) and the
-    // checked rows on the right, streamed: a large table is never held in a
-    // hash table, whatever statistics its source has (a streamed Parquet
-    // source has none). The duplicate-key join is the outermost, so its
-    // aggregate (a pass over every row, spilling under the memory limit)
-    // runs and frees its memory before the references' key sets (at
-    // national scale, 26 M households) are built; the other way round,
-    // the aggregate ran beside the household hash table.
-    let mut rows_sql = format!("SELECT * FROM {typed_name}");
-    let mut reference_checks = Vec::new();
-    for (i, r) in references_for(spec).into_iter().enumerate() {
-        let alias = format!("ref{i}");
-        let on =
-            r.on.iter()
-                .map(|(expr, target)| format!("{} = {alias}.{}", qualify(expr), q(target)))
-                .collect::<Vec<_>>()
-                .join(" AND ");
-        let present =
-            r.on.iter()
-                .map(|(expr, _)| format!("{} IS NOT NULL", qualify(expr)))
-                .collect::<Vec<_>>()
-                .join(" AND ");
-        let carried: String = r
-            .carry
-            .iter()
-            .map(|c| format!(", {alias}.{}", q(c)))
-            .collect();
-        rows_sql = format!(
-            "SELECT t.*, ({present} AND ({}) IS TRUE AND {alias}.{} IS NULL) AS __ref{i}{carried} \
-             FROM ({}) {alias} RIGHT JOIN ({rows_sql}) t ON {on}",
-            r.only_if,
-            q(r.on[0].1),
-            r.target
-        );
-        reference_checks.push(Check::new(r.column, format!("__ref{i}"), r.problem));
-    }
-    if key_is_unique(spec) {
-        let keys = spec.key.iter().map(|k| q(k)).collect::<Vec<_>>().join(", ");
-        let on = spec
-            .key
-            .iter()
-            .map(|k| format!("t.{c} = dup.{c}", c = q(k)))
-            .collect::<Vec<_>>()
-            .join(" AND ");
-        rows_sql = format!(
-            "SELECT t.*, (dup.__n IS NOT NULL) AS __dup, dup.__n AS __dup_n \
-             FROM (SELECT {keys}, count(*) AS __n FROM {typed_name} GROUP BY {keys} HAVING count(*) > 1) dup \
-             RIGHT JOIN ({rows_sql}) t ON {on}"
-        );
-        checks.push(Check::new(
-            spec.key.last().copied().unwrap_or_default(),
-            "__dup",
-            format!(
-                "concat('duplicate key (', CAST(__dup_n AS VARCHAR), ' rows share {})')",
-                spec.key.join(", ")
+    let typed_df = ctx.sql(&typed_sql).await?;
+
+    // 2. flagged: row checks, duplicate keys, references. In memory (and
+    // staged into a store) the typed rows are collected once, in source
+    // order, and the joins read only `__row` and the columns they compare:
+    // a join copies every column of the rows it streams, so the flags are
+    // found over a narrow projection and set beside the typed batches
+    // (`order::beside`). Streamed into a store, one plan does it all.
+    let narrow = matches!(into, Target::Memory | Target::Store { staged: true, .. });
+    let (flagged_sql, joined_names) = if narrow {
+        let (schema, typed) = in_row_order(ctx, typed_df).await?;
+        ctx.register_table(
+            typed_name.as_str(),
+            Arc::new(
+                MemTable::try_new(schema.clone(), runs(typed.clone(), rows, partitions))?
+                    .with_sort_order(vec![vec![row_order()]]),
             ),
-        ));
-    }
-    checks.extend(reference_checks);
-    // `(p) IS TRUE`, not `coalesce((p), false)`: the optimizer rewrites
-    // the latter to `p IS NOT NULL AND p`, evaluating every check twice.
-    let bad = checks
-        .iter()
-        .map(|c| format!("(({}) IS TRUE)", c.predicate))
-        .collect::<Vec<_>>()
-        .join(" OR ");
-    let flagged_sql = format!("SELECT *, ({bad}) AS {BAD_COLUMN} FROM ({rows_sql})");
+        )?;
+        let columns = join_columns(spec);
+        let rows_sql = format!("SELECT {} FROM {typed_name}", columns.join(", "));
+        let joins = joins(spec, &typed_name, rows_sql);
+        checks.extend(joins.checks);
+        let source = if joins.flags.is_empty() {
+            typed_name.clone()
+        } else {
+            let flags_sql = format!(
+                "SELECT {}, {} FROM ({})",
+                q(ROW_COLUMN),
+                joins
+                    .flags
+                    .iter()
+                    .map(|f| q(f))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                joins.sql
+            );
+            let (flags_schema, flags) = in_row_order(ctx, ctx.sql(&flags_sql).await?).await?;
+            let (joined_schema, joined) = beside(&schema, typed, &flags_schema, &flags)?;
+            let joined_name = format!("__joined_{name}");
+            ctx.register_table(
+                joined_name.as_str(),
+                Arc::new(
+                    MemTable::try_new(joined_schema, runs(joined, rows, partitions))?
+                        .with_sort_order(vec![vec![row_order()]]),
+                ),
+            )?;
+            joined_name
+        };
+        (
+            format!("SELECT *, ({}) AS {BAD_COLUMN} FROM {source}", bad(&checks)),
+            vec![source]
+                .into_iter()
+                .filter(|s| *s != typed_name)
+                .collect(),
+        )
+    } else {
+        ctx.register_table(typed_name.as_str(), typed_df.into_view())?;
+        let joins = joins(spec, &typed_name, format!("SELECT * FROM {typed_name}"));
+        checks.extend(joins.checks);
+        (
+            format!(
+                "SELECT *, ({}) AS {BAD_COLUMN} FROM ({})",
+                bad(&checks),
+                joins.sql
+            ),
+            Vec::new(),
+        )
+    };
     let flagged_df = ctx.sql(&flagged_sql).await?;
     let (rejected, flagged) = match into {
         Target::Memory => {
@@ -444,7 +445,10 @@ async fn validate_table(
             stored: Some(file),
         },
     };
-    for n in [raw_name, typed_name, flagged_name] {
+    for n in [raw_name, typed_name, flagged_name]
+        .into_iter()
+        .chain(joined_names)
+    {
         ctx.deregister_table(n.as_str())?;
     }
     let summary = TableSummary {
@@ -458,7 +462,6 @@ async fn validate_table(
     Ok((table, reject_batches, summary))
 }
 
-/// The single count of a `SELECT count(*) …` query.
 /// The rejects ledger's `row` and `file` as SQL over `__row`: the row
 /// itself and no file for a table read from one file; for a folder of
 /// parts, the part's file and the row within it (DESIGN §8).
@@ -483,6 +486,7 @@ fn part_columns(parts: &[crate::io::source::Part]) -> (String, String) {
     (format!("{row} END"), format!("{file} END"))
 }
 
+/// The single count of a `SELECT count(*) …` query.
 async fn count(ctx: &SessionContext, sql: &str) -> Result<usize> {
     let batches = ctx.sql(sql).await?.collect().await?;
     let n = batches

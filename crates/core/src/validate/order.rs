@@ -150,6 +150,99 @@ pub(super) fn accepted_rows(
     Ok((out_schema, out))
 }
 
+/// The `rows` (under `schema`) with the columns of `flags` (under
+/// `flags_schema`, every column but `__row`) beside them, batch by batch.
+/// Both are in `__row` order and hold the same rows; that is checked, row
+/// by row. A flag batch spanning a row batch is sliced (no copy); a row
+/// batch spanning flag batches gets their pieces concatenated.
+pub(super) fn beside(
+    schema: &SchemaRef,
+    rows: Vec<RecordBatch>,
+    flags_schema: &SchemaRef,
+    flags: &[RecordBatch],
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    use datafusion::arrow::compute::concat;
+    use datafusion::arrow::datatypes::Schema;
+    let mismatch = |what: String| {
+        Error::Query(datafusion::error::DataFusionError::Internal(format!(
+            "flags beside the typed rows: {what}"
+        )))
+    };
+    let row_at = schema.index_of(ROW_COLUMN)?;
+    let flag_row_at = flags_schema.index_of(ROW_COLUMN)?;
+    let added: Vec<usize> = (0..flags_schema.fields().len())
+        .filter(|&i| i != flag_row_at)
+        .collect();
+    let out_schema = Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .cloned()
+            .chain(added.iter().map(|&i| flags_schema.fields()[i].clone()))
+            .collect::<Vec<_>>(),
+    ));
+    // (flag batch, first row not yet used)
+    let (mut at, mut offset) = (0usize, 0usize);
+    let mut out = Vec::with_capacity(rows.len());
+    for batch in rows.into_iter().filter(|b| b.num_rows() > 0) {
+        let mut wanted = batch.num_rows();
+        let mut pieces: Vec<RecordBatch> = Vec::new();
+        while wanted > 0 {
+            let flag = flags
+                .get(at)
+                .ok_or_else(|| mismatch("fewer flags than rows".into()))?;
+            let n = (flag.num_rows() - offset).min(wanted);
+            pieces.push(flag.slice(offset, n));
+            (offset, wanted) = (offset + n, wanted - n);
+            if offset == flag.num_rows() {
+                (at, offset) = (at + 1, 0);
+            }
+        }
+        let piece = match pieces.len() {
+            1 => pieces.pop(),
+            _ => None,
+        };
+        let columns: Vec<Arc<dyn Array>> = match piece {
+            Some(piece) => piece.columns().to_vec(),
+            None => (0..flags_schema.fields().len())
+                .map(|i| {
+                    let parts: Vec<&dyn Array> =
+                        pieces.iter().map(|p| p.column(i).as_ref()).collect();
+                    concat(&parts)
+                })
+                .collect::<std::result::Result<_, _>>()?,
+        };
+        match (
+            int64_values(batch.column(row_at)),
+            int64_values(&columns[flag_row_at]),
+        ) {
+            (Some(a), Some(b)) if a == b => {}
+            (a, _) => {
+                return Err(mismatch(format!(
+                    "rows differ in the batch from `{ROW_COLUMN}` {:?}",
+                    a.and_then(|v| v.first().copied())
+                )))
+            }
+        }
+        let mut all = batch.columns().to_vec();
+        all.extend(added.iter().map(|&i| columns[i].clone()));
+        out.push(RecordBatch::try_new(out_schema.clone(), all)?);
+    }
+    if at < flags.len() && flags[at..].iter().map(|f| f.num_rows()).sum::<usize>() > offset {
+        return Err(mismatch("more flags than rows".into()));
+    }
+    Ok((out_schema, out))
+}
+
+/// The values of an Int64 column without nulls.
+fn int64_values(column: &dyn Array) -> Option<&[i64]> {
+    column
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .filter(|a| a.null_count() == 0)
+        .map(|a| a.values().as_ref())
+}
+
 /// Whether the Int64 `column` of `batches` is strictly ascending.
 fn ascending(batches: &[RecordBatch], column: &str) -> Result<bool> {
     let mut last = i64::MIN;

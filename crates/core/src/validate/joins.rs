@@ -1,0 +1,123 @@
+//! The duplicate-key and reference checks as joins (DESIGN §2.4): each
+//! adds flag columns to the checked rows — `__dup`/`__dup_n` for a key
+//! shared by several rows, `__ref<i>` (and the columns a reference hands
+//! over, [`crate::links`]) for a reference to no accepted row — and the
+//! [`Check`]s that read them. `__bad` ([`bad`]) is then the disjunction
+//! of every check.
+
+use super::checks::{key_is_unique, q, qualify, references_for, Check};
+use crate::schema::{TableSpec, ROW_COLUMN};
+
+/// The columns of the typed rows the duplicate-key and reference joins
+/// read: `__row`, the key (when it must be unique) and the columns each
+/// reference compares, quoted.
+pub(super) fn join_columns(spec: &TableSpec) -> Vec<String> {
+    let mut columns = vec![ROW_COLUMN.to_string()];
+    if key_is_unique(spec) {
+        columns.extend(spec.key.iter().map(|k| k.to_string()));
+    }
+    for r in references_for(spec) {
+        columns.extend(r.columns().map(str::to_string));
+    }
+    let mut unique: Vec<String> = Vec::new();
+    for c in columns {
+        if !unique.contains(&c) {
+            unique.push(c);
+        }
+    }
+    unique.iter().map(|c| q(c)).collect()
+}
+
+/// The duplicate-key and reference joins of a table.
+pub(super) struct Joins {
+    /// The checked rows (`rows`) with each join's flag columns added.
+    pub sql: String,
+    /// The checks reading the flags: duplicate keys first, then each
+    /// reference.
+    pub checks: Vec<Check>,
+    /// The columns the joins add, in order.
+    pub flags: Vec<String>,
+}
+
+/// The duplicate-key and reference joins over `rows` (SQL of the checked
+/// rows, with at least [`join_columns`]); duplicates are counted over the
+/// whole typed table `typed_name`.
+///
+/// Each join puts the key set on the left (the hash table) and the
+/// checked rows on the right, streamed: a large table is never held in a
+/// hash table, whatever statistics its source has (a streamed Parquet
+/// source has none). The duplicate-key join is the outermost, so its
+/// aggregate (a pass over every row, spilling under the memory limit)
+/// runs and frees its memory before the references' key sets (at
+/// national scale, 26 M households) are built; the other way round, the
+/// aggregate ran beside the household hash table.
+pub(super) fn joins(spec: &TableSpec, typed_name: &str, rows: String) -> Joins {
+    let mut sql = rows;
+    let mut flags = Vec::new();
+    let mut reference_checks = Vec::new();
+    for (i, r) in references_for(spec).into_iter().enumerate() {
+        let alias = format!("ref{i}");
+        let on =
+            r.on.iter()
+                .map(|(expr, target)| format!("{} = {alias}.{}", qualify(expr), q(target)))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+        let present =
+            r.on.iter()
+                .map(|(expr, _)| format!("{} IS NOT NULL", qualify(expr)))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+        let carried: String = r
+            .carry
+            .iter()
+            .map(|c| format!(", {alias}.{}", q(c)))
+            .collect();
+        sql = format!(
+            "SELECT t.*, ({present} AND ({}) IS TRUE AND {alias}.{} IS NULL) AS __ref{i}{carried} \
+             FROM ({}) {alias} RIGHT JOIN ({sql}) t ON {on}",
+            r.only_if,
+            q(r.on[0].1),
+            r.target
+        );
+        flags.push(format!("__ref{i}"));
+        flags.extend(r.carry.iter().map(|c| c.to_string()));
+        reference_checks.push(Check::new(r.column, format!("__ref{i}"), r.problem));
+    }
+    let mut checks = Vec::new();
+    if key_is_unique(spec) {
+        let keys = spec.key.iter().map(|k| q(k)).collect::<Vec<_>>().join(", ");
+        let on = spec
+            .key
+            .iter()
+            .map(|k| format!("t.{c} = dup.{c}", c = q(k)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        sql = format!(
+            "SELECT t.*, (dup.__n IS NOT NULL) AS __dup, dup.__n AS __dup_n \
+             FROM (SELECT {keys}, count(*) AS __n FROM {typed_name} GROUP BY {keys} HAVING count(*) > 1) dup \
+             RIGHT JOIN ({sql}) t ON {on}"
+        );
+        flags.extend(["__dup".to_string(), "__dup_n".to_string()]);
+        checks.push(Check::new(
+            spec.key.last().copied().unwrap_or_default(),
+            "__dup",
+            format!(
+                "concat('duplicate key (', CAST(__dup_n AS VARCHAR), ' rows share {})')",
+                spec.key.join(", ")
+            ),
+        ));
+    }
+    checks.extend(reference_checks);
+    Joins { sql, checks, flags }
+}
+
+/// `__bad`: the disjunction of `(check) IS TRUE` — not `coalesce((check),
+/// false)`, which the optimizer rewrites to `check IS NOT NULL AND check`,
+/// evaluating every check twice.
+pub(super) fn bad(checks: &[Check]) -> String {
+    checks
+        .iter()
+        .map(|c| format!("(({}) IS TRUE)", c.predicate))
+        .collect::<Vec<_>>()
+        .join(" OR ")
+}
