@@ -383,6 +383,17 @@ pub(super) fn parents(spec: &TableSpec) -> Vec<&'static str> {
         .collect()
 }
 
+/// `__bad`: the disjunction of `(check) IS TRUE` — not `coalesce((check),
+/// false)`, which the optimizer rewrites to `check IS NOT NULL AND check`,
+/// evaluating every check twice.
+pub(super) fn bad(checks: &[Check]) -> String {
+    checks
+        .iter()
+        .map(|c| format!("(({}) IS TRUE)", c.predicate))
+        .collect::<Vec<_>>()
+        .join(" OR ")
+}
+
 /// Whether duplicate keys are a fault for this table.
 pub(super) fn key_is_unique(spec: &TableSpec) -> bool {
     !matches!(spec.name, "assistance" | "assessments")

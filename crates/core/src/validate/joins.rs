@@ -2,8 +2,7 @@
 //! adds flag columns to the checked rows — `__dup`/`__dup_n` for a key
 //! shared by several rows, `__ref<i>` (and the columns a reference hands
 //! over, [`crate::links`]) for a reference to no accepted row — and the
-//! [`Check`]s that read them. `__bad` ([`bad`]) is then the disjunction
-//! of every check.
+//! [`Check`]s that read them.
 
 use super::checks::{key_is_unique, q, qualify, references_for, Check};
 use crate::schema::{TableSpec, ROW_COLUMN};
@@ -109,15 +108,4 @@ pub(super) fn joins(spec: &TableSpec, typed_name: &str, rows: String) -> Joins {
     }
     checks.extend(reference_checks);
     Joins { sql, checks, flags }
-}
-
-/// `__bad`: the disjunction of `(check) IS TRUE` — not `coalesce((check),
-/// false)`, which the optimizer rewrites to `check IS NOT NULL AND check`,
-/// evaluating every check twice.
-pub(super) fn bad(checks: &[Check]) -> String {
-    checks
-        .iter()
-        .map(|c| format!("(({}) IS TRUE)", c.predicate))
-        .collect::<Vec<_>>()
-        .join(" OR ")
 }

@@ -40,7 +40,7 @@ use datafusion::prelude::SessionContext;
 
 use crate::catalog::{linked_provider, provider};
 use crate::error::{contain_panics, Error, Result};
-use crate::io::source::{numbered_parquet, row_order, RawRows, RawTable};
+use crate::io::source::{numbered_parquet, RawRows, RawTable};
 use crate::io::store::{self, BAD_COLUMN};
 use crate::lines;
 use crate::links;
@@ -52,9 +52,9 @@ mod checks;
 mod joins;
 mod order;
 
-use checks::{checks_for, finite_numbers, lit, q, txt, typed_projection};
-use joins::{bad, join_columns, joins};
-use order::{accepted_rows, beside, in_order, in_row_order, runs};
+use checks::{bad, checks_for, finite_numbers, lit, q, txt, typed_projection};
+use joins::{join_columns, joins};
+use order::{accepted_rows, beside, in_order, in_row_order, in_runs};
 
 /// Where validation puts the validated tables.
 #[derive(Debug, Clone, Copy)]
@@ -215,9 +215,8 @@ async fn validate_table(
         match raw.rows {
             RawRows::Memory { batches, schema } => {
                 let rows = batches.iter().map(|b| b.num_rows()).sum();
-                let table = MemTable::try_new(schema.clone(), runs(batches, rows, partitions))?
-                    .with_sort_order(vec![vec![row_order()]]);
-                (Arc::new(table), schema, rows)
+                let table = in_runs(schema.clone(), batches, rows, partitions)?;
+                (table, schema, rows)
             }
             RawRows::Parquet(path) => {
                 let batch_size = ctx.state().config().batch_size();
@@ -242,21 +241,18 @@ async fn validate_table(
     // found over a narrow projection and set beside the typed batches
     // (`order::beside`). Streamed into a store, one plan does it all.
     let narrow = matches!(into, Target::Memory | Target::Store { staged: true, .. });
-    let (flagged_sql, joined_names) = if narrow {
+    let (flagged_sql, joined_name) = if narrow {
         let (schema, typed) = in_row_order(ctx, typed_df).await?;
         ctx.register_table(
             typed_name.as_str(),
-            Arc::new(
-                MemTable::try_new(schema.clone(), runs(typed.clone(), rows, partitions))?
-                    .with_sort_order(vec![vec![row_order()]]),
-            ),
+            in_runs(schema.clone(), typed.clone(), rows, partitions)?,
         )?;
         let columns = join_columns(spec);
         let rows_sql = format!("SELECT {} FROM {typed_name}", columns.join(", "));
         let joins = joins(spec, &typed_name, rows_sql);
         checks.extend(joins.checks);
-        let source = if joins.flags.is_empty() {
-            typed_name.clone()
+        let joined = if joins.flags.is_empty() {
+            None
         } else {
             let flags_sql = format!(
                 "SELECT {}, {} FROM ({})",
@@ -274,19 +270,14 @@ async fn validate_table(
             let joined_name = format!("__joined_{name}");
             ctx.register_table(
                 joined_name.as_str(),
-                Arc::new(
-                    MemTable::try_new(joined_schema, runs(joined, rows, partitions))?
-                        .with_sort_order(vec![vec![row_order()]]),
-                ),
+                in_runs(joined_schema, joined, rows, partitions)?,
             )?;
-            joined_name
+            Some(joined_name)
         };
+        let source = joined.as_deref().unwrap_or(&typed_name);
         (
             format!("SELECT *, ({}) AS {BAD_COLUMN} FROM {source}", bad(&checks)),
-            vec![source]
-                .into_iter()
-                .filter(|s| *s != typed_name)
-                .collect(),
+            joined,
         )
     } else {
         ctx.register_table(typed_name.as_str(), typed_df.into_view())?;
@@ -298,7 +289,7 @@ async fn validate_table(
                 bad(&checks),
                 joins.sql
             ),
-            Vec::new(),
+            None,
         )
     };
     let flagged_df = ctx.sql(&flagged_sql).await?;
@@ -324,9 +315,8 @@ async fn validate_table(
                 // partitions by it and encodes columns in parallel).
                 let (schema, batches) = in_row_order(ctx, flagged_df).await?;
                 let rejected = bad_rows(&batches);
-                let validated = MemTable::try_new(schema.clone(), runs(batches, rows, partitions))?
-                    .with_sort_order(vec![vec![row_order()]]);
-                store::write_flagged(ctx.read_table(Arc::new(validated))?, &path).await?;
+                let validated = in_runs(schema.clone(), batches, rows, partitions)?;
+                store::write_flagged(ctx.read_table(validated)?, &path).await?;
                 (schema, Some(rejected))
             } else {
                 let schema = flagged_df.schema().inner().clone();
@@ -447,7 +437,7 @@ async fn validate_table(
     };
     for n in [raw_name, typed_name, flagged_name]
         .into_iter()
-        .chain(joined_names)
+        .chain(joined_name)
     {
         ctx.deregister_table(n.as_str())?;
     }

@@ -57,6 +57,19 @@ pub(super) fn runs(batches: Vec<RecordBatch>, rows: usize, n: usize) -> Vec<Vec<
     out
 }
 
+/// `batches` (`rows` rows, in `__row` order) as a table of up to `n`
+/// partitions of contiguous rows ([`runs`]), declared sorted on `__row`.
+pub(super) fn in_runs(
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+    rows: usize,
+    n: usize,
+) -> Result<Arc<MemTable>> {
+    Ok(Arc::new(
+        MemTable::try_new(schema, runs(batches, rows, n))?.with_sort_order(vec![vec![row_order()]]),
+    ))
+}
+
 /// Collect a DataFrame partition by partition, the partitions one after
 /// the other (rather than as their batches arrive), with a schema that
 /// matches the batches exactly.
@@ -198,19 +211,16 @@ pub(super) fn beside(
                 (at, offset) = (at + 1, 0);
             }
         }
-        let piece = match pieces.len() {
-            1 => pieces.pop(),
-            _ => None,
-        };
-        let columns: Vec<Arc<dyn Array>> = match piece {
-            Some(piece) => piece.columns().to_vec(),
-            None => (0..flags_schema.fields().len())
+        let columns: Vec<Arc<dyn Array>> = if let [piece] = pieces.as_slice() {
+            piece.columns().to_vec()
+        } else {
+            (0..flags_schema.fields().len())
                 .map(|i| {
                     let parts: Vec<&dyn Array> =
                         pieces.iter().map(|p| p.column(i).as_ref()).collect();
                     concat(&parts)
                 })
-                .collect::<std::result::Result<_, _>>()?,
+                .collect::<std::result::Result<_, _>>()?
         };
         match (
             int64_values(batch.column(row_at)),
