@@ -316,11 +316,11 @@ async fn validate_table(
                 let (schema, batches) = in_row_order(ctx, flagged_df).await?;
                 let rejected = bad_rows(&batches);
                 let validated = in_runs(schema.clone(), batches, rows, partitions)?;
-                store::write_flagged(ctx.read_table(validated)?, &path).await?;
+                store::write_flagged(ctx.read_table(validated)?, &path, true).await?;
                 (schema, Some(rejected))
             } else {
                 let schema = flagged_df.schema().inner().clone();
-                store::write_flagged(flagged_df, &path).await?;
+                store::write_flagged(flagged_df, &path, false).await?;
                 (schema, None)
             };
             let mut file = StoredFile {
