@@ -88,13 +88,25 @@ pub(crate) fn register_tables(
     // One stream of the ledger's batches, not a MemTable: DataFusion splits
     // a MemTable's one partition across the cores, and the ledger came out
     // of `Engine::rejects` with the tables' batches interleaved.
-    let schema = schema::rejects_schema();
-    let ledger = Kept(schema.clone(), rejects.to_vec());
     ctx.register_table(
         "rejects",
-        Arc::new(StreamingTable::try_new(schema, vec![Arc::new(ledger)])?),
+        one_stream(schema::rejects_schema(), rejects.to_vec())?,
     )?;
     Ok(())
+}
+
+/// `batches` as a table of one stream, read in their order: DataFusion
+/// splits a MemTable's one partition across the cores and reorders its
+/// batches.
+pub(crate) fn one_stream(
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<Arc<dyn TableProvider>> {
+    let rows = Kept(schema.clone(), batches);
+    Ok(Arc::new(StreamingTable::try_new(
+        schema,
+        vec![Arc::new(rows)],
+    )?))
 }
 
 /// Every table and view name registered on `ctx`'s default schema.

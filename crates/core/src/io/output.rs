@@ -82,7 +82,7 @@ pub async fn write_dataframe(
     use futures::StreamExt;
     let path = path.as_ref();
     if Format::from_path(path)? == Format::Parquet {
-        return write_parquet(df, path, "zstd(1)", OUTPUT_ROW_GROUPS).await;
+        return write_parquet(df, path, "zstd(1)", OUTPUT_LAYOUT).await;
     }
     let schema = df.schema().inner().clone();
     let mut stream = df.execute_stream().await?;
@@ -97,9 +97,10 @@ pub async fn write_dataframe(
     Ok(rows)
 }
 
-/// How DataFusion's Parquet writer lays out a file.
+/// How DataFusion's Parquet writer lays out a file: its row groups and
+/// dictionaries.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct RowGroups {
+pub(crate) struct Layout {
     /// Rows per row group, at most. A reader splits a file across its
     /// partitions by row group: a 1.15 M-row table in 1 Mi-row groups is
     /// read mostly on one core.
@@ -116,7 +117,7 @@ pub(crate) struct RowGroups {
 
 /// The layout of `--out` files: 128 Ki-row groups (the file splits
 /// across a reader's cores), two encoded at once, dictionaries.
-pub(crate) const OUTPUT_ROW_GROUPS: RowGroups = RowGroups {
+pub(crate) const OUTPUT_LAYOUT: Layout = Layout {
     rows: 128 * 1024,
     at_once: 2,
     buffered: 2,
@@ -134,12 +135,12 @@ fn is_identifier(column: &str) -> bool {
 /// Run `df` into one Parquet file at `path` with DataFusion's writer,
 /// which encodes row groups and columns in parallel with the plan;
 /// `compression` as DataFusion spells it (`zstd(1)`, `lz4_raw`, …), laid
-/// out as `groups` says. Returns the number of rows written.
+/// out as `layout` says. Returns the number of rows written.
 pub(crate) async fn write_parquet(
     df: datafusion::prelude::DataFrame,
     path: &Path,
     compression: &str,
-    groups: RowGroups,
+    layout: Layout,
 ) -> Result<usize> {
     use datafusion::arrow::array::UInt64Array;
     if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -150,10 +151,10 @@ pub(crate) async fn write_parquet(
         .ok_or_else(|| Error::InvalidArgument(format!("{}: path is not UTF-8", path.display())))?;
     let mut options = datafusion::config::TableParquetOptions::default();
     options.global.compression = Some(compression.into());
-    options.global.max_row_group_size = groups.rows;
-    options.global.maximum_parallel_row_group_writers = groups.at_once;
-    options.global.maximum_buffered_record_batches_per_stream = groups.buffered;
-    options.global.dictionary_enabled = Some(groups.dictionaries);
+    options.global.max_row_group_size = layout.rows;
+    options.global.maximum_parallel_row_group_writers = layout.at_once;
+    options.global.maximum_buffered_record_batches_per_stream = layout.buffered;
+    options.global.dictionary_enabled = Some(layout.dictionaries);
     for field in df.schema().fields() {
         if is_identifier(field.name()) {
             let plain = datafusion::config::ParquetColumnOptions {
@@ -325,7 +326,7 @@ pub fn lists_as_text(batch: &RecordBatch) -> Result<RecordBatch> {
 
 #[cfg(test)]
 mod tests {
-    use super::{write_parquet, RowGroups};
+    use super::{write_parquet, Layout};
     use datafusion::arrow::array::{RecordBatch, StringArray};
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
     use parquet::basic::Encoding;
@@ -334,7 +335,7 @@ mod tests {
 
     /// The encodings of each column chunk of the first row group, and the
     /// number of rows of each row group, of the Parquet file at `path`.
-    fn layout(path: &std::path::Path) -> (Vec<Vec<Encoding>>, Vec<i64>) {
+    fn read_layout(path: &std::path::Path) -> (Vec<Vec<Encoding>>, Vec<i64>) {
         let reader = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
         let meta = reader.metadata();
         let encodings = meta
@@ -368,16 +369,16 @@ mod tests {
         let ctx = datafusion::prelude::SessionContext::new();
         for dictionaries in [true, false] {
             let path = dir.path().join(format!("{dictionaries}.parquet"));
-            let groups = RowGroups {
+            let layout = Layout {
                 rows: 1000,
                 at_once: 2,
                 buffered: 2,
                 dictionaries,
             };
             let df = ctx.read_batch(batch.clone()).unwrap();
-            let written = write_parquet(df, &path, "lz4_raw", groups).await.unwrap();
+            let written = write_parquet(df, &path, "lz4_raw", layout).await.unwrap();
             assert_eq!(written, n);
-            let (encodings, rows) = layout(&path);
+            let (encodings, rows) = read_layout(&path);
             assert_eq!(rows, vec![1000, 1000, 500], "dictionaries: {dictionaries}");
             let dictionary = |c: usize| encodings[c].contains(&Encoding::RLE_DICTIONARY);
             assert!(!dictionary(0), "household_id: {:?}", encodings[0]);

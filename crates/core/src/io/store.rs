@@ -66,7 +66,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::io::output::RowGroups;
+use crate::io::output::Layout;
 use crate::schema::TableSpec;
 use crate::table::{Linked, Loaded, StoredFile, Table, TableSummary};
 
@@ -80,7 +80,7 @@ pub(crate) const BAD_COLUMN: &str = "__bad";
 /// text without dictionaries — interning every value was over a third of
 /// writing the store, and the first command on a dataset waits for it
 /// (the store is a third larger: 183 against 137 MB at 1.2 M households).
-const STAGED: RowGroups = RowGroups {
+const STAGED: Layout = Layout {
     rows: 128 * 1024,
     at_once: 2,
     buffered: 2,
@@ -90,7 +90,7 @@ const STAGED: RowGroups = RowGroups {
 /// The layout of a store file streamed from its source (national scale):
 /// DataFusion's 1 Mi-row groups, one encoded at a time beside the
 /// validation plan, dictionaries (size matters more there).
-const STREAMED: RowGroups = RowGroups {
+const STREAMED: Layout = Layout {
     rows: 1024 * 1024,
     at_once: 1,
     buffered: 2,
@@ -101,8 +101,8 @@ const STREAMED: RowGroups = RowGroups {
 /// store is read back many times and decompression speed matters more
 /// than size), laid out for a `staged` or a streamed table.
 pub(crate) async fn write_flagged(df: DataFrame, path: &Path, staged: bool) -> Result<()> {
-    let groups = if staged { STAGED } else { STREAMED };
-    crate::io::output::write_parquet(df, path, "lz4_raw", groups).await?;
+    let layout = if staged { STAGED } else { STREAMED };
+    crate::io::output::write_parquet(df, path, "lz4_raw", layout).await?;
     Ok(())
 }
 

@@ -38,7 +38,7 @@ use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 
-use crate::catalog::{linked_provider, provider};
+use crate::catalog::{linked_provider, one_stream, provider};
 use crate::error::{contain_panics, Error, Result};
 use crate::io::source::{numbered_parquet, RawRows, RawTable};
 use crate::io::store::{self, BAD_COLUMN};
@@ -310,12 +310,13 @@ async fn validate_table(
             let (file_schema, counted): (SchemaRef, Option<usize>) = if staged {
                 // Validated on both cores in memory, then written: the
                 // plan feeding the writer no longer waits for the checks.
-                // Declared in `__row` order, so the file keeps the rows'
-                // order as a streamed one does (the writer merges the
-                // partitions by it and encodes columns in parallel).
+                // Handed over as one stream in `__row` order, so the file
+                // keeps the rows' order as a streamed one does, with no
+                // merge of partitions (the writer encodes the columns in
+                // parallel).
                 let (schema, batches) = in_row_order(ctx, flagged_df).await?;
                 let rejected = bad_rows(&batches);
-                let validated = in_runs(schema.clone(), batches, rows, partitions)?;
+                let validated = one_stream(schema.clone(), batches)?;
                 store::write_flagged(ctx.read_table(validated)?, &path, true).await?;
                 (schema, Some(rejected))
             } else {
