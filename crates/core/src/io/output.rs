@@ -107,8 +107,6 @@ pub(crate) struct Layout {
     pub rows: usize,
     /// Row groups encoded at once.
     pub at_once: usize,
-    /// Batches buffered per row group being encoded.
-    pub buffered: usize,
     /// Whether text columns other than identifiers ([`is_identifier`])
     /// are dictionary-encoded: smaller files, but the writer hashes every
     /// value into the dictionary.
@@ -120,7 +118,6 @@ pub(crate) struct Layout {
 pub(crate) const OUTPUT_LAYOUT: Layout = Layout {
     rows: 128 * 1024,
     at_once: 2,
-    buffered: 2,
     dictionaries: true,
 };
 
@@ -153,7 +150,6 @@ pub(crate) async fn write_parquet(
     options.global.compression = Some(compression.into());
     options.global.max_row_group_size = layout.rows;
     options.global.maximum_parallel_row_group_writers = layout.at_once;
-    options.global.maximum_buffered_record_batches_per_stream = layout.buffered;
     options.global.dictionary_enabled = Some(layout.dictionaries);
     for field in df.schema().fields() {
         if is_identifier(field.name()) {
@@ -372,7 +368,6 @@ mod tests {
             let layout = Layout {
                 rows: 1000,
                 at_once: 2,
-                buffered: 2,
                 dictionaries,
             };
             let df = ctx.read_batch(batch.clone()).unwrap();

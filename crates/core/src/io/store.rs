@@ -83,7 +83,6 @@ pub(crate) const BAD_COLUMN: &str = "__bad";
 const STAGED: Layout = Layout {
     rows: 128 * 1024,
     at_once: 2,
-    buffered: 2,
     dictionaries: false,
 };
 
@@ -93,7 +92,6 @@ const STAGED: Layout = Layout {
 const STREAMED: Layout = Layout {
     rows: 1024 * 1024,
     at_once: 1,
-    buffered: 2,
     dictionaries: true,
 };
 
