@@ -8,7 +8,8 @@
 //!    in a `__cast_<column>` column.
 //! 2. **flagged** — every row check of DESIGN §2.4 as a SQL predicate, plus
 //!    duplicate keys (an aggregate joined back, so *every* row sharing the
-//!    key is flagged) and references to other tables (anti-joins against the
+//!    key is flagged; skipped in memory when the keys are strictly
+//!    ascending in source order, `order::keys_ascending`) and references to other tables (anti-joins against the
 //!    already accepted parent tables, `joins.rs`); `__bad` is their
 //!    disjunction. In memory the typed rows are collected once and the
 //!    joins run over `__row` and the columns they compare, their flags set
@@ -52,9 +53,9 @@ mod checks;
 mod joins;
 mod order;
 
-use checks::{bad, checks_for, finite_numbers, lit, q, txt, typed_projection};
+use checks::{bad, checks_for, finite_numbers, key_is_unique, lit, q, txt, typed_projection};
 use joins::{join_columns, joins};
-use order::{accepted_rows, beside, in_order, in_row_order, in_runs};
+use order::{accepted_rows, beside, in_order, in_row_order, in_runs, keys_ascending};
 
 /// Where validation puts the validated tables.
 #[derive(Debug, Clone, Copy)]
@@ -249,7 +250,8 @@ async fn validate_table(
         )?;
         let columns = join_columns(spec);
         let rows_sql = format!("SELECT {} FROM {typed_name}", columns.join(", "));
-        let joins = joins(spec, &typed_name, rows_sql);
+        let distinct = key_is_unique(spec) && keys_ascending(&typed, spec.key)?;
+        let joins = joins(spec, &typed_name, rows_sql, distinct);
         checks.extend(joins.checks);
         let joined = if joins.flags.is_empty() {
             None
@@ -281,7 +283,12 @@ async fn validate_table(
         )
     } else {
         ctx.register_table(typed_name.as_str(), typed_df.into_view())?;
-        let joins = joins(spec, &typed_name, format!("SELECT * FROM {typed_name}"));
+        let joins = joins(
+            spec,
+            &typed_name,
+            format!("SELECT * FROM {typed_name}"),
+            false,
+        );
         checks.extend(joins.checks);
         (
             format!(

@@ -7,7 +7,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, BooleanArray, Int64Array, RecordBatch};
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, RecordBatch};
+use datafusion::arrow::compute::filter;
+use datafusion::arrow::compute::kernels::cmp;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
@@ -244,6 +246,68 @@ pub(super) fn beside(
     Ok((out_schema, out))
 }
 
+/// Whether the `key` columns of `batches`, read in row order, are never
+/// null and strictly ascending (compared as a tuple, column by column):
+/// then no two rows share a key and the duplicate-key aggregate, a hash
+/// table of every key, has nothing to find. Registries are commonly
+/// exported in key order (the generator's are), so this pass of
+/// vectorised comparisons of each row with the next often stands in for
+/// it; any other order, or a null key, answers `false` and the aggregate
+/// runs.
+pub(super) fn keys_ascending(batches: &[RecordBatch], key: &[&str]) -> Result<bool> {
+    if key.is_empty() {
+        return Ok(false);
+    }
+    // The key of the last row of the batches before.
+    let mut last: Option<Vec<ArrayRef>> = None;
+    for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+        let n = batch.num_rows();
+        let mut columns = Vec::with_capacity(key.len());
+        for k in key {
+            match batch.column_by_name(k) {
+                Some(c) if c.null_count() == 0 => columns.push(c.clone()),
+                _ => return Ok(false),
+            }
+        }
+        let rows = |offset: usize, len: usize| -> Vec<ArrayRef> {
+            columns.iter().map(|c| c.slice(offset, len)).collect()
+        };
+        if let Some(before) = &last {
+            if !pairwise_ascending(before, &rows(0, 1))? {
+                return Ok(false);
+            }
+        }
+        if n > 1 && !pairwise_ascending(&rows(0, n - 1), &rows(1, n - 1))? {
+            return Ok(false);
+        }
+        last = Some(rows(n - 1, 1));
+    }
+    Ok(true)
+}
+
+/// Whether each row of `after` is greater than the same row of `before`,
+/// as tuples of their columns (no nulls). A later column is compared only
+/// where the earlier ones are equal, and not at all when the first one
+/// already orders every row.
+fn pairwise_ascending(before: &[ArrayRef], after: &[ArrayRef]) -> Result<bool> {
+    let (Some(b), Some(a)) = (before.first(), after.first()) else {
+        return Ok(false);
+    };
+    let greater = cmp::gt(a, b)?;
+    if greater.true_count() == greater.len() || before.len() == 1 {
+        return Ok(greater.true_count() == greater.len());
+    }
+    // Rows where the first column ties must be ordered by the rest.
+    let tied = cmp::eq(a, b)?;
+    let rest_ascending = {
+        let keep = |cols: &[ArrayRef]| -> Result<Vec<ArrayRef>> {
+            cols[1..].iter().map(|c| Ok(filter(c, &tied)?)).collect()
+        };
+        pairwise_ascending(&keep(before)?, &keep(after)?)?
+    };
+    Ok(rest_ascending && greater.true_count() + tied.true_count() == greater.len())
+}
+
 /// The values of an Int64 column without nulls.
 fn int64_values(column: &dyn Array) -> Option<&[i64]> {
     column
@@ -287,7 +351,7 @@ fn ascending(batches: &[RecordBatch], column: &str) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::{Int64Array, StringArray};
+    use datafusion::arrow::array::{Int32Array, Int64Array, StringArray};
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
 
     fn rows(values: &[i64]) -> RecordBatch {
@@ -350,6 +414,47 @@ mod tests {
         assert!(!ascending(&[rows(&[1, 3, 2])], ROW_COLUMN).unwrap());
         // A missing column is not known to be in order.
         assert!(!ascending(&[rows(&[1, 2])], "nope").unwrap());
+    }
+
+    /// A batch of (id, year) keys; `None` is a null id.
+    fn keys(rows: &[(Option<&str>, i32)]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Utf8, true),
+            Field::new("year", DataType::Int32, false),
+        ]));
+        let ids: StringArray = rows.iter().map(|r| r.0).collect();
+        let years: Int32Array = rows.iter().map(|r| Some(r.1)).collect();
+        RecordBatch::try_new(schema, vec![Arc::new(ids), Arc::new(years)]).unwrap()
+    }
+
+    #[test]
+    fn keys_ascending_proves_distinct_keys_only_when_each_row_is_above_the_last() {
+        let key = ["id", "year"];
+        let asc = |batches: &[RecordBatch]| keys_ascending(batches, &key).unwrap();
+        let (a, b, c) = (Some("H1"), Some("H2"), Some("H3"));
+        // In order within and across batches; empty batches change nothing.
+        assert!(asc(&[
+            keys(&[(a, 2016), (b, 2016)]),
+            keys(&[]),
+            keys(&[(c, 2016)])
+        ]));
+        assert!(asc(&[]));
+        // Ties on the first column are ordered by the second.
+        assert!(asc(&[keys(&[(a, 2016), (a, 2017), (b, 2015)])]));
+        assert!(!asc(&[keys(&[(a, 2017), (a, 2016), (b, 2015)])]));
+        // A repeated key, within a batch or across two, is not distinct.
+        assert!(!asc(&[keys(&[(a, 2016), (b, 2016), (b, 2016)])]));
+        assert!(!asc(&[
+            keys(&[(a, 2016), (b, 2016)]),
+            keys(&[(b, 2016), (c, 2016)])
+        ]));
+        // Out of order (text order: H10 < H2), across a batch boundary too.
+        assert!(!asc(&[keys(&[(b, 2016), (Some("H10"), 2016)])]));
+        assert!(!asc(&[keys(&[(c, 2016)]), keys(&[(a, 2016), (b, 2016)])]));
+        // A null key or a missing column proves nothing.
+        assert!(!asc(&[keys(&[(a, 2016), (None, 2016), (c, 2016)])]));
+        assert!(!keys_ascending(&[keys(&[(a, 2016)])], &["id", "nope"]).unwrap());
+        assert!(!keys_ascending(&[keys(&[(a, 2016)])], &[]).unwrap());
     }
 
     #[tokio::test]
