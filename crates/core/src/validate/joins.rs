@@ -41,7 +41,8 @@ pub(super) struct Joins {
 /// The duplicate-key and reference joins over `rows` (SQL of the checked
 /// rows, with at least [`join_columns`]); duplicates are counted over the
 /// whole typed table `typed_name`, unless its keys are `distinct` already
-/// (proven by `order::keys_ascending`): then `__dup` is false on every row
+/// (proven by `order::keys_ascending` or its streamed form): then `__dup`
+/// is false on every row
 /// and no aggregate runs.
 ///
 /// Each join puts the key set on the left (the hash table) and the

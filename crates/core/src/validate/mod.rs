@@ -55,7 +55,9 @@ mod order;
 
 use checks::{bad, checks_for, finite_numbers, key_is_unique, lit, q, txt, typed_projection};
 use joins::{join_columns, joins};
-use order::{accepted_rows, beside, in_order, in_row_order, in_runs, keys_ascending};
+use order::{
+    accepted_rows, beside, in_order, in_row_order, in_runs, keys_ascending, keys_ascending_streamed,
+};
 
 /// Where validation puts the validated tables.
 #[derive(Debug, Clone, Copy)]
@@ -283,11 +285,22 @@ async fn validate_table(
         )
     } else {
         ctx.register_table(typed_name.as_str(), typed_df.into_view())?;
+        // Keys in order are checked in a pass over the key columns alone
+        // before the plan, so its duplicate-key aggregate (a hash table
+        // of every key at national scale) runs only when they are not.
+        let distinct = key_is_unique(spec) && {
+            let columns: Vec<String> = std::iter::once(ROW_COLUMN)
+                .chain(spec.key.iter().copied())
+                .map(q)
+                .collect();
+            let keys_sql = format!("SELECT {} FROM {typed_name}", columns.join(", "));
+            keys_ascending_streamed(ctx.sql(&keys_sql).await?, spec.key).await?
+        };
         let joins = joins(
             spec,
             &typed_name,
             format!("SELECT * FROM {typed_name}"),
-            false,
+            distinct,
         );
         checks.extend(joins.checks);
         (

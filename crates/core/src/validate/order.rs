@@ -255,34 +255,124 @@ pub(super) fn beside(
 /// it; any other order, or a null key, answers `false` and the aggregate
 /// runs.
 pub(super) fn keys_ascending(batches: &[RecordBatch], key: &[&str]) -> Result<bool> {
-    if key.is_empty() {
-        return Ok(false);
+    let mut ascent = Ascent::new(key);
+    for batch in batches {
+        ascent.push(batch)?;
     }
-    // The key of the last row of the batches before.
-    let mut last: Option<Vec<ArrayRef>> = None;
-    for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+    Ok(ascent.ascending)
+}
+
+/// [`keys_ascending`] over the rows of `df` (`__row` and the key
+/// columns), streamed: each partition is read on its own task and checked
+/// as it comes, so nothing is held, and the partitions must then follow
+/// one another — in `__row` (the sources' partitions are contiguous runs
+/// of rows, [`in_order`]) and in key. Stops at the first row out of order.
+pub(super) async fn keys_ascending_streamed(df: DataFrame, key: &[&str]) -> Result<bool> {
+    use futures::StreamExt;
+    let streams = df.execute_stream_partitioned().await?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, mut stream) in streams.into_iter().enumerate() {
+        let (mut rows, mut keys) = (Ascent::new(&[ROW_COLUMN]), Ascent::new(key));
+        tasks.spawn(async move {
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                rows.push(&batch)?;
+                keys.push(&batch)?;
+                if !(rows.ascending && keys.ascending) {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            Ok::<_, Error>((i, rows, keys))
+        });
+    }
+    let mut parts = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let (i, rows, keys) = match joined {
+            Ok(part) => part?,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => {
+                return Err(Error::Query(
+                    datafusion::error::DataFusionError::ExecutionJoin(Box::new(e)),
+                ))
+            }
+        };
+        if !(rows.ascending && keys.ascending) {
+            // The other partitions are stopped as the set is dropped.
+            return Ok(false);
+        }
+        parts.push((i, rows, keys));
+    }
+    parts.sort_by_key(|(i, _, _)| *i);
+    let parts: Vec<_> = parts
+        .into_iter()
+        .filter(|(_, r, _)| r.last.is_some())
+        .collect();
+    for pair in parts.windows(2) {
+        let ((_, rows_a, keys_a), (_, rows_b, keys_b)) = (&pair[0], &pair[1]);
+        if !(rows_b.follows(rows_a)? && keys_b.follows(keys_a)?) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Columns checked for strict ascent batch by batch, in row order.
+struct Ascent {
+    columns: Vec<String>,
+    /// The columns of the first and of the last row seen.
+    first: Option<Vec<ArrayRef>>,
+    last: Option<Vec<ArrayRef>>,
+    /// False from the first null, missing column or row out of order on.
+    ascending: bool,
+}
+
+impl Ascent {
+    fn new(columns: &[&str]) -> Self {
+        Ascent {
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            first: None,
+            last: None,
+            ascending: !columns.is_empty(),
+        }
+    }
+
+    /// Check the rows of `batch`, which follow the rows seen so far.
+    fn push(&mut self, batch: &RecordBatch) -> Result<()> {
         let n = batch.num_rows();
-        let mut columns = Vec::with_capacity(key.len());
-        for k in key {
-            match batch.column_by_name(k) {
+        if !self.ascending || n == 0 {
+            return Ok(());
+        }
+        let mut columns = Vec::with_capacity(self.columns.len());
+        for name in &self.columns {
+            match batch.column_by_name(name) {
                 Some(c) if c.null_count() == 0 => columns.push(c.clone()),
-                _ => return Ok(false),
+                _ => {
+                    self.ascending = false;
+                    return Ok(());
+                }
             }
         }
         let rows = |offset: usize, len: usize| -> Vec<ArrayRef> {
             columns.iter().map(|c| c.slice(offset, len)).collect()
         };
-        if let Some(before) = &last {
-            if !pairwise_ascending(before, &rows(0, 1))? {
-                return Ok(false);
-            }
-        }
-        if n > 1 && !pairwise_ascending(&rows(0, n - 1), &rows(1, n - 1))? {
-            return Ok(false);
-        }
-        last = Some(rows(n - 1, 1));
+        let head = rows(0, 1);
+        self.ascending = match &self.last {
+            Some(before) => pairwise_ascending(before, &head)?,
+            None => true,
+        } && (n == 1 || pairwise_ascending(&rows(0, n - 1), &rows(1, n - 1))?);
+        self.first.get_or_insert(head);
+        self.last = Some(rows(n - 1, 1));
+        Ok(())
     }
-    Ok(true)
+
+    /// Whether this run's first row comes after `earlier`'s last.
+    fn follows(&self, earlier: &Ascent) -> Result<bool> {
+        match (&earlier.last, &self.first) {
+            (Some(before), Some(after)) => pairwise_ascending(before, after),
+            _ => Ok(false),
+        }
+    }
 }
 
 /// Whether each row of `after` is greater than the same row of `before`,
@@ -455,6 +545,41 @@ mod tests {
         assert!(!asc(&[keys(&[(a, 2016), (None, 2016), (c, 2016)])]));
         assert!(!keys_ascending(&[keys(&[(a, 2016)])], &["id", "nope"]).unwrap());
         assert!(!keys_ascending(&[keys(&[(a, 2016)])], &[]).unwrap());
+    }
+
+    /// A batch of (`__row`, id) rows.
+    fn numbered(rows: &[(i64, &str)]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new(ROW_COLUMN, DataType::Int64, false),
+            Field::new("id", DataType::Utf8, false),
+        ]));
+        let numbers: Int64Array = rows.iter().map(|r| Some(r.0)).collect();
+        let ids: StringArray = rows.iter().map(|r| Some(r.1)).collect();
+        RecordBatch::try_new(schema, vec![Arc::new(numbers), Arc::new(ids)]).unwrap()
+    }
+
+    #[tokio::test]
+    async fn streamed_partitions_must_each_ascend_and_follow_one_another() {
+        let ctx = SessionContext::new();
+        let check = |partitions: Vec<Vec<RecordBatch>>| {
+            let ctx = ctx.clone();
+            async move {
+                let schema = numbered(&[]).schema();
+                let table = MemTable::try_new(schema, partitions).unwrap();
+                let df = ctx.read_table(Arc::new(table)).unwrap();
+                keys_ascending_streamed(df, &["id"]).await.unwrap()
+            }
+        };
+        let p = |rows: &[(i64, &str)]| vec![numbered(rows)];
+        // Two runs of rows, each in order, the second after the first.
+        assert!(check(vec![p(&[(1, "a"), (2, "b")]), p(&[(3, "c"), (4, "d")])]).await);
+        // An empty partition between them changes nothing.
+        assert!(check(vec![p(&[(1, "a")]), vec![], p(&[(2, "b")])]).await);
+        // A key repeated across the boundary, or out of order in one part.
+        assert!(!check(vec![p(&[(1, "a"), (2, "b")]), p(&[(3, "b"), (4, "d")])]).await);
+        assert!(!check(vec![p(&[(1, "b"), (2, "a")]), p(&[(3, "c")])]).await);
+        // Keys in order but the partitions not in row order: not proven.
+        assert!(!check(vec![p(&[(3, "a")]), p(&[(1, "b")])]).await);
     }
 
     #[tokio::test]
