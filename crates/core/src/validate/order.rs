@@ -28,10 +28,22 @@ use crate::schema::ROW_COLUMN;
 /// come out in `__row` order and the accepted table needs no sort of the
 /// whole table (that sort was a third of validation). Nothing relies on it
 /// blindly: [`ascending`] checks the order and a sort follows if needed.
+///
+/// Store files are scanned whole, one partition per file, not split into
+/// byte ranges: a file written in `__row` order says so in its metadata,
+/// and DataFusion carries that order through a reference join (assistance
+/// hands on the household's row as `__hid`), so the streamed store file
+/// is asked for in `(__row, __hid)` order. Split, the household scan lost
+/// its order and DataFusion sorted the 19 M assistance rows to restore it
+/// — a spilling sort at national scale that, under a 3 GiB limit beside
+/// the 1.5 GB household key set, failed two runs in five. Whole, the key
+/// set is read on one core (it is built on one anyway) and the rows are
+/// merged in order, not sorted.
 pub(super) fn in_order(config: SessionConfig) -> SessionConfig {
     config
         .with_repartition_joins(false)
         .with_round_robin_repartition(false)
+        .with_repartition_file_scans(false)
 }
 
 /// `batches` (`rows` rows in all) as up to `n` partitions of contiguous
