@@ -42,8 +42,7 @@ pub(super) struct Joins {
 /// rows, with at least [`join_columns`]); duplicates are counted over the
 /// whole typed table `typed_name`, unless its keys are `distinct` already
 /// (proven by `order::keys_ascending` or its streamed form): then `__dup`
-/// is false on every row
-/// and no aggregate runs.
+/// is false on every row and no aggregate runs.
 ///
 /// Each join puts the key set on the left (the hash table) and the
 /// checked rows on the right, streamed: a large table is never held in a

@@ -8,9 +8,10 @@
 //!    in a `__cast_<column>` column.
 //! 2. **flagged** — every row check of DESIGN §2.4 as a SQL predicate, plus
 //!    duplicate keys (an aggregate joined back, so *every* row sharing the
-//!    key is flagged; skipped in memory when the keys are strictly
-//!    ascending in source order, `order::keys_ascending`) and references to other tables (anti-joins against the
-//!    already accepted parent tables, `joins.rs`); `__bad` is their
+//!    key is flagged; skipped when the keys are strictly ascending in
+//!    source order, `order::keys_ascending`) and references to other
+//!    tables (anti-joins against the already accepted parent tables,
+//!    `joins.rs`); `__bad` is their
 //!    disjunction. In memory the typed rows are collected once and the
 //!    joins run over `__row` and the columns they compare, their flags set
 //!    beside the typed batches (`order::beside`): a join copies every

@@ -112,21 +112,25 @@ async fn collect_in_order(df: DataFrame) -> Result<(SchemaRef, Vec<RecordBatch>)
     }
     let mut parts = Vec::new();
     while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok(part) => parts.push(part?),
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => {
-                return Err(Error::Query(
-                    datafusion::error::DataFusionError::ExecutionJoin(Box::new(e)),
-                ))
-            }
-        }
+        parts.push(finished(joined)??);
     }
     parts.sort_by_key(|(i, _)| *i);
     batch_schema(
         plan_schema,
         parts.into_iter().flat_map(|(_, b)| b).collect(),
     )
+}
+
+/// The result of a finished task: its panic resumed here, a cancelled
+/// task as an error.
+fn finished<T>(joined: std::result::Result<T, tokio::task::JoinError>) -> Result<T> {
+    match joined {
+        Ok(value) => Ok(value),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(Error::Query(
+            datafusion::error::DataFusionError::ExecutionJoin(Box::new(e)),
+        )),
+    }
 }
 
 /// The flagged rows of `df` in source (`__row`) order: as they come when
@@ -300,15 +304,7 @@ pub(super) async fn keys_ascending_streamed(df: DataFrame, key: &[&str]) -> Resu
     }
     let mut parts = Vec::new();
     while let Some(joined) = tasks.join_next().await {
-        let (i, rows, keys) = match joined {
-            Ok(part) => part?,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => {
-                return Err(Error::Query(
-                    datafusion::error::DataFusionError::ExecutionJoin(Box::new(e)),
-                ))
-            }
-        };
+        let (i, rows, keys) = finished(joined)??;
         if !(rows.ascending && keys.ascending) {
             // The other partitions are stopped as the set is dropped.
             return Ok(false);
