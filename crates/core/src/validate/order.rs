@@ -27,7 +27,7 @@ use crate::schema::ROW_COLUMN;
 /// sources' partitions are contiguous runs of rows. So the flagged rows
 /// come out in `__row` order and the accepted table needs no sort of the
 /// whole table (that sort was a third of validation). Nothing relies on it
-/// blindly: [`ascending`] checks the order and a sort follows if needed.
+/// blindly: [`keys_ascending`] checks the order and a sort follows if needed.
 ///
 /// Store files are scanned whole, one partition per file, not split into
 /// byte ranges: a file written in `__row` order says so in its metadata,
@@ -140,7 +140,7 @@ pub(super) async fn in_row_order(
     df: DataFrame,
 ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     let (schema, batches) = collect_in_order(df).await?;
-    if ascending(&batches, ROW_COLUMN)? {
+    if keys_ascending(&batches, &[ROW_COLUMN])? {
         return Ok((schema, batches));
     }
     let unsorted = ctx.read_table(Arc::new(MemTable::try_new(schema, vec![batches])?))?;
@@ -415,37 +415,6 @@ fn int64_values(column: &dyn Array) -> Option<&[i64]> {
         .map(|a| a.values().as_ref())
 }
 
-/// Whether the Int64 `column` of `batches` is strictly ascending.
-fn ascending(batches: &[RecordBatch], column: &str) -> Result<bool> {
-    let mut last = i64::MIN;
-    let mut first = true;
-    for b in batches {
-        let Some(values) = b
-            .column_by_name(column)
-            .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
-        else {
-            return Ok(false);
-        };
-        if values.null_count() > 0 {
-            return Ok(false);
-        }
-        let v = values.values();
-        if v.windows(2).any(|w| w[0] >= w[1]) {
-            return Ok(false);
-        }
-        if let Some(&head) = v.first() {
-            if !first && head <= last {
-                return Ok(false);
-            }
-            first = false;
-        }
-        if let Some(&tail) = v.last() {
-            last = tail;
-        }
-    }
-    Ok(true)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -505,13 +474,13 @@ mod tests {
 
     #[test]
     fn ascending_means_strictly_increasing_across_batches() {
-        assert!(ascending(&[rows(&[1, 2]), rows(&[5, 9])], ROW_COLUMN).unwrap());
-        assert!(ascending(&[], ROW_COLUMN).unwrap());
-        assert!(!ascending(&[rows(&[1, 2]), rows(&[2, 3])], ROW_COLUMN).unwrap());
-        assert!(!ascending(&[rows(&[3, 4]), rows(&[1, 2])], ROW_COLUMN).unwrap());
-        assert!(!ascending(&[rows(&[1, 3, 2])], ROW_COLUMN).unwrap());
+        assert!(keys_ascending(&[rows(&[1, 2]), rows(&[5, 9])], &[ROW_COLUMN]).unwrap());
+        assert!(keys_ascending(&[], &[ROW_COLUMN]).unwrap());
+        assert!(!keys_ascending(&[rows(&[1, 2]), rows(&[2, 3])], &[ROW_COLUMN]).unwrap());
+        assert!(!keys_ascending(&[rows(&[3, 4]), rows(&[1, 2])], &[ROW_COLUMN]).unwrap());
+        assert!(!keys_ascending(&[rows(&[1, 3, 2])], &[ROW_COLUMN]).unwrap());
         // A missing column is not known to be in order.
-        assert!(!ascending(&[rows(&[1, 2])], "nope").unwrap());
+        assert!(!keys_ascending(&[rows(&[1, 2])], &["nope"]).unwrap());
     }
 
     /// A batch of (id, year) keys; `None` is a null id.
