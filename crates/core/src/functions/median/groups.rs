@@ -112,6 +112,94 @@ impl WeightedMedianGroups {
         self.first = 0;
     }
 
+    /// Whether every pair not yet emitted lies in `runs` (list input only,
+    /// nothing bucketed yet): an emit of every group then reads the pairs
+    /// straight from the runs (`lists_from_runs`, `medians_from_runs`)
+    /// instead of bucketing them first — one copy of each pair rather
+    /// than two, and no table of every pair at once for the medians.
+    pub(super) fn only_runs(&self, emit_to: EmitTo) -> bool {
+        let all = match emit_to {
+            EmitTo::All => true,
+            EmitTo::First(n) => n >= self.num_groups,
+        };
+        all && self.fresh.is_empty() && self.first == 0 && self.done.groups() == 0
+    }
+
+    /// The runs in group order (by a counting sort, stable) and where each
+    /// of the `num_groups` groups starts in that order (`num_groups + 1`
+    /// entries).
+    fn runs_by_group(&self) -> (Vec<usize>, Vec<usize>) {
+        let n = self.num_groups;
+        let mut starts = vec![0usize; n + 1];
+        for r in &self.runs {
+            starts[r.group as usize + 1] += 1;
+        }
+        for g in 0..n {
+            starts[g + 1] += starts[g];
+        }
+        let mut next = starts.clone();
+        let mut order = vec![0usize; self.runs.len()];
+        for (i, r) in self.runs.iter().enumerate() {
+            let at = &mut next[r.group as usize];
+            order[*at] = i;
+            *at += 1;
+        }
+        (order, starts)
+    }
+
+    /// The value and weight slices of run `i`.
+    fn run_slices(&self, i: usize) -> (&[f64], &[i64]) {
+        let r = &self.runs[i];
+        let (v, w) = &self.sources[r.source];
+        (&v.values()[r.v..r.v + r.len], &w.values()[r.w..r.w + r.len])
+    }
+
+    /// Every group's pairs as the two state lists, copied once from the
+    /// runs; every group is emitted.
+    fn lists_from_runs(&mut self) -> DfResult<Vec<ArrayRef>> {
+        let (order, starts) = self.runs_by_group();
+        let total: usize = self.runs.iter().map(|r| r.len).sum();
+        let (mut values, mut weights) = (Vec::with_capacity(total), Vec::with_capacity(total));
+        let mut offsets = Vec::with_capacity(self.num_groups + 1);
+        offsets.push(0i32);
+        for g in 0..self.num_groups {
+            for &i in &order[starts[g]..starts[g + 1]] {
+                let (v, w) = self.run_slices(i);
+                values.extend_from_slice(v);
+                weights.extend_from_slice(w);
+            }
+            offsets.push(i32::try_from(values.len()).map_err(|_| too_many_pairs())?);
+        }
+        self.clear_runs();
+        Ok(state_lists(offsets, values, weights))
+    }
+
+    /// Every group's median, its pairs gathered from the runs into one
+    /// buffer reused from group to group; every group is emitted.
+    fn medians_from_runs(&mut self) -> ArrayRef {
+        let (order, starts) = self.runs_by_group();
+        let mut pairs: Vec<(f64, i64)> = Vec::new();
+        let medians: Float64Array = (0..self.num_groups)
+            .map(|g| {
+                pairs.clear();
+                for &i in &order[starts[g]..starts[g + 1]] {
+                    let (v, w) = self.run_slices(i);
+                    pairs.extend(v.iter().copied().zip(w.iter().copied()));
+                }
+                median_in_place(&mut pairs)
+            })
+            .collect();
+        self.clear_runs();
+        Arc::new(medians)
+    }
+
+    /// Forget the runs and their arrays once every group is emitted.
+    fn clear_runs(&mut self) {
+        self.runs = Vec::new();
+        self.sources = Vec::new();
+        self.num_groups = 0;
+    }
+
     /// Make the groups `emit_to` names the next buckets and return their
     /// range; the groups left behind are renumbered from 0.
     fn emit(&mut self, emit_to: EmitTo) -> Range<usize> {
@@ -202,6 +290,16 @@ impl GroupsAccumulator for WeightedMedianGroups {
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> DfResult<ArrayRef> {
+        if self.only_runs(emit_to) {
+            return Ok(match self.output {
+                Output::Median => self.medians_from_runs(),
+                Output::Pairs => Arc::new(StructArray::new(
+                    pairs_fields(),
+                    self.lists_from_runs()?,
+                    None,
+                )),
+            });
+        }
         let range = self.emit(emit_to);
         let out = self.done.finish(range, self.output);
         self.release_if_done();
@@ -209,6 +307,9 @@ impl GroupsAccumulator for WeightedMedianGroups {
     }
 
     fn state(&mut self, emit_to: EmitTo) -> DfResult<Vec<ArrayRef>> {
+        if self.only_runs(emit_to) {
+            return self.lists_from_runs();
+        }
         let range = self.emit(emit_to);
         let out = self.done.state(range);
         self.release_if_done();

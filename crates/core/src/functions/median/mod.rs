@@ -286,32 +286,40 @@ impl Buckets {
             .iter()
             .map(|o| i32::try_from(o - base))
             .collect::<Result<Vec<i32>, _>>()
-            .map_err(|_| {
-                DataFusionError::Execution(
-                    "weighted_values: more than 2^31 pairs in one batch of groups".into(),
-                )
-            })?;
-        let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
+            .map_err(|_| too_many_pairs())?;
         let pairs = &self.pairs[base..self.offsets[groups.end]];
-        let list = |values: ArrayRef, t: DataType| -> ArrayRef {
-            Arc::new(ListArray::new(
-                Arc::new(Field::new_list_field(t, true)),
-                offsets.clone(),
-                values,
-                None,
-            ))
-        };
-        Ok(vec![
-            list(
-                Arc::new(pairs.iter().map(|p| p.0).collect::<Float64Array>()),
-                DataType::Float64,
-            ),
-            list(
-                Arc::new(pairs.iter().map(|p| p.1).collect::<Int64Array>()),
-                DataType::Int64,
-            ),
-        ])
+        Ok(state_lists(
+            offsets,
+            pairs.iter().map(|p| p.0).collect(),
+            pairs.iter().map(|p| p.1).collect(),
+        ))
     }
+}
+
+/// The error of a batch of groups holding more pairs than a list indexes.
+fn too_many_pairs() -> DataFusionError {
+    DataFusionError::Execution(
+        "weighted_values: more than 2^31 pairs in one batch of groups".into(),
+    )
+}
+
+/// The state columns (list of values, list of weights; one row per
+/// group) of pairs laid out group after group, group `g` at
+/// `offsets[g]..offsets[g + 1]`.
+fn state_lists(offsets: Vec<i32>, values: Vec<f64>, weights: Vec<i64>) -> Vec<ArrayRef> {
+    let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
+    let list = |values: ArrayRef, t: DataType| -> ArrayRef {
+        Arc::new(ListArray::new(
+            Arc::new(Field::new_list_field(t, true)),
+            offsets.clone(),
+            values,
+            None,
+        ))
+    };
+    vec![
+        list(Arc::new(Float64Array::from(values)), DataType::Float64),
+        list(Arc::new(Int64Array::from(weights)), DataType::Int64),
+    ]
 }
 
 /// Weighted-median state of one group (used outside GROUP BY).

@@ -91,6 +91,59 @@ fn groups_state_merges_to_the_same_medians() {
 }
 
 #[test]
+fn groups_roll_up_lists_to_the_same_medians() {
+    // Villages (23 groups) rolled up to counties (g % 5) from their
+    // lists only, as the metrics plan does: every emit reads the pairs
+    // straight from the lists' runs, which arrive out of group order.
+    let (g, v, w) = rows(4000, 23, 9);
+    let counties: Vec<usize> = g.iter().map(|k| k % 5).collect();
+    let want = expected(&counties, &v, &w, 5);
+    let mut villages = WeightedMedianGroups::new(Output::Pairs);
+    villages
+        .update_batch(&[v.clone(), w.clone()], &g, None, 23)
+        .unwrap();
+    let village_pairs = villages.evaluate(EmitTo::All).unwrap();
+    let to_county: Vec<usize> = (0..23).map(|k| k % 5).collect();
+    // Partial: two halves of the villages, each a state per county.
+    let mut states = Vec::new();
+    for (lo, hi) in [(0, 11), (11, 23)] {
+        let mut part = WeightedMedianGroups::new(Output::Pairs);
+        part.update_batch(
+            &[village_pairs.slice(lo, hi - lo)],
+            &to_county[lo..hi],
+            None,
+            5,
+        )
+        .unwrap();
+        assert!(part.only_runs(EmitTo::All));
+        states.push(part.state(EmitTo::All).unwrap());
+    }
+    // Final, once as medians and once as pairs merged again.
+    let mut final_medians = WeightedMedianGroups::new(Output::Median);
+    let mut final_pairs = WeightedMedianGroups::new(Output::Pairs);
+    for state in &states {
+        let order: Vec<usize> = (0..5).rev().collect();
+        let reversed: Vec<ArrayRef> = state
+            .iter()
+            .map(|a| {
+                let idx = Int64Array::from((0..5).rev().collect::<Vec<i64>>());
+                datafusion::arrow::compute::take(a, &idx, None).unwrap()
+            })
+            .collect();
+        final_medians.merge_batch(&reversed, &order, 5).unwrap();
+        final_pairs.merge_batch(&reversed, &order, 5).unwrap();
+    }
+    assert_eq!(medians(&final_medians.evaluate(EmitTo::All).unwrap()), want);
+    assert_eq!(final_medians.num_groups, 0);
+    let pairs = final_pairs.evaluate(EmitTo::All).unwrap();
+    let mut again = WeightedMedianGroups::new(Output::Median);
+    again
+        .update_batch(&[pairs], &[0, 1, 2, 3, 4], None, 5)
+        .unwrap();
+    assert_eq!(medians(&again.evaluate(EmitTo::All).unwrap()), want);
+}
+
+#[test]
 fn groups_updates_after_a_partial_emit_are_kept() {
     let (g, v, w) = rows(600, 6, 3);
     let mut acc = WeightedMedianGroups::new(Output::Median);
