@@ -10,6 +10,10 @@ use super::*;
 /// contiguous slice (the median is selected in place, the state lists are
 /// that order); DataFusion emits a group table in chunks of a batch
 /// (`EmitTo::First`), and later chunks are then slices of those buckets.
+/// When every pair came in lists (a roll-up's input, a final phase's
+/// states) and every group is emitted at once, the pairs are read
+/// straight from the lists instead (`only_runs`): copied once into the
+/// state, or gathered a group at a time for its median.
 #[derive(Debug)]
 pub(super) struct WeightedMedianGroups {
     /// (group index, value, weight) of pairs not yet bucketed.
