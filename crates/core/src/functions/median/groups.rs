@@ -42,6 +42,17 @@ struct Run {
     len: usize,
 }
 
+impl Run {
+    /// The run's values and weights in the arrays of `sources`.
+    fn slices<'a>(&self, sources: &'a [(Float64Array, Int64Array)]) -> (&'a [f64], &'a [i64]) {
+        let (v, w) = &sources[self.source];
+        (
+            &v.values()[self.v..self.v + self.len],
+            &w.values()[self.w..self.w + self.len],
+        )
+    }
+}
+
 impl WeightedMedianGroups {
     pub(super) fn new(output: Output) -> Self {
         WeightedMedianGroups {
@@ -95,11 +106,10 @@ impl WeightedMedianGroups {
             *at += r.len();
         }
         for r in self.runs.drain(..) {
-            let (v, w) = &self.sources[r.source];
+            let (v, w) = r.slices(&self.sources);
             let at = &mut next[r.group as usize];
             let dst = &mut pairs[*at..*at + r.len];
-            let src = v.values()[r.v..r.v + r.len].iter();
-            for (d, p) in dst.iter_mut().zip(src.zip(&w.values()[r.w..r.w + r.len])) {
+            for (d, p) in dst.iter_mut().zip(v.iter().zip(w)) {
                 *d = (*p.0, *p.1);
             }
             *at += r.len;
@@ -151,13 +161,6 @@ impl WeightedMedianGroups {
         (order, starts)
     }
 
-    /// The value and weight slices of run `i`.
-    fn run_slices(&self, i: usize) -> (&[f64], &[i64]) {
-        let r = &self.runs[i];
-        let (v, w) = &self.sources[r.source];
-        (&v.values()[r.v..r.v + r.len], &w.values()[r.w..r.w + r.len])
-    }
-
     /// Every group's pairs as the two state lists, copied once from the
     /// runs; every group is emitted.
     fn lists_from_runs(&mut self) -> DfResult<Vec<ArrayRef>> {
@@ -168,7 +171,7 @@ impl WeightedMedianGroups {
         offsets.push(0i32);
         for g in 0..self.num_groups {
             for &i in &order[starts[g]..starts[g + 1]] {
-                let (v, w) = self.run_slices(i);
+                let (v, w) = self.runs[i].slices(&self.sources);
                 values.extend_from_slice(v);
                 weights.extend_from_slice(w);
             }
@@ -187,7 +190,7 @@ impl WeightedMedianGroups {
             .map(|g| {
                 pairs.clear();
                 for &i in &order[starts[g]..starts[g + 1]] {
-                    let (v, w) = self.run_slices(i);
+                    let (v, w) = self.runs[i].slices(&self.sources);
                     pairs.extend(v.iter().copied().zip(w.iter().copied()));
                 }
                 median_in_place(&mut pairs)
