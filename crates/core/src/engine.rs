@@ -587,4 +587,47 @@ mod tests {
             }
         }
     }
+
+    #[tokio::test]
+    async fn every_years_metrics_hold_each_years_metrics() {
+        // The plan over every year (`year = None`: the year in every key,
+        // one `level_medians` group per year) gives, for one year, the
+        // one-year plan's rows.
+        let tables = crate::synth::generate_tables(&crate::GenerateOptions {
+            households: 2000,
+            seed: 5,
+            ..Default::default()
+        })
+        .unwrap();
+        let engine = Engine::new(Dataset::from_batches(tables).await.unwrap())
+            .await
+            .unwrap();
+        let by_code = |df: DataFrame| async move {
+            let df = df.sort(vec![col("code").sort(true, true)]).unwrap();
+            let schema = df.schema().inner().clone();
+            let batches = df.collect().await.unwrap();
+            datafusion::arrow::compute::concat_batches(&schema, &batches).unwrap()
+        };
+        for level in [None, Some(Level::Township)] {
+            let every = metrics::metrics_sql("household_facts", None, level, true);
+            let every = engine
+                .sql(&format!("SELECT * FROM ({every}) WHERE year = 2017"))
+                .await
+                .unwrap();
+            let every = by_code(every).await;
+            let one = by_code(engine.metrics(2017, level).await.unwrap()).await;
+            assert!(one.num_rows() > 0, "{level:?}: no rows");
+            let median = one.schema().index_of("median_income").unwrap();
+            assert!(one.column(median).null_count() < one.num_rows());
+            assert_eq!(every.num_rows(), one.num_rows(), "{level:?}");
+            for (i, field) in one.schema().fields().iter().enumerate() {
+                assert_eq!(
+                    every.column(i).as_ref(),
+                    one.column(i).as_ref(),
+                    "{level:?}: {}",
+                    field.name()
+                );
+            }
+        }
+    }
 }

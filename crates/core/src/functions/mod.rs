@@ -18,6 +18,7 @@
 //! | `weighted_median(value, weight)` | aggregate | exact median of `value` repeated `weight` times |
 //! | `weighted_values(value, weight)` | aggregate | a group's (value, weight) pairs, to roll up |
 //! | `weighted_median(pairs)` | aggregate | the median over merged `weighted_values` |
+//! | `level_medians(village, value, weight)` | aggregate | the weighted median of every region at every level, as a list of `{code, median}` |
 //! | `deprivation_sums(pattern, persons)`, `deprivation_sums(sums)` | aggregate | the integer sums of one poverty index, and their roll-up (made per index, not registered here) |
 //! | `mpi_measures(sums)` | scalar | a region's measures at each cut-off, as a list (made per index, not registered here) |
 //!
@@ -38,7 +39,7 @@ use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs};
 use datafusion::prelude::SessionContext;
 
-pub use median::{weighted_median, weighted_median_udaf, weighted_values_udaf};
+pub use median::{level_medians_udaf, weighted_median, weighted_median_udaf, weighted_values_udaf};
 
 /// Whether an aggregate's FILTER keeps row `i` (no filter keeps all).
 pub(crate) fn kept(filter: Option<&BooleanArray>, i: usize) -> bool {
@@ -93,4 +94,5 @@ pub fn register_all(ctx: &SessionContext) {
     ctx.register_udf(forms::export_value_udf());
     ctx.register_udaf(weighted_median_udaf());
     ctx.register_udaf(weighted_values_udaf());
+    ctx.register_udaf(level_medians_udaf());
 }

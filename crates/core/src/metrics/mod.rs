@@ -27,12 +27,15 @@
 //! `members` and `assistance` ([`crate::links`]), so no join on the text
 //! household key is made; the unit rows — a few tens of thousands of
 //! villages — are then rolled up to every level with GROUPING SETS. The
-//! exact median does not compose, so each village carries its (income,
-//! size) pairs (`weighted_values`) and every level's median is taken over
-//! the merged pairs of its villages (`weighted_median(pairs)`). For one
-//! level the household rows are aggregated straight to that level's
-//! regions and the median taken there (no pairs). Villages, counties and
-//! funds are grouped at every level straight from their rows.
+//! exact median does not compose: for every level it is taken from the
+//! household rows by one aggregate, `level_medians`, which holds each
+//! (income, size) pair once and finds every region's median at every level
+//! in one walk over the pairs in income order (rolling villages' pairs up
+//! through the GROUPING SETS held a copy per level: 5.3 GB at 30 M
+//! households, BENCHMARKS.md). For one level the household rows are
+//! aggregated straight to that level's regions and the median taken there.
+//! Villages, counties and funds are grouped at every level straight from
+//! their rows.
 //!
 //! ```no_run
 //! # async fn run(engine: tuopin::Engine) -> tuopin::Result<()> {
@@ -186,16 +189,15 @@ fn expand(sql: &str) -> String {
 }
 
 /// The select list of a source's first aggregation (`level = None`: rolled
-/// up later, so medians keep their pairs).
+/// up later; medians are left to [`level_medians`]).
 fn first_aggregates(source: Source, level: Option<Level>) -> String {
     parts_of(source)
-        .map(|p| match p.agg {
-            Agg::Sum(a) => format!("{} AS {}", expand(a), p.name),
-            Agg::Median { value, weight } if level.is_none() => {
-                format!("weighted_values({value}, {weight}) AS {}", p.name)
-            }
+        .filter_map(|p| match p.agg {
+            Agg::Sum(a) => Some(format!("{} AS {}", expand(a), p.name)),
+            // Every level: the medians come from [`level_medians`].
+            Agg::Median { .. } if level.is_none() => None,
             Agg::Median { value, weight } => {
-                format!("weighted_median({value}, {weight}) AS {}", p.name)
+                Some(format!("weighted_median({value}, {weight}) AS {}", p.name))
             }
         })
         .collect::<Vec<_>>()
@@ -208,13 +210,11 @@ fn roll_up_aggregates(level: Option<Level>) -> String {
         .iter()
         .flat_map(|m| m.parts.iter())
         .filter(|p| p.source.per_unit())
-        .map(|p| match p.agg {
-            Agg::Sum(_) => format!("sum({n}) AS {n}", n = p.name),
-            Agg::Median { .. } if level.is_none() => {
-                format!("weighted_median({n}) AS {n}", n = p.name)
-            }
+        .filter_map(|p| match p.agg {
+            Agg::Sum(_) => Some(format!("sum({n}) AS {n}", n = p.name)),
+            Agg::Median { .. } if level.is_none() => None,
             // Already one group per region: its median as is.
-            Agg::Median { .. } => format!("max({n}) AS {n}", n = p.name),
+            Agg::Median { .. } => Some(format!("max({n}) AS {n}", n = p.name)),
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -399,6 +399,42 @@ fn int_grouping(level: Option<Level>, yk: &YearKey, every_row_has_level: bool) -
     }
 }
 
+/// Every level (`level = None`): one CTE per median part (`med_<part>`)
+/// with every region's median at every level, taken from the household
+/// rows `h` by `level_medians` — each pair held once, where rolling the
+/// villages' pairs up with GROUPING SETS held one copy per level (BENCHMARKS.md)
+/// — and the joins that bring them to the output rows `r` × `y`.
+/// Nothing for one level (its median is taken per region in `hv`).
+fn level_medians(level: Option<Level>, yk: &YearKey) -> (String, String) {
+    if level.is_some() {
+        return (String::new(), String::new());
+    }
+    let group = match yk.0 {
+        Some(_) => String::new(),
+        None => "GROUP BY year".to_string(),
+    };
+    let mut ctes = String::new();
+    let mut joins = String::new();
+    for p in parts_of(Source::Households) {
+        let Agg::Median { value, weight } = p.agg else {
+            continue;
+        };
+        let n = p.name;
+        ctes.push_str(&format!(
+            ", med_{n} AS ( \
+               SELECT {year}, m['code'] AS code, m['median'] AS {n} FROM ( \
+                 SELECT {key}unnest(ms) AS m FROM ( \
+                   SELECT {key}level_medians(v, {value}, {weight}) AS ms FROM h {group})))",
+            year = yk.column("year"),
+            key = yk.key("year"),
+        ));
+        joins.push_str(&format!(
+            " LEFT JOIN med_{n} ON med_{n}.code = r.v AND med_{n}.year = y.year"
+        ));
+    }
+    (ctes, joins)
+}
+
 /// SQL of `metrics(year, level)` reading the household facts from `facts`
 /// — a table name or a parenthesised query with the columns of
 /// `household_facts` (such as [`crate::facts::household_facts_of_year_sql`]);
@@ -426,6 +462,7 @@ pub(crate) fn metrics_sql(
         Some(l) => roll_up_int_sql(village, l),
     };
     let has_table = |t: &str| t != "members" || with_members;
+    let (median_ctes, median_joins) = level_medians(level, &yk);
     format!(
         "WITH years AS ({years}), \
          h AS ( \
@@ -469,12 +506,13 @@ pub(crate) fn metrics_sql(
            SELECT {hv_year}, {code} AS code, {fund_parts} \
            FROM (SELECT f.year, f.allocated, f.disbursed, {levels_rl} \
                  FROM funds f JOIN rl ON f.region_code = rl.code {year_filter}) {group}) \
+         {median_ctes} \
          SELECT r.level, r.code, r.name, y.year, {values} \
          FROM rl r CROSS JOIN years y \
          LEFT JOIN hstats h ON h.code = r.v AND h.year = y.year \
          LEFT JOIN vstats v ON v.code = r.v AND v.year = y.year \
          LEFT JOIN cstats c ON c.code = r.v AND c.year = y.year \
-         LEFT JOIN fstats fs ON fs.code = r.v AND fs.year = y.year \
+         LEFT JOIN fstats fs ON fs.code = r.v AND fs.year = y.year{median_joins} \
          WHERE r.level IN ({levels}) \
          ORDER BY y.year, r.rank, r.code",
         years = years_sql(year),

@@ -428,7 +428,10 @@ fn select_weighted(pairs: &mut [(f64, i64)], mut pos: i128) -> f64 {
 }
 
 mod groups;
+mod levels;
 #[cfg(test)]
 mod tests;
+
+pub use levels::level_medians_udaf;
 
 use groups::WeightedMedianGroups;
