@@ -395,7 +395,14 @@ impl Engine {
     /// GROUPING SETS query when `level` is `None`.
     pub async fn metrics(&self, year: i32, level: Option<Level>) -> Result<DataFrame> {
         self.check_year(year).await?;
-        let facts = format!("({})", self.household_facts_of(year).await?);
+        let columns: Vec<String> = metrics::FACT_COLUMNS
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        let facts = format!(
+            "({})",
+            self.household_facts_columns_of(year, &columns).await?
+        );
         let sql = metrics::metrics_sql(&facts, Some(year), level, self.has_table("members"));
         let mut state = self.ctx.state();
         skip_weak_partial_aggregation(state.config_mut());

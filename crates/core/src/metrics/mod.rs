@@ -65,6 +65,21 @@ pub(crate) const EXACT_MONEY: &str = "DECIMAL(38, 9)";
 /// See [`EXACT_MONEY`].
 pub(crate) const EXACT_SHARE: &str = "DECIMAL(38, 18)";
 
+/// The `household_facts` columns [`metrics_sql`] reads: a caller may hand
+/// it a projection of these only (planning a projection of every household
+/// column is part of each `metrics` command's fixed cost).
+pub(crate) const FACT_COLUMNS: &[&str] = &[
+    "year",
+    "village_code",
+    "household_id",
+    "size",
+    "status",
+    "exit_year",
+    "net_income",
+    "per_capita_net_income",
+    "poverty_line",
+];
+
 /// One metric: an output column of [`metrics_sql`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Metric {
