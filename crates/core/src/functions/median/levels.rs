@@ -7,12 +7,15 @@
 //! `weighted_median(pairs)`) gave each of the five levels its own copy of
 //! every pair: 2.1 GB of pairs for a registry of 30 M households, more
 //! than a 3 GiB limit leaves (BENCHMARKS.md). Here each partial sorts its
-//! (village, value, weight) triples by value; the final merges the sorted
-//! runs and walks them once, in value order, adding each pair's weight to
-//! its village's region at every level. A region's median is the value at
-//! which its running weight first reaches the middle position(s) of its
-//! expanded list — the positions [`super::median_in_place`] selects, so
-//! the medians are the same, bit for bit.
+//! (village, value, weight) triples by village code; the final merges the
+//! sorted runs. In village order every region of every level is a stretch
+//! of consecutive pairs (rolling a code up keeps the order of codes), so
+//! each level gathers its current region's pairs into one reused buffer
+//! and takes their median ([`super::median_in_place`], the function every
+//! other median uses) when the region ends. Memory is the pairs once plus
+//! one buffer as large as the largest province; every access is
+//! sequential (a walk in income order with a state per region, tried
+//! first, spent 10 s of one core at 30 M households on cache misses).
 //!
 //! The result is one list of `{code, median}` per group (a region's code
 //! is its village code rolled up, as [`crate::codes::roll_up_int_sql`]),
@@ -23,8 +26,6 @@
 //! SELECT m['code'] AS code, m['median'] AS median
 //! FROM (SELECT unnest(level_medians(village, income, size)) AS m FROM h)
 //! ```
-
-use datafusion::common::HashMap;
 
 use super::*;
 use crate::codes::Level;
@@ -85,30 +86,16 @@ impl AggregateUDFImpl for LevelMedians {
     }
 }
 
-/// A pair not yet sorted: its value as a sort key ([`key`]), its weight
-/// (> 0) and its village.
+/// A pair not yet sorted: its village, value and weight (> 0).
 #[derive(Debug, Clone, Copy)]
 struct Triple {
-    key: i64,
-    weight: i64,
     village: i64,
+    value: f64,
+    weight: i64,
 }
 
-/// `value` as an integer that orders as `f64::total_cmp` orders values
-/// (the transform `total_cmp` itself applies). Its own inverse.
-fn key(value: f64) -> i64 {
-    let bits = value.to_bits() as i64;
-    bits ^ ((((bits >> 63) as u64) >> 1) as i64)
-}
-
-/// The value of a sort [`key`].
-fn value_of(key: i64) -> f64 {
-    let bits = key ^ ((((key >> 63) as u64) >> 1) as i64);
-    f64::from_bits(bits as u64)
-}
-
-/// Pairs sorted by value (`total_cmp`), with their villages: arrays
-/// without nulls, weights > 0 (this module wrote them).
+/// Pairs sorted by village code, with their villages: arrays without
+/// nulls, weights > 0 (this module wrote them).
 #[derive(Debug)]
 struct Run {
     villages: Int64Array,
@@ -121,12 +108,12 @@ impl Run {
         self.values.len()
     }
 
-    /// Sort `triples` by value into a run (the vector is consumed).
+    /// Sort `triples` by village into a run (the vector is consumed).
     fn sorted(mut triples: Vec<Triple>) -> Run {
-        triples.sort_unstable_by_key(|t| t.key);
-        let values: Vec<f64> = triples.iter().map(|t| value_of(t.key)).collect();
-        let weights: Vec<i64> = triples.iter().map(|t| t.weight).collect();
+        triples.sort_unstable_by_key(|t| t.village);
         let villages: Vec<i64> = triples.iter().map(|t| t.village).collect();
+        let values: Vec<f64> = triples.iter().map(|t| t.value).collect();
+        let weights: Vec<i64> = triples.iter().map(|t| t.weight).collect();
         Run {
             villages: Int64Array::from(villages),
             values: Float64Array::from(values),
@@ -155,19 +142,19 @@ impl Run {
     }
 }
 
-/// Call `f(run, index)` for every pair of sorted `runs`, in value order
+/// Call `f(run, index)` for every pair of sorted `runs`, in village order
 /// (a k-way merge; runs are few — one per partition).
 fn merge_order(runs: &[Run], mut f: impl FnMut(usize, usize)) {
     let mut at = vec![0usize; runs.len()];
     let head =
-        |r: usize, at: &[usize]| (at[r] < runs[r].len()).then(|| key(runs[r].values.value(at[r])));
+        |r: usize, at: &[usize]| (at[r] < runs[r].len()).then(|| runs[r].villages.value(at[r]));
     let mut heads: Vec<Option<i64>> = (0..runs.len()).map(|r| head(r, &at)).collect();
     loop {
         let mut best: Option<(usize, i64)> = None;
         for (r, h) in heads.iter().enumerate() {
-            if let Some(k) = *h {
-                if best.is_none_or(|(_, b)| k < b) {
-                    best = Some((r, k));
+            if let Some(v) = *h {
+                if best.is_none_or(|(_, b)| v < b) {
+                    best = Some((r, v));
                 }
             }
         }
@@ -178,79 +165,46 @@ fn merge_order(runs: &[Run], mut f: impl FnMut(usize, usize)) {
     }
 }
 
-/// The medians of one level's regions as they are found.
-#[derive(Debug, Clone, Default)]
-struct Middle {
-    /// Weight seen so far, in value order.
-    seen: i128,
-    /// 1-based positions of the middle element(s) in the expanded list.
-    lo: i128,
-    hi: i128,
-    /// The value at `lo`, once reached.
-    low: Option<f64>,
-    median: Option<f64>,
+/// The pairs of the current region of one level, and the medians of the
+/// regions before it.
+#[derive(Debug)]
+struct RegionBuffer {
+    /// `10^k`: a village code rolls up to this level as `v - v % unit`.
+    unit: i64,
+    region: Option<i64>,
+    pairs: Vec<(f64, i64)>,
+    codes: Vec<i64>,
+    medians: Vec<f64>,
 }
 
-impl Middle {
-    fn new(total: i128) -> Self {
-        Middle {
-            lo: (total + 1) / 2,
-            hi: total / 2 + 1,
-            ..Default::default()
+impl RegionBuffer {
+    fn new(level: Level) -> Self {
+        RegionBuffer {
+            unit: 10i64.pow((12 - level.prefix_len()) as u32),
+            region: None,
+            pairs: Vec::new(),
+            codes: Vec::new(),
+            medians: Vec::new(),
         }
     }
 
-    /// Add a pair (the next in value order).
-    fn add(&mut self, value: f64, weight: i64) {
-        if self.median.is_some() {
-            return;
+    /// Add the next pair (in village order) of village `village`.
+    fn add(&mut self, village: i64, pair: (f64, i64)) {
+        let region = village - village % self.unit;
+        if self.region != Some(region) {
+            self.close();
+            self.region = Some(region);
         }
-        self.seen += i128::from(weight);
-        if self.low.is_none() && self.seen >= self.lo {
-            self.low = Some(value);
-        }
-        if let Some(a) = self.low {
-            if self.seen >= self.hi {
-                // As `median_in_place`: the mean of the two middle values.
-                self.median = Some(if self.lo == self.hi {
-                    a
-                } else {
-                    (a + value) / 2.0
-                });
-            }
-        }
+        self.pairs.push(pair);
     }
-}
 
-/// The region codes of each level and, per village, its region at each
-/// level, from the villages' codes; regions are numbered in code order.
-struct Regions {
-    /// `codes[l][r]`: code of region `r` of level `Level::ALL[l]`.
-    codes: Vec<Vec<i64>>,
-    /// `of[v * 5 + l]`: region of village `v` at level `Level::ALL[l]`.
-    of: Vec<u32>,
-}
-
-impl Regions {
-    fn new(villages: &[i64]) -> Self {
-        let mut order: Vec<u32> = (0..villages.len() as u32).collect();
-        order.sort_unstable_by_key(|v| villages[*v as usize]);
-        let mut of = vec![0u32; villages.len() * Level::ALL.len()];
-        let mut codes = vec![Vec::new(); Level::ALL.len()];
-        for (l, level) in Level::ALL.iter().enumerate() {
-            let unit = 10i64.pow((12 - level.prefix_len()) as u32);
-            // Rolling up is monotone in the code: a region's villages are
-            // consecutive in code order.
-            for v in &order {
-                let village = villages[*v as usize];
-                let code = village - village % unit;
-                if codes[l].last() != Some(&code) {
-                    codes[l].push(code);
-                }
-                of[*v as usize * Level::ALL.len() + l] = (codes[l].len() - 1) as u32;
-            }
+    /// The current region is complete: take its median.
+    fn close(&mut self) {
+        if let (Some(region), Some(median)) = (self.region, median_in_place(&mut self.pairs)) {
+            self.codes.push(region);
+            self.medians.push(median);
         }
-        Regions { codes, of }
+        self.pairs.clear();
     }
 }
 
@@ -272,65 +226,27 @@ impl LevelMediansAccumulator {
     }
 
     /// The medians of every region at every level, as a list of
-    /// `{code, median}`.
+    /// `{code, median}`: the runs are merged in village order, where each
+    /// region of each level is a stretch of consecutive pairs (rolling up
+    /// keeps the order of codes); each level gathers its current region's
+    /// pairs and takes their median when the region ends.
     fn medians(runs: &[Run]) -> ListArray {
-        // Villages numbered as first seen; the weight of each.
-        let mut number: HashMap<i64, u32> = HashMap::new();
-        let mut villages: Vec<i64> = Vec::new();
-        let mut totals: Vec<i128> = Vec::new();
-        let ids: Vec<Vec<u32>> = runs
-            .iter()
-            .map(|run| {
-                run.villages
-                    .values()
-                    .iter()
-                    .zip(run.weights.values())
-                    .map(|(village, weight)| {
-                        let id = *number.entry(*village).or_insert_with(|| {
-                            villages.push(*village);
-                            totals.push(0);
-                            (villages.len() - 1) as u32
-                        });
-                        totals[id as usize] += i128::from(*weight);
-                        id
-                    })
-                    .collect()
-            })
-            .collect();
-        let regions = Regions::new(&villages);
-        let levels = Level::ALL.len();
-        let mut middles: Vec<Vec<Middle>> = regions
-            .codes
-            .iter()
-            .map(|c| vec![Middle::default(); c.len()])
-            .collect();
-        let mut region_totals: Vec<Vec<i128>> =
-            regions.codes.iter().map(|c| vec![0; c.len()]).collect();
-        for (v, total) in totals.iter().enumerate() {
-            for (l, sums) in region_totals.iter_mut().enumerate() {
-                sums[regions.of[v * levels + l] as usize] += total;
-            }
-        }
-        for (l, sums) in region_totals.iter().enumerate() {
-            for (r, total) in sums.iter().enumerate() {
-                middles[l][r] = Middle::new(*total);
-            }
-        }
+        let mut levels: Vec<RegionBuffer> = Level::ALL.into_iter().map(RegionBuffer::new).collect();
         merge_order(runs, |r, i| {
-            let (value, weight) = (runs[r].values.value(i), runs[r].weights.value(i));
-            let v = ids[r][i] as usize;
-            for (l, middle) in middles.iter_mut().enumerate() {
-                middle[regions.of[v * levels + l] as usize].add(value, weight);
+            let run = &runs[r];
+            let (village, pair) = (
+                run.villages.value(i),
+                (run.values.value(i), run.weights.value(i)),
+            );
+            for level in levels.iter_mut() {
+                level.add(village, pair);
             }
         });
         let (mut codes, mut medians) = (Vec::new(), Vec::new());
-        for (l, middle) in middles.iter().enumerate() {
-            for (r, m) in middle.iter().enumerate() {
-                if let Some(median) = m.median {
-                    codes.push(regions.codes[l][r]);
-                    medians.push(median);
-                }
-            }
+        for mut level in levels {
+            level.close();
+            codes.append(&mut level.codes);
+            medians.append(&mut level.medians);
         }
         let rows = StructArray::new(
             region_fields(),
@@ -364,9 +280,9 @@ impl Accumulator for LevelMediansAccumulator {
             if villages.is_valid(i) {
                 if let Some((value, weight)) = pair_at(v, w, i) {
                     self.fresh.push(Triple {
-                        key: key(value),
-                        weight,
                         village: villages.value(i),
+                        value,
+                        weight,
                     });
                 }
             }
@@ -600,29 +516,5 @@ mod tests {
         ];
         let err = acc.merge_batch(&state).unwrap_err().to_string();
         assert!(err.contains("level_medians"), "{err}");
-    }
-
-    #[test]
-    fn sort_keys_order_as_total_cmp() {
-        let mut values = vec![
-            3.5,
-            -0.0,
-            0.0,
-            -2.0,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            1e-300,
-            -1e300,
-        ];
-        let mut by_key = values.clone();
-        values.sort_by(f64::total_cmp);
-        by_key.sort_by_key(|v| key(*v));
-        assert_eq!(
-            values.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-            by_key.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-        );
-        for v in values {
-            assert_eq!(value_of(key(v)).to_bits(), v.to_bits());
-        }
     }
 }

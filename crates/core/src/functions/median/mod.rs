@@ -384,7 +384,8 @@ pub fn weighted_median(values: &[f64], weights: &[i64]) -> Option<f64> {
 
 /// Weighted median of (value, weight > 0) pairs: the middle element(s) of
 /// the list where each value is repeated `weight` times, found by weighted
-/// quickselect in expected linear time (no full sort).
+/// quickselect in expected linear time (no full sort); the second middle
+/// element of an even total comes out of the same selection.
 ///
 /// Weights are summed in `i128`, so no sum of `i64` weights (from user SQL,
 /// say) can overflow.
@@ -396,30 +397,41 @@ fn median_in_place(pairs: &mut [(f64, i64)]) -> Option<f64> {
     // 1-based positions of the middle element(s) in the expanded list.
     let lo = (total + 1) / 2;
     let hi = total / 2 + 1;
-    let a = select_weighted(pairs, lo);
+    let (a, b) = select_weighted(pairs, lo);
     if lo == hi {
         Some(a)
     } else {
-        Some((a + select_weighted(pairs, hi)) / 2.0)
+        Some((a + b) / 2.0)
     }
 }
 
-/// The value at 1-based position `pos` (1 ≤ pos ≤ Σ weights) of the
-/// expanded, sorted list (values ordered by `f64::total_cmp`).
-fn select_weighted(pairs: &mut [(f64, i64)], mut pos: i128) -> f64 {
+/// The values at 1-based positions `pos` and `pos + 1` (1 ≤ pos ≤ Σ
+/// weights) of the expanded, sorted list (values ordered by
+/// `f64::total_cmp`); the second is the first when `pos` is the last.
+fn select_weighted(pairs: &mut [(f64, i64)], mut pos: i128) -> (f64, f64) {
     let mut s = pairs;
+    // The smallest value cut off to the right of the window (every value
+    // there is at least it, and at least every value in the window).
+    let mut right: Option<f64> = None;
     loop {
-        if s.len() == 1 {
-            return s[0].0;
-        }
         let mid = s.len() / 2;
-        s.select_nth_unstable_by(mid, |a, b| a.0.total_cmp(&b.0));
+        if s.len() > 1 {
+            s.select_nth_unstable_by(mid, |a, b| a.0.total_cmp(&b.0));
+        }
         let below: i128 = s[..mid].iter().map(|(_, w)| i128::from(*w)).sum();
         let at = i128::from(s[mid].1);
         if pos <= below {
+            right = Some(s[mid].0);
             s = &mut s[..mid];
         } else if pos <= below + at {
-            return s[mid].0;
+            let a = s[mid].0;
+            if pos < below + at {
+                return (a, a);
+            }
+            // The next value: the smallest after `mid` in the window, else
+            // the smallest cut off to the right.
+            let after = s[mid + 1..].iter().map(|p| p.0).min_by(f64::total_cmp);
+            return (a, after.or(right).unwrap_or(a));
         } else {
             pos -= below + at;
             s = &mut s[mid + 1..];

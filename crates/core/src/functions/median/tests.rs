@@ -234,8 +234,15 @@ fn weighted_median_matches_expanded_median() {
             .wrapping_add(1442695040888963407);
         (seed >> 33) as i64
     };
-    for n in 1..60 {
-        let values: Vec<f64> = (0..n).map(|_| (next() % 10) as f64 - 3.0).collect();
+    for n in (1..60).chain([100, 257, 1000, 4001]) {
+        let spread = [3, 10, 1000][n % 3];
+        let values: Vec<f64> = (0..n)
+            .map(|_| match next() % 13 {
+                0 => -0.0,
+                1 => 0.0,
+                _ => (next() % spread) as f64 - 3.0,
+            })
+            .collect();
         let weights: Vec<i64> = (0..n).map(|_| next() % 4).collect();
         let mut expanded: Vec<f64> = values
             .iter()
@@ -249,7 +256,11 @@ fn weighted_median_matches_expanded_median() {
             _ if m % 2 == 1 => Some(expanded[m / 2]),
             _ => Some((expanded[m / 2 - 1] + expanded[m / 2]) / 2.0),
         };
-        assert_eq!(weighted_median(&values, &weights), expected, "case {n}");
+        assert_eq!(
+            weighted_median(&values, &weights).map(f64::to_bits),
+            expected.map(f64::to_bits),
+            "case {n}"
+        );
     }
     assert_eq!(weighted_median(&[1.0], &[0]), None);
 }
