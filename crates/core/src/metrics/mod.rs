@@ -29,10 +29,10 @@
 //! villages — are then rolled up to every level with GROUPING SETS. The
 //! exact median does not compose: for every level it is taken from the
 //! household rows by one aggregate, `level_medians`, which holds each
-//! (income, size) pair once and finds every region's median at every level
-//! in one walk over the pairs in income order (rolling villages' pairs up
-//! through the GROUPING SETS held a copy per level: 5.3 GB at 30 M
-//! households, BENCHMARKS.md). For one level the household rows are
+//! (income, size) pair once and, walking the pairs in village order, takes
+//! each region's median as its stretch of pairs ends (rolling villages'
+//! pairs up through the GROUPING SETS held a copy per level: 5.3 GB at
+//! 30 M households, BENCHMARKS.md). For one level the household rows are
 //! aggregated straight to that level's regions and the median taken there.
 //! Villages, counties and funds are grouped at every level straight from
 //! their rows.
