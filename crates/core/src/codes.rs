@@ -67,6 +67,13 @@ impl Level {
         self as u8 + 1
     }
 
+    /// `10^k`, `k` the code's trailing digits below this level: a 12-digit
+    /// code held as an integer rolls up to this level as `code - code % unit`
+    /// ([`roll_up_int_sql`] in SQL; 1 for a village).
+    pub fn code_unit(self) -> i64 {
+        10i64.pow((12 - self.prefix_len()) as u32)
+    }
+
     /// How many leading digits of the code identify a unit of this level.
     pub fn prefix_len(self) -> usize {
         match self {
@@ -291,11 +298,10 @@ pub(crate) fn roll_up_sql(column: &str, level: Level) -> String {
 /// text (a valid code never starts with `0`), and much cheaper to compute,
 /// hash and compare, so the metrics plans group on these integer keys.
 pub(crate) fn roll_up_int_sql(column: &str, level: Level) -> String {
-    let zeros = 12 - level.prefix_len();
-    if zeros == 0 {
-        return column.to_string();
+    match level.code_unit() {
+        1 => column.to_string(),
+        unit => format!("({column} - {column} % {unit})"),
     }
-    format!("({column} - {column} % 1{})", "0".repeat(zeros))
 }
 
 /// SQL expression giving the level name of the (valid) code in `column`.
@@ -329,8 +335,8 @@ pub(crate) fn level_rank_int_sql(column: &str) -> String {
         .map(|w| {
             let (parent, level) = (w[0], w[1]);
             format!(
-                " WHEN {column} % 1{} <> 0 THEN {}",
-                "0".repeat(12 - parent.prefix_len()),
+                " WHEN {column} % {} <> 0 THEN {}",
+                parent.code_unit(),
                 level.rank()
             )
         })

@@ -276,7 +276,7 @@ fn mpi_sql(facts: &str, rules: &RuleSet, year: i32, level: Option<Level>) -> Str
     let moduli = list(
         &mut wanted
             .iter()
-            .map(|l| format!("(CAST(1{} AS BIGINT))", "0".repeat(12 - l.prefix_len()))),
+            .map(|l| format!("(CAST({} AS BIGINT))", l.code_unit())),
     );
     let mut measures = vec![
         "k".to_string(),

@@ -96,7 +96,7 @@ struct Triple {
 
 /// Pairs sorted by village code, with their villages: arrays without
 /// nulls, weights > 0 (this module wrote them).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Run {
     villages: Int64Array,
     values: Float64Array,
@@ -108,17 +108,23 @@ impl Run {
         self.values.len()
     }
 
-    /// Sort `triples` by village into a run (the vector is consumed).
-    fn sorted(mut triples: Vec<Triple>) -> Run {
-        triples.sort_unstable_by_key(|t| t.village);
-        let villages: Vec<i64> = triples.iter().map(|t| t.village).collect();
-        let values: Vec<f64> = triples.iter().map(|t| t.value).collect();
-        let weights: Vec<i64> = triples.iter().map(|t| t.weight).collect();
+    /// A run of the three columns (already in village order).
+    fn from_columns(villages: Vec<i64>, values: Vec<f64>, weights: Vec<i64>) -> Run {
         Run {
             villages: Int64Array::from(villages),
             values: Float64Array::from(values),
             weights: Int64Array::from(weights),
         }
+    }
+
+    /// Sort `triples` by village into a run (the vector is consumed).
+    fn sorted(mut triples: Vec<Triple>) -> Run {
+        triples.sort_unstable_by_key(|t| t.village);
+        Run::from_columns(
+            triples.iter().map(|t| t.village).collect(),
+            triples.iter().map(|t| t.value).collect(),
+            triples.iter().map(|t| t.weight).collect(),
+        )
     }
 
     /// Merge sorted `runs` into one.
@@ -134,11 +140,7 @@ impl Run {
             values.push(runs[r].values.value(i));
             weights.push(runs[r].weights.value(i));
         });
-        Run {
-            villages: Int64Array::from(villages),
-            values: Float64Array::from(values),
-            weights: Int64Array::from(weights),
-        }
+        Run::from_columns(villages, values, weights)
     }
 }
 
@@ -180,7 +182,7 @@ struct RegionBuffer {
 impl RegionBuffer {
     fn new(level: Level) -> Self {
         RegionBuffer {
-            unit: 10i64.pow((12 - level.prefix_len()) as u32),
+            unit: level.code_unit(),
             region: None,
             pairs: Vec::new(),
             codes: Vec::new(),
@@ -322,11 +324,7 @@ impl Accumulator for LevelMediansAccumulator {
     fn state(&mut self) -> DfResult<Vec<ScalarValue>> {
         let runs = self.runs();
         let run = match runs {
-            [one] => Run {
-                villages: one.villages.clone(),
-                values: one.values.clone(),
-                weights: one.weights.clone(),
-            },
+            [one] => one.clone(),
             _ => Run::merged(runs),
         };
         self.runs.clear();
@@ -485,7 +483,7 @@ mod tests {
         // Expected: each region's weighted median, the slow way.
         let mut expected = Vec::new();
         for level in Level::ALL {
-            let unit = 10i64.pow((12 - level.prefix_len()) as u32);
+            let unit = level.code_unit();
             let mut codes: Vec<i64> = villages.iter().flatten().map(|v| v - v % unit).collect();
             codes.sort_unstable();
             codes.dedup();
