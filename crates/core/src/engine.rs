@@ -554,44 +554,60 @@ mod tests {
         assert_eq!(ratio(&chosen), 0.9);
     }
 
+    use datafusion::arrow::record_batch::RecordBatch;
+
+    /// An engine over a synthetic registry of `households` (every year).
+    async fn synthetic_engine(households: usize, seed: u64) -> Engine {
+        let tables = crate::synth::generate_tables(&crate::GenerateOptions {
+            households,
+            seed,
+            ..Default::default()
+        })
+        .unwrap();
+        Engine::new(Dataset::from_batches(tables).await.unwrap())
+            .await
+            .unwrap()
+    }
+
+    /// `df`'s rows as one batch, in the plan's order or sorted by `code`.
+    async fn one_batch(df: DataFrame, by_code: bool) -> RecordBatch {
+        let df = if by_code {
+            df.sort(vec![col("code").sort(true, true)]).unwrap()
+        } else {
+            df
+        };
+        let schema = df.schema().inner().clone();
+        let batches = df.collect().await.unwrap();
+        datafusion::arrow::compute::concat_batches(&schema, &batches).unwrap()
+    }
+
+    /// `got` has `want`'s rows and columns, column by column (the schemas'
+    /// nullability may differ).
+    fn assert_same_columns(got: &RecordBatch, want: &RecordBatch, what: &str) {
+        assert!(want.num_rows() > 0, "{what}: no rows");
+        assert_eq!(got.num_rows(), want.num_rows(), "{what}");
+        assert_eq!(got.num_columns(), want.num_columns(), "{what}");
+        for (i, field) in want.schema().fields().iter().enumerate() {
+            assert_eq!(
+                got.column(i).as_ref(),
+                want.column(i).as_ref(),
+                "{what}: {}",
+                field.name()
+            );
+        }
+    }
+
     #[tokio::test]
     async fn one_year_metrics_equal_the_view_based_query() {
         // Engine::metrics reads constant lines and the household links; the
         // metrics plan over the `household_facts` view must give the same
         // table, bit for bit.
-        let tables = crate::synth::generate_tables(&crate::GenerateOptions {
-            households: 3000,
-            seed: 11,
-            ..Default::default()
-        })
-        .unwrap();
-        let engine = Engine::new(Dataset::from_batches(tables).await.unwrap())
-            .await
-            .unwrap();
+        let engine = synthetic_engine(3000, 11).await;
         for level in [None, Some(Level::County)] {
-            let fast = engine.metrics(2017, level).await.unwrap();
-            let schema = fast.schema().inner().clone();
-            let fast = fast.collect().await.unwrap();
+            let fast = one_batch(engine.metrics(2017, level).await.unwrap(), false).await;
             let view_sql = metrics::metrics_sql("household_facts", Some(2017), level, true);
-            let view = engine
-                .sql(&view_sql)
-                .await
-                .unwrap()
-                .collect()
-                .await
-                .unwrap();
-            let fast = datafusion::arrow::compute::concat_batches(&schema, &fast).unwrap();
-            let view = datafusion::arrow::compute::concat_batches(&schema, &view).unwrap();
-            assert!(fast.num_rows() > 0, "{level:?}: no rows");
-            assert_eq!(fast.num_columns(), view.num_columns(), "{level:?}");
-            for (i, field) in schema.fields().iter().enumerate() {
-                assert_eq!(
-                    fast.column(i).as_ref(),
-                    view.column(i).as_ref(),
-                    "{level:?}: {}",
-                    field.name()
-                );
-            }
+            let view = one_batch(engine.sql(&view_sql).await.unwrap(), false).await;
+            assert_same_columns(&view, &fast, &format!("{level:?}"));
         }
     }
 
@@ -600,41 +616,18 @@ mod tests {
         // The plan over every year (`year = None`: the year in every key,
         // one `level_medians` group per year) gives, for one year, the
         // one-year plan's rows.
-        let tables = crate::synth::generate_tables(&crate::GenerateOptions {
-            households: 2000,
-            seed: 5,
-            ..Default::default()
-        })
-        .unwrap();
-        let engine = Engine::new(Dataset::from_batches(tables).await.unwrap())
-            .await
-            .unwrap();
-        let by_code = |df: DataFrame| async move {
-            let df = df.sort(vec![col("code").sort(true, true)]).unwrap();
-            let schema = df.schema().inner().clone();
-            let batches = df.collect().await.unwrap();
-            datafusion::arrow::compute::concat_batches(&schema, &batches).unwrap()
-        };
+        let engine = synthetic_engine(2000, 5).await;
         for level in [None, Some(Level::Township)] {
             let every = metrics::metrics_sql("household_facts", None, level, true);
             let every = engine
                 .sql(&format!("SELECT * FROM ({every}) WHERE year = 2017"))
                 .await
                 .unwrap();
-            let every = by_code(every).await;
-            let one = by_code(engine.metrics(2017, level).await.unwrap()).await;
-            assert!(one.num_rows() > 0, "{level:?}: no rows");
+            let every = one_batch(every, true).await;
+            let one = one_batch(engine.metrics(2017, level).await.unwrap(), true).await;
             let median = one.schema().index_of("median_income").unwrap();
             assert!(one.column(median).null_count() < one.num_rows());
-            assert_eq!(every.num_rows(), one.num_rows(), "{level:?}");
-            for (i, field) in one.schema().fields().iter().enumerate() {
-                assert_eq!(
-                    every.column(i).as_ref(),
-                    one.column(i).as_ref(),
-                    "{level:?}: {}",
-                    field.name()
-                );
-            }
+            assert_same_columns(&every, &one, &format!("{level:?}"));
         }
     }
 }
