@@ -38,6 +38,19 @@ pub(super) struct Joins {
     pub flags: Vec<String>,
 }
 
+impl Joins {
+    /// `__row` and the flag columns of the joined rows.
+    pub fn flags_sql(&self) -> String {
+        let flags: Vec<String> = self.flags.iter().map(|f| q(f)).collect();
+        format!(
+            "SELECT {}, {} FROM ({})",
+            q(ROW_COLUMN),
+            flags.join(", "),
+            self.sql
+        )
+    }
+}
+
 /// The duplicate-key and reference joins over `rows` (SQL of the checked
 /// rows, with at least [`join_columns`]); duplicates are counted over the
 /// whole typed table `typed_name`, unless its keys are `distinct` already

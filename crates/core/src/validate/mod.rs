@@ -11,7 +11,8 @@
 //!    key is flagged; skipped when the keys are strictly ascending in
 //!    source order, `order::keys_ascending`) and references to other
 //!    tables (anti-joins against the already accepted parent tables,
-//!    `joins.rs`); `__bad` is their
+//!    `joins.rs`; a merge instead when both sides are in key order,
+//!    `merge.rs`); `__bad` is their
 //!    disjunction. In memory the typed rows are collected once and the
 //!    joins run over `__row` and the columns they compare, their flags set
 //!    beside the typed batches (`order::beside`): a join copies every
@@ -52,6 +53,7 @@ use crate::table::{Linked, Loaded, StoredFile, Table, TableSummary};
 
 mod checks;
 mod joins;
+mod merge;
 mod order;
 
 use checks::{bad, checks_for, finite_numbers, key_is_unique, lit, q, txt, typed_projection};
@@ -255,22 +257,18 @@ async fn validate_table(
         let rows_sql = format!("SELECT {} FROM {typed_name}", columns.join(", "));
         let distinct = key_is_unique(spec) && keys_ascending(&typed, spec.key)?;
         let joins = joins(spec, &typed_name, rows_sql, distinct);
-        checks.extend(joins.checks);
+        checks.extend(joins.checks.iter().cloned());
         let joined = if joins.flags.is_empty() {
             None
         } else {
-            let flags_sql = format!(
-                "SELECT {}, {} FROM ({})",
-                q(ROW_COLUMN),
-                joins
-                    .flags
-                    .iter()
-                    .map(|f| q(f))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                joins.sql
-            );
-            let (flags_schema, flags) = in_row_order(ctx, ctx.sql(&flags_sql).await?).await?;
+            // Keys in order on both sides: merged, not joined.
+            let flags_df = ctx.sql(&joins.flags_sql()).await?;
+            let planned: SchemaRef = flags_df.schema().inner().clone();
+            let (flags_schema, flags) =
+                match merge::merged_flags(ctx, spec, &typed, distinct, &planned).await? {
+                    Some(flags) => (planned, flags),
+                    None => in_row_order(ctx, flags_df).await?,
+                };
             let (joined_schema, joined) = beside(&schema, typed, &flags_schema, &flags)?;
             let joined_name = format!("__joined_{name}");
             ctx.register_table(

@@ -95,7 +95,7 @@ pub(super) fn in_runs(
 /// worker goes to that worker's LIFO slot (which idle workers cannot
 /// steal), and the waking partition then streams to its end without
 /// returning to the scheduler — so the woken one waited for it.
-async fn collect_in_order(df: DataFrame) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+pub(super) async fn collect_in_order(df: DataFrame) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     use futures::StreamExt;
     let plan_schema: SchemaRef = df.schema().inner().clone();
     let streams = df.execute_stream_partitioned().await?;
