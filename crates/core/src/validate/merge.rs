@@ -92,7 +92,7 @@ pub(super) async fn merged_flags(
                     None => return Ok(None),
                 }
             } else if name == "__dup" {
-                Arc::new(BooleanArray::from(vec![false; n]))
+                Arc::new(BooleanArray::new(BooleanBuffer::new_unset(n), None))
             } else if name == "__dup_n" {
                 new_null_array(&DataType::Int64, n)
             } else if let Some(i) = name
@@ -115,7 +115,10 @@ pub(super) async fn merged_flags(
                 let at = r.carry.iter().position(|c| *c == name).unwrap_or(0);
                 take(carried[at].as_ref(), &matches[b], None)?
             };
-            if column.data_type() != field.data_type() {
+            // What the plan declares, or the plan's answer.
+            let fits = column.data_type() == field.data_type()
+                && (field.is_nullable() || column.null_count() == 0);
+            if !fits {
                 return Ok(None);
             }
             columns.push(column);
