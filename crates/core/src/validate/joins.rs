@@ -27,6 +27,15 @@ pub(super) fn join_columns(spec: &TableSpec) -> Vec<String> {
     unique.iter().map(|c| q(c)).collect()
 }
 
+/// The flag of a key shared by several rows, and how many share it.
+pub(super) const DUP: &str = "__dup";
+pub(super) const DUP_N: &str = "__dup_n";
+
+/// The flag of reference `i` (a present key no target row has).
+pub(super) fn reference_flag(i: usize) -> String {
+    format!("__ref{i}")
+}
+
 /// The duplicate-key and reference joins of a table.
 pub(super) struct Joins {
     /// The checked rows (`rows`) with each join's flag columns added.
@@ -71,6 +80,7 @@ pub(super) fn joins(spec: &TableSpec, typed_name: &str, rows: String, distinct: 
     let mut reference_checks = Vec::new();
     for (i, r) in references_for(spec).into_iter().enumerate() {
         let alias = format!("ref{i}");
+        let flag = reference_flag(i);
         let on =
             r.on.iter()
                 .map(|(expr, target)| format!("{} = {alias}.{}", qualify(expr), q(target)))
@@ -87,15 +97,15 @@ pub(super) fn joins(spec: &TableSpec, typed_name: &str, rows: String, distinct: 
             .map(|c| format!(", {alias}.{}", q(c)))
             .collect();
         sql = format!(
-            "SELECT t.*, ({present} AND ({}) IS TRUE AND {alias}.{} IS NULL) AS __ref{i}{carried} \
+            "SELECT t.*, ({present} AND ({}) IS TRUE AND {alias}.{} IS NULL) AS {flag}{carried} \
              FROM ({}) {alias} RIGHT JOIN ({sql}) t ON {on}",
             r.only_if,
             q(r.on[0].1),
             r.target
         );
-        flags.push(format!("__ref{i}"));
+        reference_checks.push(Check::new(r.column, flag.clone(), r.problem));
+        flags.push(flag);
         flags.extend(r.carry.iter().map(|c| c.to_string()));
-        reference_checks.push(Check::new(r.column, format!("__ref{i}"), r.problem));
     }
     let mut checks = Vec::new();
     if key_is_unique(spec) {
@@ -107,20 +117,20 @@ pub(super) fn joins(spec: &TableSpec, typed_name: &str, rows: String, distinct: 
             .collect::<Vec<_>>()
             .join(" AND ");
         sql = if distinct {
-            format!("SELECT t.*, false AS __dup, CAST(NULL AS BIGINT) AS __dup_n FROM ({sql}) t")
+            format!("SELECT t.*, false AS {DUP}, CAST(NULL AS BIGINT) AS {DUP_N} FROM ({sql}) t")
         } else {
             format!(
-                "SELECT t.*, (dup.__n IS NOT NULL) AS __dup, dup.__n AS __dup_n \
+                "SELECT t.*, (dup.__n IS NOT NULL) AS {DUP}, dup.__n AS {DUP_N} \
                  FROM (SELECT {keys}, count(*) AS __n FROM {typed_name} GROUP BY {keys} HAVING count(*) > 1) dup \
                  RIGHT JOIN ({sql}) t ON {on}"
             )
         };
-        flags.extend(["__dup".to_string(), "__dup_n".to_string()]);
+        flags.extend([DUP.to_string(), DUP_N.to_string()]);
         checks.push(Check::new(
             spec.key.last().copied().unwrap_or_default(),
-            "__dup",
+            DUP,
             format!(
-                "concat('duplicate key (', CAST(__dup_n AS VARCHAR), ' rows share {})')",
+                "concat('duplicate key (', CAST({DUP_N} AS VARCHAR), ' rows share {})')",
                 spec.key.join(", ")
             ),
         ));

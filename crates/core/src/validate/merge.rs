@@ -28,6 +28,7 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
+use datafusion::arrow::array::BooleanBufferBuilder;
 use datafusion::arrow::array::OffsetSizeTrait;
 use datafusion::arrow::array::{
     new_null_array, Array, ArrayRef, BooleanArray, Date32Array, Int32Array, Int64Array,
@@ -39,6 +40,7 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::prelude::SessionContext;
 
 use super::checks::{key_is_unique, references_for, Reference};
+use super::joins::{reference_flag, DUP, DUP_N};
 use super::order::{collect_in_order, keys_ascending};
 use crate::error::Result;
 use crate::schema::{TableSpec, ROW_COLUMN};
@@ -91,18 +93,12 @@ pub(super) async fn merged_flags(
                     Some(c) => c.clone(),
                     None => return Ok(None),
                 }
-            } else if name == "__dup" {
+            } else if name == DUP {
                 Arc::new(BooleanArray::new(BooleanBuffer::new_unset(n), None))
-            } else if name == "__dup_n" {
+            } else if name == DUP_N {
                 new_null_array(&DataType::Int64, n)
-            } else if let Some(i) = name
-                .strip_prefix("__ref")
-                .and_then(|i| i.parse::<usize>().ok())
-            {
-                let Some((matches, _)) = found.get(i) else {
-                    return Ok(None);
-                };
-                Arc::new(failed(batch, &references[i], &matches[b])?)
+            } else if let Some(i) = (0..found.len()).find(|&i| name == reference_flag(i)) {
+                Arc::new(found[i].0[b].failed.clone())
             } else {
                 // A handed-over column: from the reference that carries it.
                 let Some((r, (matches, carried))) = references
@@ -113,7 +109,7 @@ pub(super) async fn merged_flags(
                     return Ok(None);
                 };
                 let at = r.carry.iter().position(|c| *c == name).unwrap_or(0);
-                take(carried[at].as_ref(), &matches[b], None)?
+                take(carried[at].as_ref(), &matches[b].rows, None)?
             };
             // What the plan declares, or the plan's answer.
             let fits = column.data_type() == field.data_type()
@@ -210,36 +206,25 @@ fn concatenated(batches: &[RecordBatch], names: &[&str]) -> Result<Vec<ArrayRef>
         .collect()
 }
 
-/// `__ref<i>` of one batch: the key is present (no column null) and no
-/// target row has it.
-fn failed(batch: &RecordBatch, r: &Reference, matches: &UInt32Array) -> Result<BooleanArray> {
-    let columns =
-        r.on.iter()
-            .map(|(c, _)| {
-                batch.column_by_name(c).ok_or_else(|| {
-                    datafusion::error::DataFusionError::Plan(format!(
-                        "merged reference: no column `{c}`"
-                    ))
-                })
-            })
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-    let absent = NullBuffer::union_many(columns.iter().map(|c| c.nulls()));
-    let bits = BooleanBuffer::collect_bool(batch.num_rows(), |i| {
-        absent.as_ref().is_none_or(|n| n.is_valid(i)) && matches.is_null(i)
-    });
-    Ok(BooleanArray::new(bits, None))
+/// What the merge found for one batch of rows.
+struct Matched {
+    /// The target row each row matches; null for a null key or a key no
+    /// target row has.
+    rows: UInt32Array,
+    /// `__ref<i>`: the key is present (no column null) and no target row
+    /// has it.
+    failed: BooleanArray,
 }
 
-/// The row of `target` (key columns, strictly ascending, no nulls) each
-/// row of `rows` (key `columns`) matches, per batch: null for a row with a
-/// null key or a key no target row has. `None` when a key lies below the
-/// cursor's last target row (the rows are not in key order) or the types
-/// are not [`comparable`].
+/// The target rows of `rows` (key `columns`) in `target` (key columns,
+/// strictly ascending, no nulls), per batch. `None` when a key lies below
+/// the cursor's last target row (the rows are not in key order) or a key
+/// column is of a type the merge does not compare ([`Key::of`]).
 fn merge(
     rows: &[RecordBatch],
     columns: &[&str],
     target: &[ArrayRef],
-) -> Result<Option<Vec<UInt32Array>>> {
+) -> Result<Option<Vec<Matched>>> {
     let targets = target.first().map_or(0, |t| t.len());
     if u32::try_from(targets).is_err() || columns.len() != target.len() {
         return Ok(None);
@@ -283,9 +268,11 @@ fn merge(
         // Rows with a null in any key column.
         let nulls = NullBuffer::union_many(columns_of_batch.iter().map(|c| c.nulls()));
         let mut matched = UInt32Builder::with_capacity(batch.num_rows());
+        let mut failed = BooleanBufferBuilder::new(batch.num_rows());
         for i in 0..batch.num_rows() {
             if nulls.as_ref().is_some_and(|n| n.is_null(i)) {
                 matched.append_null();
+                failed.append(false);
                 continue;
             }
             let start = at;
@@ -312,10 +299,15 @@ fn merge(
             {
                 return Ok(None);
             }
+            let hit = order == Ordering::Equal;
             // `at < targets <= u32::MAX` on a hit, checked above.
-            matched.append_option((order == Ordering::Equal).then_some(at as u32));
+            matched.append_option(hit.then_some(at as u32));
+            failed.append(!hit);
         }
-        out.push(matched.finish());
+        out.push(Matched {
+            rows: matched.finish(),
+            failed: BooleanArray::new(failed.finish(), None),
+        });
     }
     Ok(Some(out))
 }
@@ -349,7 +341,7 @@ mod tests {
     fn matches(rows: &[RecordBatch], t: &[ArrayRef]) -> Option<Vec<Option<u32>>> {
         merge(rows, &["id", "year"], t).unwrap().map(|m| {
             m.iter()
-                .flat_map(|a| a.iter().collect::<Vec<_>>())
+                .flat_map(|a| a.rows.iter().collect::<Vec<_>>())
                 .collect()
         })
     }
@@ -388,6 +380,17 @@ mod tests {
                 Some(3),
                 None
             ])
+        );
+        // Flagged: a present key without a match (not the null keys).
+        let failed: Vec<bool> = merge(&rows, &["id", "year"], &t)
+            .unwrap()
+            .unwrap()
+            .iter()
+            .flat_map(|m| m.failed.iter().flatten().collect::<Vec<_>>())
+            .collect();
+        assert_eq!(
+            failed,
+            [true, false, false, true, false, false, true, false, false, true]
         );
         // No target rows: nothing matches.
         assert_eq!(matches(&rows[..1], &target(&[])).map(|m| m.len()), Some(5));

@@ -257,12 +257,13 @@ async fn validate_table(
         let rows_sql = format!("SELECT {} FROM {typed_name}", columns.join(", "));
         let distinct = key_is_unique(spec) && keys_ascending(&typed, spec.key)?;
         let joins = joins(spec, &typed_name, rows_sql, distinct);
-        checks.extend(joins.checks.iter().cloned());
+        let flags_sql = joins.flags_sql();
+        checks.extend(joins.checks);
         let joined = if joins.flags.is_empty() {
             None
         } else {
             // Keys in order on both sides: merged, not joined.
-            let flags_df = ctx.sql(&joins.flags_sql()).await?;
+            let flags_df = ctx.sql(&flags_sql).await?;
             let planned: SchemaRef = flags_df.schema().inner().clone();
             let (flags_schema, flags) =
                 match merge::merged_flags(ctx, spec, &typed, distinct, &planned).await? {
