@@ -503,3 +503,107 @@ async fn nan_and_infinite_numbers_are_rejected() {
     let accepted = ds.table("households").map(|t| t.num_rows()).unwrap_or(0);
     assert_eq!(accepted, 1);
 }
+
+/// Code-list columns are read from Parquet as dictionaries and checked
+/// once per distinct value: labels, blanks, unknown codes and nulls in
+/// them come out as they do from CSV (text read row by row), the
+/// validated column is text again, and each case is what DESIGN §2.4/§8
+/// say.
+#[tokio::test]
+async fn code_list_columns_read_as_dictionaries_agree_with_csv() {
+    use datafusion::arrow::array::{Array, StringArray};
+    let mut tables = tuopin::synth::generate_tables(&tuopin::GenerateOptions {
+        households: 200,
+        seed: 5,
+        ..Default::default()
+    })
+    .unwrap();
+    // The first member rows' relations: a Chinese label (spaces around it
+    // too), blank text, an unknown code, null.
+    let cases: [Option<&str>; 6] = [
+        Some("户主"),
+        Some(" 户主 "),
+        Some("  "),
+        Some("\u{3000}"),
+        Some("nonsense"),
+        None,
+    ];
+    let members = &mut tables
+        .iter_mut()
+        .find(|(name, _)| *name == "members")
+        .unwrap()
+        .1;
+    let first = members[0].clone();
+    let at = first.schema().index_of("relation").unwrap();
+    let old = first
+        .column(at)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap()
+        .clone();
+    let relation: StringArray = (0..old.len())
+        .map(|i| match cases.get(i) {
+            Some(case) => *case,
+            None => old.is_valid(i).then(|| old.value(i)),
+        })
+        .collect();
+    let mut columns = first.columns().to_vec();
+    columns[at] = Arc::new(relation);
+    members[0] = RecordBatch::try_new(first.schema(), columns).unwrap();
+
+    let csv = tempfile::tempdir().unwrap();
+    let pq = tempfile::tempdir().unwrap();
+    for (name, batches) in &tables {
+        tuopin::output::write_batches(batches, csv.path().join(format!("{name}.csv"))).unwrap();
+        tuopin::output::write_batches(batches, pq.path().join(format!("{name}.parquet"))).unwrap();
+    }
+    let a = open(csv.path()).await;
+    let b = open(pq.path()).await;
+    let (ta, tb) = (a.table("members").unwrap(), b.table("members").unwrap());
+    assert_eq!(
+        tb.schema.field_with_name("relation").unwrap().data_type(),
+        &DataType::Utf8
+    );
+    for f in tb.schema.fields() {
+        assert_eq!(
+            text(&ta.batches, f.name()),
+            text(&tb.batches, f.name()),
+            "{}",
+            f.name()
+        );
+    }
+    for col in ["table", "row", "key", "column", "problem"] {
+        assert_eq!(
+            text(a.rejects(), col),
+            text(b.rejects(), col),
+            "rejects.{col}"
+        );
+    }
+    // Labels read as the value, blanks as null, null kept; the unknown
+    // code (row 5) rejected with its value.
+    let relations = text(&tb.batches, "relation");
+    assert_eq!(
+        relations[..5],
+        [
+            Some("head".to_string()),
+            Some("head".to_string()),
+            None,
+            None,
+            None
+        ]
+    );
+    let problems: Vec<(Option<String>, Option<String>)> = text(b.rejects(), "row")
+        .into_iter()
+        .zip(text(b.rejects(), "problem"))
+        .collect();
+    assert_eq!(
+        problems,
+        [(
+            Some("5".to_string()),
+            Some(format!(
+                "unknown value 'nonsense' (expected {})",
+                tuopin::schema::RELATIONS.join(", ")
+            ))
+        )]
+    );
+}

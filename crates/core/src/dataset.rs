@@ -323,8 +323,9 @@ impl Dataset {
             }
             let source = path.display().to_string();
             let reading = reading.clone();
+            let coded = validate::code_list_columns(spec);
             pending.push(futures::future::Either::Right(async move {
-                let raw = blocking(move || read_file(spec, &path, &reading))
+                let raw = blocking(move || read_file(spec, &path, &reading, &coded))
                     .await
                     .map_err(|e| e.in_table(spec.name, &source))?;
                 done();

@@ -8,12 +8,20 @@
 //! - `not_in_list(text, 'a', 'b', …)`: whether a value is outside a code
 //!   list — `text IS NOT NULL AND text NOT IN ('a', 'b', …)`, false for
 //!   null, without a comparison pass per value.
+//!
+//! Each also takes a dictionary of text (`Dictionary(Int32, Utf8)`, how
+//! validation reads a code-list column from Parquet): it then works on the
+//! dictionary's distinct values once and keeps the keys, so a column of
+//! millions of rows and a handful of codes costs a handful of lookups and
+//! one pass over the keys.
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, StringArray, StringBuilder};
+use datafusion::arrow::array::{
+    Array, ArrayRef, BooleanArray, DictionaryArray, Int32Array, StringArray, StringBuilder,
+};
 use datafusion::arrow::buffer::{BooleanBuffer, NullBuffer};
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, Int32Type};
 use datafusion::common::cast::as_string_array;
 use datafusion::common::{exec_err, ScalarValue};
 use datafusion::error::Result as DfResult;
@@ -69,8 +77,11 @@ impl ScalarUDFImpl for NullIfBlank {
     fn signature(&self) -> &Signature {
         &self.signature
     }
-    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
-        Ok(DataType::Utf8)
+    fn return_type(&self, arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(text_type(arg_types))
+    }
+    fn coerce_types(&self, arg_types: &[DataType]) -> DfResult<Vec<DataType>> {
+        Ok(text_arguments(arg_types))
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         match &args.args[0] {
@@ -79,18 +90,94 @@ impl ScalarUDFImpl for NullIfBlank {
             )),
             ColumnarValue::Scalar(other) => Ok(ColumnarValue::Scalar(other.clone())),
             ColumnarValue::Array(a) => {
-                let out: ArrayRef = Arc::new(blank_to_null(as_string_array(a)?));
+                let out: ArrayRef = match text_dictionary(a)? {
+                    Some(d) => Arc::new(dictionary_blank_to_null(d)?),
+                    None => Arc::new(blank_to_null(as_string_array(a)?)),
+                };
                 Ok(ColumnarValue::Array(out))
             }
         }
     }
 }
 
-/// `null_if_blank(text) -> utf8`.
+/// `null_if_blank(text) -> utf8` (a dictionary of text stays one).
 pub fn null_if_blank_udf() -> ScalarUDF {
     ScalarUDF::from(NullIfBlank {
-        signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
+        signature: Signature::user_defined(Volatility::Immutable),
     })
+}
+
+/// The dictionary of text the list functions keep as it is.
+fn is_text_dictionary(t: &DataType) -> bool {
+    matches!(t, DataType::Dictionary(k, v) if **k == DataType::Int32 && **v == DataType::Utf8)
+}
+
+/// The type a text function returns for its first argument's type: a
+/// dictionary of text stays one, anything else is utf8.
+fn text_type(arg_types: &[DataType]) -> DataType {
+    match arg_types.first() {
+        Some(t) if is_text_dictionary(t) => t.clone(),
+        _ => DataType::Utf8,
+    }
+}
+
+/// Argument types as the text functions take them: the first a dictionary
+/// of text or utf8, the others utf8.
+fn text_arguments(arg_types: &[DataType]) -> Vec<DataType> {
+    arg_types
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            if i == 0 && is_text_dictionary(t) {
+                t.clone()
+            } else {
+                DataType::Utf8
+            }
+        })
+        .collect()
+}
+
+/// `a` as a dictionary of text, if it is one.
+fn text_dictionary(a: &ArrayRef) -> DfResult<Option<&DictionaryArray<Int32Type>>> {
+    if !is_text_dictionary(a.data_type()) {
+        return Ok(None);
+    }
+    match a.as_any().downcast_ref::<DictionaryArray<Int32Type>>() {
+        Some(d) => Ok(Some(d)),
+        None => exec_err!("expected a dictionary of text, got {}", a.data_type()),
+    }
+}
+
+/// For each key, the flag of the dictionary value it points at
+/// (`per_value`, one flag per value); false for a null key.
+fn per_key(keys: &Int32Array, per_value: &BooleanBuffer) -> BooleanBuffer {
+    let (codes, nulls) = (keys.values(), keys.nulls());
+    BooleanBuffer::collect_bool(keys.len(), |i| {
+        valid(nulls, i)
+            && usize::try_from(codes[i])
+                .ok()
+                .filter(|&k| k < per_value.len())
+                .is_some_and(|k| per_value.value(k))
+    })
+}
+
+/// [`blank_to_null`] over a dictionary of text: keys of blank values
+/// become null (the values are kept); the dictionary itself when no value
+/// is blank.
+fn dictionary_blank_to_null(
+    d: &DictionaryArray<Int32Type>,
+) -> DfResult<DictionaryArray<Int32Type>> {
+    let values = as_string_array(d.values())?;
+    let bytes = value_bytes(values);
+    let blank = BooleanBuffer::collect_bool(values.len(), |i| {
+        valid(values.nulls(), i) && is_blank_bytes(bytes(i))
+    });
+    if blank.count_set_bits() == 0 {
+        return Ok(d.clone());
+    }
+    let kept = per_key(d.keys(), &!&blank);
+    let keys = Int32Array::new(d.keys().values().clone(), Some(NullBuffer::new(kept)));
+    Ok(DictionaryArray::try_new(keys, d.values().clone())?)
 }
 
 /// The literal text arguments `args[1..]` of a list function (`name`
@@ -225,24 +312,39 @@ impl ScalarUDFImpl for TextList {
     fn signature(&self) -> &Signature {
         &self.signature
     }
-    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+    fn return_type(&self, arg_types: &[DataType]) -> DfResult<DataType> {
         Ok(match self.func {
-            ListFn::Relabel => DataType::Utf8,
+            ListFn::Relabel => text_type(arg_types),
             ListFn::NotInList => DataType::Boolean,
         })
     }
+    fn coerce_types(&self, arg_types: &[DataType]) -> DfResult<Vec<DataType>> {
+        if arg_types.is_empty() {
+            return exec_err!("{}: needs a text argument", self.name());
+        }
+        Ok(text_arguments(arg_types))
+    }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let list = literal_list(self.name(), &args.args)?;
+        if self.func == ListFn::Relabel && list.len() % 2 != 0 {
+            return exec_err!("relabel: labels and values must come in pairs");
+        }
         let (input, scalar) = super::first_argument(&args)?;
-        let text = as_string_array(&input)?;
-        let out: ArrayRef = match self.func {
-            ListFn::Relabel => {
-                if list.len() % 2 != 0 {
-                    return exec_err!("relabel: labels and values must come in pairs");
-                }
-                Arc::new(relabel(text, &list))
+        let out: ArrayRef = match (self.func, text_dictionary(&input)?) {
+            // A dictionary: its values looked up once each.
+            (ListFn::Relabel, Some(d)) => {
+                let values = relabel(as_string_array(d.values())?, &list);
+                Arc::new(DictionaryArray::try_new(
+                    d.keys().clone(),
+                    Arc::new(values),
+                )?)
             }
-            ListFn::NotInList => Arc::new(not_in_list(text, &list)),
+            (ListFn::NotInList, Some(d)) => {
+                let outside = not_in_list(as_string_array(d.values())?, &list);
+                Arc::new(BooleanArray::new(per_key(d.keys(), outside.values()), None))
+            }
+            (ListFn::Relabel, None) => Arc::new(relabel(as_string_array(&input)?, &list)),
+            (ListFn::NotInList, None) => Arc::new(not_in_list(as_string_array(&input)?, &list)),
         };
         super::result(out, scalar)
     }
@@ -251,7 +353,7 @@ impl ScalarUDFImpl for TextList {
 fn text_list_udf(func: ListFn) -> ScalarUDF {
     ScalarUDF::from(TextList {
         func,
-        signature: Signature::variadic(vec![DataType::Utf8], Volatility::Immutable),
+        signature: Signature::user_defined(Volatility::Immutable),
     })
 }
 
@@ -295,6 +397,62 @@ mod tests {
         }
         assert_eq!(list.position("户".as_bytes()), None);
         assert_eq!(list.position("特困供养贫困".as_bytes()), None);
+    }
+
+    /// Over a dictionary of text each function gives what it gives over
+    /// the same text as utf8 (blank values, labels, values outside the
+    /// list, null keys and repeated values), and keeps the dictionary.
+    #[tokio::test]
+    async fn text_functions_agree_over_dictionaries() {
+        use datafusion::arrow::compute::cast;
+        use datafusion::prelude::SessionContext;
+        let ctx = SessionContext::new();
+        crate::functions::register_all(&ctx);
+        let cases = [
+            "户主", " 户主 ", "head", "  ", "\u{3000}", "", "x", "head", "户主", "x",
+        ];
+        let values = crate::functions::values_rows(&cases);
+        let calls = [
+            "null_if_blank(c)",
+            "relabel(c, '户主', 'head', 'x', 'y')",
+            "relabel(null_if_blank(c), '户主', 'head')",
+            "not_in_list(c, 'head', '')",
+            "not_in_list(null_if_blank(c), 'head')",
+        ];
+        let select = |column: &str| {
+            calls
+                .iter()
+                .map(|f| f.replace("(c", &format!("({column}")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let sql = format!(
+            "SELECT {}, {} FROM (SELECT c, arrow_cast(c, 'Dictionary(Int32, Utf8)') AS d \
+             FROM (VALUES {values}, (NULL)) AS t(c))",
+            select("c"),
+            select("d")
+        );
+        let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+        let mut rows = 0;
+        for b in &batches {
+            for (i, call) in calls.iter().enumerate() {
+                let (plain, dict) = (b.column(i), b.column(i + calls.len()));
+                if call.starts_with("not_in_list") {
+                    assert_eq!(dict.data_type(), &DataType::Boolean, "{call}");
+                } else {
+                    assert!(
+                        matches!(dict.data_type(), DataType::Dictionary(..)),
+                        "{call}"
+                    );
+                }
+                let dict = cast(dict, plain.data_type()).unwrap();
+                assert_eq!(&dict, plain, "{call}");
+            }
+            rows += b.num_rows();
+            let blank = as_string_array(b.column(0)).unwrap();
+            assert_eq!(blank.null_count(), 4, "three blanks and null");
+        }
+        assert_eq!(rows, cases.len() + 1);
     }
 
     #[test]

@@ -96,16 +96,18 @@ pub(crate) fn find_table_file(dir: &Path, table: &str) -> Result<Option<PathBuf>
 }
 
 /// Read the source of table `spec` — a file, or a folder of parts — into
-/// memory, numbered.
+/// memory, numbered. A Parquet file's text columns named in
+/// `dictionaries` come as dictionaries of text ([`numbered_parquet`]).
 pub(crate) fn read_file(
     spec: &'static TableSpec,
     path: &Path,
     reading: &Reading,
+    dictionaries: &[String],
 ) -> Result<RawTable> {
     if path.is_dir() {
         return crate::io::parts::read_parts(spec, path, reading);
     }
-    let batches = read_batches(spec, path, reading)?;
+    let batches = read_batches_with(spec, path, reading, dictionaries)?;
     raw_from_batches(
         spec,
         &path.display().to_string(),
@@ -120,6 +122,17 @@ pub(crate) fn read_batches(
     path: &Path,
     reading: &Reading,
 ) -> Result<Vec<RecordBatch>> {
+    read_batches_with(spec, path, reading, &[])
+}
+
+/// [`read_batches`], a Parquet file's text columns named in
+/// `dictionaries` as dictionaries of text.
+fn read_batches_with(
+    spec: &'static TableSpec,
+    path: &Path,
+    reading: &Reading,
+    dictionaries: &[String],
+) -> Result<Vec<RecordBatch>> {
     let source = path.display().to_string();
     let unreadable = |message: String| Error::Schema {
         table: spec.name.to_string(),
@@ -133,7 +146,11 @@ pub(crate) fn read_batches(
         .and_then(|e| e.to_str())
         .unwrap_or_default();
     let batches: Vec<RecordBatch> = match ext {
-        "parquet" => read_parquet(path, file, &unreadable)?,
+        "parquet" => {
+            let columns =
+                |schema: &SchemaRef| as_dictionaries(spec.name, schema, &reading.map, dictionaries);
+            read_parquet(path, file, &unreadable, &columns)?
+        }
         "csv" => read_csv(path, reading.encoding)
             .map_err(|e| unreadable(format!("unreadable CSV file: {e}")))?,
         "xlsx" => crate::io::xlsx::read_xlsx(path, spec.name)
@@ -145,17 +162,23 @@ pub(crate) fn read_batches(
 
 /// A Parquet source's rows: its row groups decoded as contiguous runs, one
 /// run per core at once, the runs' batches concatenated in order (so rows
-/// keep their file order). A panic in a decoder thread is an
+/// keep their file order). `columns` says how the file's columns are read
+/// (some text columns as dictionaries). A panic in a decoder thread is an
 /// [`Error::ReaderPanic`], like one on the calling thread.
 fn read_parquet(
     path: &Path,
     file: File,
     unreadable: &(dyn Fn(String) -> Error + Sync),
+    columns: &dyn Fn(&SchemaRef) -> SchemaRef,
 ) -> Result<Vec<RecordBatch>> {
     use parquet::arrow::arrow_reader::ArrowReaderMetadata;
     let failed = |e: &dyn std::fmt::Display| unreadable(format!("unreadable Parquet file: {e}"));
     let meta = ArrowReaderMetadata::load(&file, source_options()).map_err(|e| failed(&e))?;
     check_footer(meta.metadata()).map_err(unreadable)?;
+    let hint = columns(meta.schema());
+    let meta =
+        ArrowReaderMetadata::try_new(meta.metadata().clone(), source_options().with_schema(hint))
+            .map_err(|e| failed(&e))?;
     let groups: Vec<usize> = (0..meta.metadata().num_row_groups()).collect();
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let read_run = |run: Vec<usize>| -> Result<Vec<RecordBatch>> {
@@ -417,6 +440,9 @@ pub(crate) struct NumberedParquet {
     /// (row group index, number of its first row) read by this partition.
     groups: Vec<(usize, i64)>,
     batch_size: usize,
+    /// How the file's columns are read (some text columns as
+    /// dictionaries, [`numbered_parquet`]).
+    file_schema: SchemaRef,
 }
 
 impl PartitionStream for NumberedParquet {
@@ -429,10 +455,12 @@ impl PartitionStream for NumberedParquet {
         let schema = self.schema.clone();
         let batch_size = self.batch_size;
         let out_schema = schema.clone();
+        let file_schema = self.file_schema.clone();
         let stream = futures::stream::iter(self.groups.clone())
             .then(move |(group, first)| {
                 let path = path.clone();
                 let schema = schema.clone();
+                let options = source_options().with_schema(file_schema.clone());
                 async move {
                     // Errors name the file: a source can be damaged past
                     // its footer, which is only found while streaming.
@@ -443,15 +471,14 @@ impl PartitionStream for NumberedParquet {
                         }
                     };
                     let file = tokio::fs::File::open(&path).await.map_err(|e| named(&e))?;
-                    let reader =
-                        ParquetRecordBatchStreamBuilder::new_with_options(file, source_options())
-                            .await
-                            .and_then(|b| {
-                                b.with_row_groups(vec![group])
-                                    .with_batch_size(batch_size)
-                                    .build()
-                            })
-                            .map_err(|e| named(&e))?;
+                    let reader = ParquetRecordBatchStreamBuilder::new_with_options(file, options)
+                        .await
+                        .and_then(|b| {
+                            b.with_row_groups(vec![group])
+                                .with_batch_size(batch_size)
+                                .build()
+                        })
+                        .map_err(|e| named(&e))?;
                     let mut next = first;
                     Ok::<_, DataFusionError>(reader.map(move |batch| {
                         let batch = batch.map_err(|e| named(&e))?;
@@ -464,6 +491,32 @@ impl PartitionStream for NumberedParquet {
             .try_flatten();
         Box::pin(RecordBatchStreamAdapter::new(out_schema, stream))
     }
+}
+
+/// `file` (a Parquet file's columns) with the utf8 columns whose English
+/// names are in `dictionaries` as dictionaries of text.
+fn as_dictionaries(
+    table: &str,
+    file: &SchemaRef,
+    map: &ColumnMap,
+    dictionaries: &[String],
+) -> SchemaRef {
+    let (english, _) = english_names(table, file, map);
+    let fields: Vec<Field> = file
+        .fields()
+        .iter()
+        .zip(&english)
+        .map(|(f, name)| {
+            if f.data_type() == &DataType::Utf8 && dictionaries.contains(name) {
+                let text =
+                    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+                f.as_ref().clone().with_data_type(text)
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, file.metadata().clone()))
 }
 
 /// A Parquet source as a numbered table ([`numbered_parquet`]).
@@ -479,13 +532,17 @@ pub(crate) struct NumberedParquetTable {
 }
 
 /// The raw rows of Parquet file `path` (its columns plus `__row`) as a
-/// table of `partitions` streams, and the number of rows.
+/// table of `partitions` streams, and the number of rows. The text
+/// columns named in `dictionaries` (English names) come as dictionaries
+/// of text (`Dictionary(Int32, Utf8)`), as Parquet keeps such columns:
+/// validation checks each distinct value once.
 pub(crate) fn numbered_parquet(
     table: &str,
     path: &Path,
     partitions: usize,
     batch_size: usize,
     map: &ColumnMap,
+    dictionaries: &[String],
 ) -> Result<NumberedParquetTable> {
     let unreadable = |message: String| Error::Schema {
         table: table.to_string(),
@@ -497,7 +554,8 @@ pub(crate) fn numbered_parquet(
     let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, source_options())
         .map_err(|e| unreadable(format!("unreadable Parquet file: {e}")))?;
     check_footer(builder.metadata()).map_err(unreadable)?;
-    let (schema, notes) = numbered_schema(table, builder.schema(), map);
+    let file_schema = as_dictionaries(table, builder.schema(), map, dictionaries);
+    let (schema, notes) = numbered_schema(table, &file_schema, map);
 
     let mut groups = Vec::new();
     let mut first = 1i64;
@@ -516,6 +574,7 @@ pub(crate) fn numbered_parquet(
                 schema: schema.clone(),
                 groups,
                 batch_size,
+                file_schema: file_schema.clone(),
             }) as Arc<dyn PartitionStream>
         })
         .collect();

@@ -21,6 +21,9 @@ pub(crate) struct Check {
     pub column: String,
     pub predicate: String,
     pub problem: String,
+    /// A check of the column against a code list ([`one_of`]): such a
+    /// column is read from Parquet as a dictionary ([`code_list_columns`]).
+    pub code_list: bool,
 }
 
 impl Check {
@@ -33,6 +36,7 @@ impl Check {
             column: column.to_string(),
             predicate: predicate.into(),
             problem: problem.into(),
+            code_list: false,
         }
     }
 }
@@ -132,15 +136,31 @@ pub(super) fn txt(column: &str) -> String {
 
 fn one_of(column: &str, values: &[&str]) -> Check {
     let list = values.iter().map(|v| lit(v)).collect::<Vec<_>>().join(", ");
-    Check::new(
-        column,
-        format!("not_in_list({}, {list})", q(column)),
-        format!(
-            "concat('unknown value ''', {c}, ''' (expected {})')",
-            values.join(", "),
-            c = q(column)
-        ),
-    )
+    Check {
+        code_list: true,
+        ..Check::new(
+            column,
+            format!("not_in_list({}, {list})", q(column)),
+            format!(
+                "concat('unknown value ''', {}, ''' (expected {})')",
+                txt(column),
+                values.join(", ")
+            ),
+        )
+    }
+}
+
+/// The columns of `spec` checked against a code list. Validation reads
+/// them from Parquet as dictionaries of text, so that blank values,
+/// exported labels and the code list are looked at once per distinct
+/// value (`functions::text`) rather than once per row; they are text
+/// again in the validated table (`validate::as_text`).
+pub(crate) fn code_list_columns(spec: &TableSpec) -> Vec<String> {
+    checks_for(spec)
+        .into_iter()
+        .filter(|c| c.code_list)
+        .map(|c| c.column)
+        .collect()
 }
 
 fn not_negative(column: &str) -> Check {
@@ -420,6 +440,7 @@ pub(super) fn typed_projection(
     let mut select = vec![q(ROW_COLUMN)];
     let mut checks = Vec::new();
     let mut output = Vec::new();
+    let coded = code_list_columns(spec);
     for col in spec.columns {
         let target = &col.data_type;
         let c = q(col.name);
@@ -444,7 +465,15 @@ pub(super) fn typed_projection(
                 // Empty and blank text is null, whatever reader it came
                 // through (DESIGN §11); other text is kept as it is, but
                 // an exported label (DESIGN §8) becomes tuopin's value.
-                let kept = format!("null_if_blank(CAST({c} AS VARCHAR))");
+                // A dictionary of text stays one until the checks are done
+                // (`code_list_columns`).
+                let coded = matches!(source_type, DataType::Dictionary(..))
+                    && coded.iter().any(|c| c == col.name);
+                let kept = if coded {
+                    format!("null_if_blank({c})")
+                } else {
+                    format!("null_if_blank(CAST({c} AS VARCHAR))")
+                };
                 (relabelled(&kept, &map.labels_of(col.name)), None)
             } else {
                 // Export forms (是/否, 2016年12月31日, 12,000 …) first.

@@ -53,6 +53,8 @@ use crate::table::{Linked, Loaded, StoredFile, Table, TableSummary};
 
 mod checks;
 mod joins;
+
+pub(crate) use checks::code_list_columns;
 mod merge;
 mod order;
 
@@ -217,20 +219,22 @@ async fn validate_table(
     let partitions = ctx.state().config().target_partitions();
     let mut notes = raw.notes;
     let (row_sql, file_sql) = part_columns(&raw.parts);
-    let (raw_provider, raw_schema, rows): (Arc<dyn TableProvider>, SchemaRef, usize) =
-        match raw.rows {
-            RawRows::Memory { batches, schema } => {
-                let rows = batches.iter().map(|b| b.num_rows()).sum();
-                let table = in_runs(schema.clone(), batches, rows, partitions)?;
-                (table, schema, rows)
-            }
-            RawRows::Parquet(path) => {
-                let batch_size = ctx.state().config().batch_size();
-                let numbered = numbered_parquet(name, &path, partitions, batch_size, &raw.map)?;
-                notes.extend(numbered.notes);
-                (numbered.provider, numbered.schema, numbered.rows)
-            }
-        };
+    let (raw_provider, raw_schema, rows): (Arc<dyn TableProvider>, SchemaRef, usize) = match raw
+        .rows
+    {
+        RawRows::Memory { batches, schema } => {
+            let rows = batches.iter().map(|b| b.num_rows()).sum();
+            let table = in_runs(schema.clone(), batches, rows, partitions)?;
+            (table, schema, rows)
+        }
+        RawRows::Parquet(path) => {
+            let batch_size = ctx.state().config().batch_size();
+            let coded = code_list_columns(spec);
+            let numbered = numbered_parquet(name, &path, partitions, batch_size, &raw.map, &coded)?;
+            notes.extend(numbered.notes);
+            (numbered.provider, numbered.schema, numbered.rows)
+        }
+    };
     ctx.register_table(raw_name.as_str(), raw_provider)?;
 
     // 1. typed
@@ -312,7 +316,7 @@ async fn validate_table(
             None,
         )
     };
-    let flagged_df = ctx.sql(&flagged_sql).await?;
+    let flagged_df = as_text(ctx.sql(&flagged_sql).await?)?;
     let (rejected, flagged) = match into {
         Target::Memory => {
             let (schema, batches) = in_row_order(ctx, flagged_df).await?;
@@ -495,6 +499,38 @@ fn part_columns(parts: &[crate::io::source::Part]) -> (String, String) {
         file.push_str(&format!("{when}{then} {}", lit(&p.file)));
     }
     (format!("{row} END"), format!("{file} END"))
+}
+
+/// `df` with its dictionaries of text (code-list columns read from
+/// Parquet as dictionaries, `checks::code_list_columns`) cast back to
+/// utf8, the type of every text column of the validated tables (DESIGN
+/// §2); the other columns as they are, in their order.
+fn as_text(df: datafusion::prelude::DataFrame) -> Result<datafusion::prelude::DataFrame> {
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::common::Column;
+    use datafusion::logical_expr::{cast, Expr};
+    let dictionary = |t: &DataType| matches!(t, DataType::Dictionary(..));
+    if !df
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| dictionary(f.data_type()))
+    {
+        return Ok(df);
+    }
+    let columns: Vec<Expr> = df
+        .schema()
+        .iter()
+        .map(|(qualifier, field)| {
+            let column = Expr::Column(Column::new(qualifier.cloned(), field.name()));
+            if dictionary(field.data_type()) {
+                cast(column, DataType::Utf8).alias(field.name())
+            } else {
+                column
+            }
+        })
+        .collect();
+    Ok(df.select(columns)?)
 }
 
 /// The single count of a `SELECT count(*) …` query.
