@@ -593,3 +593,54 @@ async fn code_list_columns_read_as_dictionaries_agree_with_csv() {
         )]
     );
 }
+
+/// Only the code-list columns validation read as dictionaries become text
+/// again: an extra column that comes as a dictionary of numbers keeps its
+/// type.
+#[tokio::test]
+async fn an_extra_dictionary_of_numbers_keeps_its_type() {
+    use datafusion::arrow::array::{DictionaryArray, Int64Array, Int8Array};
+    use datafusion::arrow::datatypes::Int8Type;
+    let mut tables = tuopin::synth::generate_tables(&tuopin::GenerateOptions {
+        households: 50,
+        seed: 3,
+        ..Default::default()
+    })
+    .unwrap();
+    let households = &mut tables
+        .iter_mut()
+        .find(|(name, _)| *name == "households")
+        .unwrap()
+        .1;
+    let kind = DataType::Dictionary(Box::new(DataType::Int8), Box::new(DataType::Int64));
+    for batch in households.iter_mut() {
+        let n = batch.num_rows();
+        let keys = Int8Array::from_iter_values((0..n).map(|i| (i % 2) as i8));
+        let extra =
+            DictionaryArray::<Int8Type>::try_new(keys, Arc::new(Int64Array::from(vec![7, 9])))
+                .unwrap();
+        let mut fields: Vec<Field> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new("survey_round", kind.clone(), false));
+        let mut columns = batch.columns().to_vec();
+        columns.push(Arc::new(extra));
+        *batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
+    }
+    let ds = Dataset::from_batches(tables).await.unwrap();
+    let t = ds.table("households").unwrap();
+    assert_eq!(
+        t.schema
+            .field_with_name("survey_round")
+            .unwrap()
+            .data_type(),
+        &kind
+    );
+    assert_eq!(
+        text(&t.batches, "survey_round")[..2],
+        [Some("7".into()), Some("9".into())]
+    );
+}

@@ -84,19 +84,13 @@ impl ScalarUDFImpl for NullIfBlank {
         Ok(text_arguments(arg_types))
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        match &args.args[0] {
-            ColumnarValue::Scalar(ScalarValue::Utf8(v)) => Ok(ColumnarValue::Scalar(
-                ScalarValue::Utf8(v.clone().filter(|s| !is_blank(s))),
-            )),
-            ColumnarValue::Scalar(other) => Ok(ColumnarValue::Scalar(other.clone())),
-            ColumnarValue::Array(a) => {
-                let out: ArrayRef = match text_dictionary(a)? {
-                    Some(d) => Arc::new(dictionary_blank_to_null(d)?),
-                    None => Arc::new(blank_to_null(as_string_array(a)?)),
-                };
-                Ok(ColumnarValue::Array(out))
-            }
-        }
+        // A scalar (utf8 or a dictionary of text) as a one-row array.
+        let (input, scalar) = super::first_argument(&args)?;
+        let out: ArrayRef = match text_dictionary(&input)? {
+            Some(d) => Arc::new(dictionary_blank_to_null(d)?),
+            None => Arc::new(blank_to_null(as_string_array(&input)?)),
+        };
+        super::result(out, scalar)
     }
 }
 
@@ -453,6 +447,18 @@ mod tests {
             assert_eq!(blank.null_count(), 4, "three blanks and null");
         }
         assert_eq!(rows, cases.len() + 1);
+        // A blank constant is null too, as utf8 and as a dictionary.
+        let sql = "SELECT null_if_blank('  ') IS NULL, \
+                   null_if_blank(arrow_cast('\u{3000}', 'Dictionary(Int32, Utf8)')) IS NULL, \
+                   null_if_blank(arrow_cast('户主', 'Dictionary(Int32, Utf8)')) IS NULL";
+        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        let flags: Vec<Option<bool>> = batches[0]
+            .columns()
+            .iter()
+            .map(|c| c.as_any().downcast_ref::<BooleanArray>().unwrap().value(0))
+            .map(Some)
+            .collect();
+        assert_eq!(flags, [Some(true), Some(true), Some(false)]);
     }
 
     #[test]

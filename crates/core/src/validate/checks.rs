@@ -467,9 +467,9 @@ pub(super) fn typed_projection(
                 // an exported label (DESIGN §8) becomes tuopin's value.
                 // A dictionary of text stays one until the checks are done
                 // (`code_list_columns`).
-                let coded = matches!(source_type, DataType::Dictionary(..))
+                let dictionary = matches!(source_type, DataType::Dictionary(..))
                     && coded.iter().any(|c| c == col.name);
-                let kept = if coded {
+                let kept = if dictionary {
                     format!("null_if_blank({c})")
                 } else {
                     format!("null_if_blank(CAST({c} AS VARCHAR))")

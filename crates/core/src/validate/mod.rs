@@ -53,10 +53,10 @@ use crate::table::{Linked, Loaded, StoredFile, Table, TableSummary};
 
 mod checks;
 mod joins;
-
-pub(crate) use checks::code_list_columns;
 mod merge;
 mod order;
+
+pub(crate) use checks::code_list_columns;
 
 use checks::{bad, checks_for, finite_numbers, key_is_unique, lit, q, txt, typed_projection};
 use joins::{join_columns, joins};
@@ -504,12 +504,14 @@ fn part_columns(parts: &[crate::io::source::Part]) -> (String, String) {
 /// `df` with its dictionaries of text (code-list columns read from
 /// Parquet as dictionaries, `checks::code_list_columns`) cast back to
 /// utf8, the type of every text column of the validated tables (DESIGN
-/// §2); the other columns as they are, in their order.
+/// §2); the other columns as they are, in their order — an extra column
+/// that came as a dictionary of numbers stays one, as before.
 fn as_text(df: datafusion::prelude::DataFrame) -> Result<datafusion::prelude::DataFrame> {
     use datafusion::arrow::datatypes::DataType;
     use datafusion::common::Column;
     use datafusion::logical_expr::{cast, Expr};
-    let dictionary = |t: &DataType| matches!(t, DataType::Dictionary(..));
+    let dictionary =
+        |t: &DataType| matches!(t, DataType::Dictionary(_, v) if **v == DataType::Utf8);
     if !df
         .schema()
         .fields()
