@@ -261,6 +261,33 @@ fn check_code(s: &str) -> std::result::Result<(), CodeError> {
     Ok(())
 }
 
+/// The level of `code` when it is a well-formed region code (the test of
+/// [`RegionCode::parse`]: 12 ASCII digits, province non-zero, no zero
+/// segment above the lowest non-zero one), else `None` — read from the
+/// bytes, without allocating: the validation functions call it once per
+/// row.
+pub(crate) fn code_level(code: &[u8]) -> Option<Level> {
+    let digits: &[u8; 12] = code.try_into().ok()?;
+    if !digits.iter().all(u8::is_ascii_digit) || digits[..2] == *b"00" {
+        return None;
+    }
+    let set = |a: usize, b: usize| digits[a..b].iter().any(|&c| c != b'0');
+    let (city, county, township, village) = (set(2, 4), set(4, 6), set(6, 9), set(9, 12));
+    // The lowest non-zero segment gives the level; every segment above it
+    // must be non-zero too.
+    if village {
+        (city && county && township).then_some(Level::Village)
+    } else if township {
+        (city && county).then_some(Level::Township)
+    } else if county {
+        city.then_some(Level::County)
+    } else if city {
+        Some(Level::City)
+    } else {
+        Some(Level::Province)
+    }
+}
+
 /// Level of a 12-digit string: that of its lowest non-zero segment.
 fn level_of(s: &str) -> Level {
     let nonzero = |a: usize, b: usize| s[a..b].bytes().any(|c| c != b'0');
@@ -397,13 +424,24 @@ pub fn id_check_char(first17: &str) -> Option<char> {
 /// assert!(!tuopin::codes::id_number_valid("110105194912310021"));
 /// ```
 pub fn id_number_valid(id: &str) -> bool {
-    if id.len() != 18 || !id.is_ascii() {
+    id_bytes_valid(id.as_bytes())
+}
+
+/// [`id_number_valid`] on the bytes of the text, without a check of
+/// UTF-8: 17 ASCII digits and an ASCII check character.
+pub(crate) fn id_bytes_valid(id: &[u8]) -> bool {
+    let Ok(id) = <&[u8; 18]>::try_from(id) else {
+        return false;
+    };
+    if !id[..17].iter().all(u8::is_ascii_digit) {
         return false;
     }
-    match id_check_char(&id[..17]) {
-        Some(c) => id.as_bytes()[17].to_ascii_uppercase() == c as u8,
-        None => false,
-    }
+    let sum: u32 = id[..17]
+        .iter()
+        .zip(ID_WEIGHTS)
+        .map(|(b, w)| u32::from(b - b'0') * w)
+        .sum();
+    id[17].to_ascii_uppercase() == ID_CHECK[(sum % 11) as usize]
 }
 
 #[cfg(test)]
@@ -414,6 +452,53 @@ mod tests {
     fn integer_roll_up_zeroes_the_suffix() {
         assert_eq!(roll_up_int_sql("v", Level::County), "(v - v % 1000000)");
         assert_eq!(roll_up_int_sql("v", Level::Village), "v");
+    }
+
+    #[test]
+    fn code_level_agrees_with_parse_on_every_segment_pattern() {
+        // Every combination of zero and non-zero segments (a non-zero one
+        // written with a zero digit inside it too), plus malformed text.
+        let mut codes: Vec<String> = Vec::new();
+        for province in ["00", "13", "10"] {
+            for mask in 0..16u32 {
+                for filler in ["1", "0"] {
+                    let seg = |i: u32, width: usize| {
+                        if mask & (1 << i) == 0 {
+                            "0".repeat(width)
+                        } else {
+                            format!("{}9", filler.repeat(width - 1))
+                        }
+                    };
+                    codes.push(format!(
+                        "{province}{}{}{}{}",
+                        seg(0, 2),
+                        seg(1, 2),
+                        seg(2, 3),
+                        seg(3, 3)
+                    ));
+                }
+            }
+        }
+        codes.extend(
+            [
+                "",
+                "13010200100",
+                "1301020010011",
+                "13010200100a",
+                "１30102001001",
+                "13 102001001",
+            ]
+            .map(String::from),
+        );
+        let mut valid = 0;
+        for code in &codes {
+            let parsed = RegionCode::parse(code).ok().map(|c| c.level());
+            assert_eq!(code_level(code.as_bytes()), parsed, "{code:?}");
+            valid += usize::from(parsed.is_some());
+        }
+        // Per valid province: one code per level (no gaps), each with two
+        // fillers.
+        assert_eq!(valid, 2 * 5 * 2);
     }
 
     #[test]
@@ -518,5 +603,8 @@ mod tests {
         assert!(!id_number_valid("1101051949123100"));
         assert!(!id_number_valid("11010519491231002XX"));
         assert!(!id_number_valid("1101051949123A002X"));
+        // A non-ASCII last character of the right byte length.
+        assert!(!id_number_valid("1101051949123100é"));
+        assert!(!id_bytes_valid(&[b'1'; 19]));
     }
 }

@@ -1,11 +1,12 @@
 //! Region-code and ID-number functions for SQL: `region_level(code)`,
-//! `region_parent(code)`, `region_code_valid(code)` and
-//! `id_number_valid(id)` (the logic is [`crate::codes`]).
+//! `region_parent(code)`, `region_code_valid(code)`,
+//! `village_code_valid(code)` and `id_number_valid(id)` (the logic is
+//! [`crate::codes`]).
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, StringArray};
-use datafusion::arrow::buffer::NullBuffer;
+use datafusion::arrow::buffer::{BooleanBuffer, NullBuffer};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::cast::as_string_array;
 use datafusion::error::Result as DfResult;
@@ -13,7 +14,7 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
-use crate::codes::{id_number_valid, RegionCode};
+use crate::codes::{code_level, id_bytes_valid, Level, RegionCode};
 
 // ---------------------------------------------------------------------------
 // Scalar UDFs
@@ -25,6 +26,7 @@ enum TextFn {
     Level,
     Parent,
     CodeValid,
+    VillageValid,
     IdValid,
     CodeInt,
 }
@@ -46,7 +48,7 @@ impl ScalarUDFImpl for TextUdf {
     }
     fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
         Ok(match self.func {
-            TextFn::IdValid | TextFn::CodeValid => DataType::Boolean,
+            TextFn::IdValid | TextFn::CodeValid | TextFn::VillageValid => DataType::Boolean,
             TextFn::CodeInt => DataType::Int64,
             _ => DataType::Utf8,
         })
@@ -58,10 +60,7 @@ impl ScalarUDFImpl for TextUdf {
             TextFn::Level => Arc::new(
                 input
                     .iter()
-                    .map(|v| {
-                        v.and_then(|s| RegionCode::parse(s).ok())
-                            .map(|c| c.level().as_str())
-                    })
+                    .map(|v| v.and_then(|s| code_level(s.as_bytes())).map(Level::as_str))
                     .collect::<StringArray>(),
             ),
             TextFn::Parent => Arc::new(
@@ -74,18 +73,11 @@ impl ScalarUDFImpl for TextUdf {
                     })
                     .collect::<StringArray>(),
             ),
-            TextFn::CodeValid => Arc::new(
-                input
-                    .iter()
-                    .map(|v| v.map(|s| RegionCode::parse(s).is_ok()))
-                    .collect::<BooleanArray>(),
-            ),
-            TextFn::IdValid => Arc::new(
-                input
-                    .iter()
-                    .map(|v| v.map(id_number_valid))
-                    .collect::<BooleanArray>(),
-            ),
+            TextFn::CodeValid => Arc::new(text_test(input, |c| code_level(c).is_some())),
+            TextFn::VillageValid => {
+                Arc::new(text_test(input, |c| code_level(c) == Some(Level::Village)))
+            }
+            TextFn::IdValid => Arc::new(text_test(input, id_bytes_valid)),
             TextFn::CodeInt => Arc::new(code_numbers(input)),
         };
         super::result(out, scalar)
@@ -116,6 +108,24 @@ pub fn region_parent_udf() -> ScalarUDF {
 /// no non-zero segment below a zero one); null for null.
 pub fn region_code_valid_udf() -> ScalarUDF {
     text_udf("region_code_valid", TextFn::CodeValid)
+}
+
+/// `village_code_valid(code) -> bool`: whether `code` is a well-formed
+/// region code of a village (its last segment non-zero); null for null.
+pub fn village_code_valid_udf() -> ScalarUDF {
+    text_udf("village_code_valid", TextFn::VillageValid)
+}
+
+/// `test` of each value's bytes, null where `input` is null: one pass over
+/// the offsets into a bitmap (no `Option` per row, no UTF-8 check).
+fn text_test(input: &StringArray, test: impl Fn(&[u8]) -> bool) -> BooleanArray {
+    let offsets = input.value_offsets();
+    let bytes = input.value_data();
+    let values = BooleanBuffer::collect_bool(input.len(), |i| {
+        let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
+        bytes.get(start..end).is_some_and(&test)
+    });
+    BooleanArray::new(values, input.nulls().cloned())
 }
 
 /// `region_code_number(code) -> bigint`: a 12-digit code as a number
@@ -171,7 +181,9 @@ mod tests {
 
     /// `region_code_valid` agrees with the rule written out in SQL (the
     /// regular expression and segment comparisons validation used before
-    /// it), case by case, and is null for null.
+    /// it), case by case, and is null for null; `village_code_valid` is
+    /// that rule and a non-zero last segment (what validation wrote as
+    /// `substr(c, 10, 3) <> '000'`).
     #[tokio::test]
     async fn region_code_valid_agrees_with_the_rule_in_sql() {
         let ctx = SessionContext::new();
@@ -194,23 +206,37 @@ mod tests {
         ];
         let values = crate::functions::values_rows(&cases);
         let sql = format!(
-            "SELECT region_code_valid(c) AS udf, \
+            "SELECT udf, rule, village, rule AND substr(c, 10, 3) <> '000' FROM ( \
+             SELECT c, region_code_valid(c) AS udf, village_code_valid(c) AS village, \
                (c ~ '^[0-9]{{12}}$' AND substr(c,1,2) <> '00' \
                 AND NOT (substr(c,3,2) = '00' AND substr(c,5,8) <> '00000000') \
                 AND NOT (substr(c,5,2) = '00' AND substr(c,7,6) <> '000000') \
                 AND NOT (substr(c,7,3) = '000' AND substr(c,10,3) <> '000')) AS rule \
-             FROM (VALUES {values}, (NULL)) AS t(c)"
+             FROM (VALUES {values}, (NULL)) AS t(c))"
         );
         let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
-        let mut udf = Vec::new();
-        let mut rule = Vec::new();
+        let (mut udf, mut rule, mut village, mut village_rule) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for b in &batches {
-            for (out, i) in [(&mut udf, 0), (&mut rule, 1)] {
+            let columns = [
+                (&mut udf, 0),
+                (&mut rule, 1),
+                (&mut village, 2),
+                (&mut village_rule, 3),
+            ];
+            for (out, i) in columns {
                 let a = b.column(i).as_any().downcast_ref::<BooleanArray>().unwrap();
                 out.extend((0..a.len()).map(|r| a.is_valid(r).then(|| a.value(r))));
             }
         }
         assert_eq!(udf, rule);
+        assert_eq!(village, village_rule);
+        assert_eq!(
+            village.iter().filter(|v| **v == Some(true)).count(),
+            1,
+            "{village:?}"
+        );
+        assert_eq!(village.last(), Some(&None));
         let valid: Vec<bool> = udf
             .iter()
             .take(cases.len())

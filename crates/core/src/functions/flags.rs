@@ -267,6 +267,68 @@ impl ScalarUDFImpl for FirstLabel {
     }
 }
 
+/// `any_true(f_0, f_1, …) -> boolean`: whether any flag is true, never
+/// null (a null flag counts as false) — `(f_0) IS TRUE OR (f_1) IS TRUE OR
+/// …` in one pass over the flags' bitmaps. The `__bad` flag of validation
+/// (`IS TRUE` compares row by row; this ands and ors 64 rows at a time).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct AnyTrue {
+    signature: Signature,
+}
+
+/// The `any_true` scalar UDF.
+pub fn any_true_udf() -> ScalarUDF {
+    ScalarUDF::from(AnyTrue {
+        signature: Signature::variadic_any(Volatility::Immutable),
+    })
+}
+
+impl ScalarUDFImpl for AnyTrue {
+    fn name(&self) -> &str {
+        "any_true"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Boolean)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let n = args.number_rows;
+        let mut any = BooleanBuffer::new_unset(n);
+        for flag in &args.args {
+            match flag {
+                ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))) => {
+                    any = BooleanBuffer::new_set(n);
+                }
+                ColumnarValue::Scalar(ScalarValue::Boolean(_) | ScalarValue::Null) => {}
+                ColumnarValue::Scalar(other) => {
+                    return datafusion::common::plan_err!(
+                        "any_true takes booleans, got {}",
+                        other.data_type()
+                    );
+                }
+                ColumnarValue::Array(flag) => {
+                    let flag = datafusion::common::cast::as_boolean_array(flag)?;
+                    any = match flag.nulls() {
+                        Some(nulls) => &any | &(flag.values() & nulls.inner()),
+                        None => &any | flag.values(),
+                    };
+                }
+            }
+        }
+        let out = datafusion::arrow::array::BooleanArray::new(any, None);
+        if args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)))
+        {
+            return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?));
+        }
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}
+
 /// The most flags a `flag_mask` (one non-negative BIGINT) holds; also the
 /// most indicators of a deprivation pattern and of a poverty index.
 pub const MAX_FLAGS: usize = 62;
@@ -392,6 +454,37 @@ mod tests {
         let out = datafusion::common::cast::as_string_array(&out).unwrap();
         let got: Vec<&str> = out.iter().map(|s| s.unwrap()).collect();
         assert_eq!(got, ["a", "b", "none", "a"]);
+    }
+
+    #[test]
+    fn any_true_is_true_where_a_flag_is_and_never_null() {
+        let (a, b) = two_flags();
+        let out = invoke(any_true_udf(), vec![a.clone(), b.clone()]);
+        let out = datafusion::common::cast::as_boolean_array(&out).unwrap();
+        assert_eq!(out.null_count(), 0);
+        let got: Vec<bool> = out.values().iter().collect();
+        assert_eq!(got, [true, true, false, true]);
+        // A flag sliced off a longer array (its bits start mid-byte), a
+        // null and a false constant: only row 2 (F, null, F, F) is false.
+        let long = BooleanArray::from(vec![
+            None,
+            Some(true),
+            Some(false),
+            Some(false),
+            Some(false),
+        ]);
+        let sliced = ColumnarValue::Array(Arc::new(long.slice(1, 4)));
+        let none = ColumnarValue::Scalar(ScalarValue::Boolean(None));
+        let no = ColumnarValue::Scalar(ScalarValue::Boolean(Some(false)));
+        let out = invoke(any_true_udf(), vec![none, sliced, no, b]);
+        let out = datafusion::common::cast::as_boolean_array(&out).unwrap();
+        let got: Vec<Option<bool>> = out.iter().collect();
+        assert_eq!(got, [Some(true), Some(true), Some(false), Some(false)]);
+        // A true constant makes every row true.
+        let yes = ColumnarValue::Scalar(ScalarValue::Boolean(Some(true)));
+        let out = invoke(any_true_udf(), vec![a, yes]);
+        let out = datafusion::common::cast::as_boolean_array(&out).unwrap();
+        assert_eq!(out.true_count(), 4);
     }
 
     #[test]

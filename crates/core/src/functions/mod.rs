@@ -5,6 +5,7 @@
 //! | `region_level(code)` | scalar | level name of a 12-digit code |
 //! | `region_parent(code)` | scalar | parent code |
 //! | `region_code_valid(code)` | scalar | whether a code is well formed |
+//! | `village_code_valid(code)` | scalar | whether a code is a well-formed village code |
 //! | `id_number_valid(id)` | scalar | GB 11643 check-digit test |
 //! | `region_code_number(code)` | scalar | a 12-digit code as a BIGINT (null otherwise) |
 //! | `null_if_blank(text)` | scalar | null for empty or blank text |
@@ -14,6 +15,7 @@
 //! | `flag_list('a', fa, 'b', fb, …)` | scalar | names whose flag is true |
 //! | `flag_points(pa, fa, pb, fb, …)` | scalar | sum of the points whose flag is true |
 //! | `flag_mask(fa, fb, …)` | scalar | bitmask of the true flags (null if any is null) |
+//! | `any_true(fa, fb, …)` | scalar | whether any flag is true (null counts as false; never null) |
 //! | `first_label('a', ca, 'b', cb, …, 'else')` | scalar | label of the first true condition |
 //! | `weighted_median(value, weight)` | aggregate | exact median of `value` repeated `weight` times |
 //! | `weighted_values(value, weight)` | aggregate | a group's (value, weight) pairs, to roll up |
@@ -82,12 +84,14 @@ pub fn register_all(ctx: &SessionContext) {
     ctx.register_udf(codes::region_level_udf());
     ctx.register_udf(codes::region_parent_udf());
     ctx.register_udf(codes::region_code_valid_udf());
+    ctx.register_udf(codes::village_code_valid_udf());
     ctx.register_udf(codes::id_number_valid_udf());
     ctx.register_udf(codes::region_code_number_udf());
     ctx.register_udf(flags::flag_list_udf());
     ctx.register_udf(flags::flag_points_udf());
     ctx.register_udf(flags::first_label_udf());
     ctx.register_udf(flags::flag_mask_udf());
+    ctx.register_udf(flags::any_true_udf());
     ctx.register_udf(text::null_if_blank_udf());
     ctx.register_udf(text::relabel_udf());
     ctx.register_udf(text::not_in_list_udf());

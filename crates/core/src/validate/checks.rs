@@ -210,8 +210,9 @@ fn not_village_code(column: &str) -> Check {
     Check::new(
         column,
         format!(
-            "{c} IS NOT NULL AND {} AND substr({c}, 10, 3) = '000'",
+            "{c} IS NOT NULL AND {} AND NOT {}",
             valid_code_sql(&q(column)),
+            village_code_sql(&q(column)),
             c = q(column)
         ),
         format!(
@@ -221,11 +222,10 @@ fn not_village_code(column: &str) -> Check {
     )
 }
 
+/// Whether the code in `column` is a well-formed village code (its last
+/// segment non-zero).
 fn village_code_sql(column: &str) -> String {
-    format!(
-        "({} AND substr({column}, 10, 3) <> '000')",
-        valid_code_sql(column)
-    )
+    format!("village_code_valid({column})")
 }
 
 const VILLAGES: &str =
@@ -403,15 +403,19 @@ pub(super) fn parents(spec: &TableSpec) -> Vec<&'static str> {
         .collect()
 }
 
-/// `__bad`: the disjunction of `(check) IS TRUE` — not `coalesce((check),
-/// false)`, which the optimizer rewrites to `check IS NOT NULL AND check`,
-/// evaluating every check twice.
+/// `__bad`: whether any check is true, `any_true(check, …)` — one pass
+/// over the checks' bitmaps, where `(check) IS TRUE OR …` compared every
+/// row of every check (and `coalesce(check, false)` was rewritten by the
+/// optimizer into `check IS NOT NULL AND check`, evaluating it twice).
 pub(super) fn bad(checks: &[Check]) -> String {
-    checks
+    if checks.is_empty() {
+        return "false".into();
+    }
+    let flags: Vec<String> = checks
         .iter()
-        .map(|c| format!("(({}) IS TRUE)", c.predicate))
-        .collect::<Vec<_>>()
-        .join(" OR ")
+        .map(|c| format!("({})", c.predicate))
+        .collect();
+    format!("any_true({})", flags.join(", "))
 }
 
 /// Whether duplicate keys are a fault for this table.

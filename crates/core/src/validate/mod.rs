@@ -25,11 +25,9 @@
 //! cast at all — fail the load with [`Error::Schema`] naming the column.
 //!
 //! The checks themselves are listed per table in `checks.rs` (`checks_for`):
-//! one line per fault, readable top to bottom. `__bad` is the disjunction of
-//! `(check) IS TRUE` — `coalesce(check, false)` was rewritten by the
-//! optimizer into `check IS NOT NULL AND check`, evaluating every check
-//! twice — and region codes are checked by `region_code_valid`, one pass
-//! per value.
+//! one line per fault, readable top to bottom. `__bad` is `any_true(check,
+//! …)`, one pass over the checks' bitmaps, and region codes are checked by
+//! `region_code_valid` and `village_code_valid`, one pass per value.
 
 use std::collections::BTreeMap;
 use std::path::Path;
