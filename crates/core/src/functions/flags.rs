@@ -293,6 +293,13 @@ impl ScalarUDFImpl for AnyTrue {
     fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
         Ok(DataType::Boolean)
     }
+    /// Never null, whatever the flags are.
+    fn return_field_from_args(
+        &self,
+        _args: datafusion::logical_expr::ReturnFieldArgs,
+    ) -> DfResult<datafusion::arrow::datatypes::FieldRef> {
+        Ok(Arc::new(Field::new(self.name(), DataType::Boolean, false)))
+    }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let n = args.number_rows;
         let mut any = BooleanBuffer::new_unset(n);
@@ -485,6 +492,16 @@ mod tests {
         let out = invoke(any_true_udf(), vec![a, yes]);
         let out = datafusion::common::cast::as_boolean_array(&out).unwrap();
         assert_eq!(out.true_count(), 4);
+        // Planned as never null, also over nullable flags.
+        let nullable: Vec<datafusion::arrow::datatypes::FieldRef> =
+            vec![Arc::new(Field::new("x", DataType::Boolean, true))];
+        let field = any_true_udf()
+            .return_field_from_args(datafusion::logical_expr::ReturnFieldArgs {
+                arg_fields: &nullable,
+                scalar_arguments: &[None],
+            })
+            .unwrap();
+        assert!(!field.is_nullable());
     }
 
     #[test]

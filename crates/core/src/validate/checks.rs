@@ -228,8 +228,28 @@ fn village_code_sql(column: &str) -> String {
     format!("village_code_valid({column})")
 }
 
-const VILLAGES: &str =
-    "SELECT DISTINCT code AS __k FROM regions WHERE substr(code, 10, 3) <> '000'";
+/// A reference from `column` to the accepted regions, on the codes as
+/// numbers (`region_code_number`: 12 digits read directly; the join hashes
+/// and compares integers, not text). Checked only where `only_if` holds,
+/// which makes the code 12 digits, so the numbers are equal exactly when
+/// the codes are; `villages` limits the targets to village codes.
+fn region_reference(column: &'static str, only_if: String, villages: bool) -> Reference {
+    let filter = if villages {
+        " WHERE village_code_valid(code)"
+    } else {
+        ""
+    };
+    let what = if villages { "village" } else { "region" };
+    Reference {
+        column,
+        on: vec![(format!("region_code_number({column})"), "__k")],
+        parent: Some("regions"),
+        target: format!("SELECT DISTINCT region_code_number(code) AS __k FROM regions{filter}"),
+        only_if,
+        problem: format!("concat('unknown {what} ', {column})"),
+        carry: &[],
+    }
+}
 
 /// The row checks of `spec` (DESIGN §2.4), besides missing values, cast
 /// failures, duplicate keys and references, which are derived from the
@@ -363,34 +383,17 @@ pub(super) fn references_for(spec: &TableSpec) -> Vec<Reference> {
             problem: "concat('parent region ', region_parent(code), ' not in regions')".into(),
             carry: &[],
         }],
-        "households" => vec![Reference {
-            column: "village_code",
-            on: vec![("village_code".into(), "__k")],
-            parent: Some("regions"),
-            target: VILLAGES.into(),
-            only_if: village_code_sql("t.village_code"),
-            problem: "concat('unknown village ', village_code)".into(),
-            carry: &[],
-        }],
+        "households" | "assessments" => vec![region_reference(
+            "village_code",
+            village_code_sql("t.village_code"),
+            true,
+        )],
         "members" | "assistance" => vec![household()],
-        "funds" => vec![Reference {
-            column: "region_code",
-            on: vec![("region_code".into(), "__k")],
-            parent: Some("regions"),
-            target: "SELECT DISTINCT code AS __k FROM regions".into(),
-            only_if: valid_code_sql("t.region_code"),
-            problem: "concat('unknown region ', region_code)".into(),
-            carry: &[],
-        }],
-        "assessments" => vec![Reference {
-            column: "village_code",
-            on: vec![("village_code".into(), "__k")],
-            parent: Some("regions"),
-            target: VILLAGES.into(),
-            only_if: village_code_sql("t.village_code"),
-            problem: "concat('unknown village ', village_code)".into(),
-            carry: &[],
-        }],
+        "funds" => vec![region_reference(
+            "region_code",
+            valid_code_sql("t.region_code"),
+            false,
+        )],
         _ => vec![],
     }
 }

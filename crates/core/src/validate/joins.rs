@@ -97,7 +97,7 @@ pub(super) fn joins(spec: &TableSpec, typed_name: &str, rows: String, distinct: 
             .map(|c| format!(", {alias}.{}", q(c)))
             .collect();
         sql = format!(
-            "SELECT t.*, ({present} AND ({}) IS TRUE AND {alias}.{} IS NULL) AS {flag}{carried} \
+            "SELECT t.*, ({present} AND any_true({}) AND {alias}.{} IS NULL) AS {flag}{carried} \
              FROM ({}) {alias} RIGHT JOIN ({sql}) t ON {on}",
             r.only_if,
             q(r.on[0].1),
