@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, Float64Array, Int64Array, ListArray, StringArray};
+use datafusion::arrow::array::{
+    Array, ArrayRef, BooleanArray, Float64Array, Int64Array, ListArray, StringArray,
+};
 use datafusion::arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::ScalarValue;
@@ -163,13 +165,17 @@ fn flag_pairs<T>(
             };
             let flag: ArrayRef = flag.to_array(rows)?;
             let flag = datafusion::common::cast::as_boolean_array(&flag)?;
-            let set = match flag.nulls() {
-                Some(nulls) => flag.values() & nulls.inner(),
-                None => flag.values().clone(),
-            };
-            Ok((label, set))
+            Ok((label, true_rows(flag)))
         })
         .collect()
+}
+
+/// The rows where `flag` is true, as a bitmap (a null counts as false).
+fn true_rows(flag: &BooleanArray) -> BooleanBuffer {
+    match flag.nulls() {
+        Some(nulls) => flag.values() & nulls.inner(),
+        None => flag.values().clone(),
+    }
 }
 
 /// `flag_points(p_a, flag_a, p_b, flag_b, …) -> float64`: the sum of the
@@ -317,14 +323,11 @@ impl ScalarUDFImpl for AnyTrue {
                 }
                 ColumnarValue::Array(flag) => {
                     let flag = datafusion::common::cast::as_boolean_array(flag)?;
-                    any = match flag.nulls() {
-                        Some(nulls) => &any | &(flag.values() & nulls.inner()),
-                        None => &any | flag.values(),
-                    };
+                    any = &any | &true_rows(flag);
                 }
             }
         }
-        let out = datafusion::arrow::array::BooleanArray::new(any, None);
+        let out = BooleanArray::new(any, None);
         if args
             .args
             .iter()
@@ -392,7 +395,6 @@ impl ScalarUDFImpl for FlagMask {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::BooleanArray;
 
     /// The two flags the rule UDF tests share: rows (a, b) = (T, T),
     /// (null, T), (F, null), (T, F).

@@ -232,14 +232,19 @@ fn village_code_sql(column: &str) -> String {
 /// numbers (`region_code_number`: 12 digits read directly; the join hashes
 /// and compares integers, not text). Checked only where `only_if` holds,
 /// which makes the code 12 digits, so the numbers are equal exactly when
-/// the codes are; `villages` limits the targets to village codes.
-fn region_reference(column: &'static str, only_if: String, villages: bool) -> Reference {
-    let filter = if villages {
-        " WHERE village_code_valid(code)"
+/// the codes are; `villages` checks and limits the targets to village
+/// codes.
+fn region_reference(column: &'static str, villages: bool) -> Reference {
+    let checked = format!("t.{column}");
+    let (filter, what, only_if) = if villages {
+        (
+            " WHERE village_code_valid(code)",
+            "village",
+            village_code_sql(&checked),
+        )
     } else {
-        ""
+        ("", "region", valid_code_sql(&checked))
     };
-    let what = if villages { "village" } else { "region" };
     Reference {
         column,
         on: vec![(format!("region_code_number({column})"), "__k")],
@@ -383,17 +388,9 @@ pub(super) fn references_for(spec: &TableSpec) -> Vec<Reference> {
             problem: "concat('parent region ', region_parent(code), ' not in regions')".into(),
             carry: &[],
         }],
-        "households" | "assessments" => vec![region_reference(
-            "village_code",
-            village_code_sql("t.village_code"),
-            true,
-        )],
+        "households" | "assessments" => vec![region_reference("village_code", true)],
         "members" | "assistance" => vec![household()],
-        "funds" => vec![region_reference(
-            "region_code",
-            valid_code_sql("t.region_code"),
-            false,
-        )],
+        "funds" => vec![region_reference("region_code", false)],
         _ => vec![],
     }
 }
