@@ -129,6 +129,20 @@ fn is_identifier(column: &str) -> bool {
     column.ends_with("_id") || column == "id_number"
 }
 
+/// Whether `column` is one of tuopin's own integer columns (`__row`, a
+/// household's `__hid`, its `__village`, …): numbers that ascend or
+/// repeat in runs down the file, stored as deltas — a few bits a value
+/// where plain values took 4–8 bytes before compression (a third of a
+/// national store: 320 MB of `__row` and 250 MB of `__village` in the
+/// members file alone).
+fn is_row_number(column: &str, physical: parquet::basic::Type) -> bool {
+    column.starts_with("__")
+        && matches!(
+            physical,
+            parquet::basic::Type::INT64 | parquet::basic::Type::INT32
+        )
+}
+
 /// Whether a text column keeps min/max statistics: keys that lie in file
 /// order and that lookups filter on — row identifiers (`household_id`,
 /// `person_id`, …) and region codes (`village_code`, `code`, …), so a
@@ -196,6 +210,10 @@ fn column_options(
         let mut o = datafusion::config::ParquetColumnOptions::default();
         if is_identifier(column) {
             o.dictionary_enabled = Some(false);
+        }
+        if is_row_number(column, leaf.physical_type()) {
+            o.dictionary_enabled = Some(false);
+            o.encoding = Some("delta_binary_packed".into());
         }
         if text && !keeps_text_statistics(column) {
             o.statistics_enabled = Some("none".into());

@@ -126,7 +126,7 @@ pub(super) async fn merged_flags(
 
 /// Whether a reference can be checked by a merge: plain columns compared
 /// (no expression such as `region_parent(code)`) and no condition.
-fn mergeable(r: &Reference) -> bool {
+pub(super) fn mergeable(r: &Reference) -> bool {
     r.only_if == "true" && r.on.iter().all(|(c, _)| !c.contains('('))
 }
 
@@ -134,7 +134,7 @@ fn mergeable(r: &Reference) -> bool {
 /// value, exactly as SQL `=` and the `order::keys_ascending` kernels do.
 /// (Floats are left to the join: a total order tells -0.0 from 0.0, `=`
 /// does not.)
-enum Key<'a> {
+pub(super) enum Key<'a> {
     Text(&'a [i32], &'a [u8]),
     LargeText(&'a [i64], &'a [u8]),
     Int32(&'a [i32]),
@@ -142,8 +142,20 @@ enum Key<'a> {
 }
 
 impl<'a> Key<'a> {
+    /// Whether the merge compares columns of type `t`.
+    pub(super) fn compares(t: &DataType) -> bool {
+        matches!(
+            t,
+            DataType::Utf8
+                | DataType::LargeUtf8
+                | DataType::Int32
+                | DataType::Date32
+                | DataType::Int64
+        )
+    }
+
     /// The column as a key, if its type is one the merge compares.
-    fn of(column: &'a dyn Array) -> Option<Self> {
+    pub(super) fn of(column: &'a dyn Array) -> Option<Self> {
         let any = column.as_any();
         match column.data_type() {
             DataType::Utf8 => any
@@ -168,7 +180,7 @@ impl<'a> Key<'a> {
 
     /// Value `t` of this column against value `i` of `other` (same type).
     #[inline]
-    fn compare(&self, t: usize, other: &Key<'_>, i: usize) -> Ordering {
+    pub(super) fn compare(&self, t: usize, other: &Key<'_>, i: usize) -> Ordering {
         fn bytes<'b, O: OffsetSizeTrait>(o: &[O], d: &'b [u8], i: usize) -> &'b [u8] {
             &d[o[i].as_usize()..o[i + 1].as_usize()]
         }

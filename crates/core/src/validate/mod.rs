@@ -12,7 +12,8 @@
 //!    source order, `order::keys_ascending`) and references to other
 //!    tables (anti-joins against the already accepted parent tables,
 //!    `joins.rs`; a merge instead when both sides are in key order,
-//!    `merge.rs`); `__bad` is their
+//!    `merge.rs`; streamed into a store, a merge of each partition with
+//!    the household file, `streamed/`); `__bad` is their
 //!    disjunction. In memory the typed rows are collected once and the
 //!    joins run over `__row` and the columns they compare, their flags set
 //!    beside the typed batches (`order::beside`): a join copies every
@@ -53,6 +54,7 @@ mod checks;
 mod joins;
 mod merge;
 mod order;
+mod streamed;
 
 pub(crate) use checks::code_list_columns;
 
@@ -61,6 +63,7 @@ use joins::{join_columns, joins};
 use order::{
     accepted_rows, beside, in_order, in_row_order, in_runs, keys_ascending, keys_ascending_streamed,
 };
+use streamed::streamed_merge;
 
 /// Where validation puts the validated tables.
 #[derive(Debug, Clone, Copy)]
@@ -249,6 +252,9 @@ async fn validate_table(
     // found over a narrow projection and set beside the typed batches
     // (`order::beside`). Streamed into a store, one plan does it all.
     let narrow = matches!(into, Target::Memory | Target::Store { staged: true, .. });
+    // Streamed through a merge: the merge, and `__bad` for the join plan
+    // if it does not hold.
+    let mut streamed: Option<(streamed::StreamedMerge, String)> = None;
     let (flagged_sql, joined_name) = if narrow {
         let (schema, typed) = in_row_order(ctx, typed_df).await?;
         ctx.register_table(
@@ -287,32 +293,22 @@ async fn validate_table(
         )
     } else {
         ctx.register_table(typed_name.as_str(), typed_df.into_view())?;
-        // Keys in order are checked in a pass over the key columns alone
-        // before the plan, so its duplicate-key aggregate (a hash table
-        // of every key at national scale) runs only when they are not.
-        let distinct = key_is_unique(spec) && {
-            let columns: Vec<String> = std::iter::once(ROW_COLUMN)
-                .chain(spec.key.iter().copied())
-                .map(q)
-                .collect();
-            let keys_sql = format!("SELECT {} FROM {typed_name}", columns.join(", "));
-            keys_ascending_streamed(ctx.sql(&keys_sql).await?, spec.key).await?
-        };
-        let joins = joins(
-            spec,
-            &typed_name,
-            format!("SELECT * FROM {typed_name}"),
-            distinct,
-        );
-        checks.extend(joins.checks);
-        (
-            format!(
-                "SELECT *, ({}) AS {BAD_COLUMN} FROM ({})",
-                bad(&checks),
-                joins.sql
-            ),
-            None,
-        )
+        // The duplicate-key and reference checks read the same flags
+        // whether they are joined or merged.
+        checks.extend(joins(spec, &typed_name, String::new(), true).checks);
+        let bad = bad(&checks);
+        // Household references by a merge when the keys are in order
+        // (`streamed.rs`); the join plan when they are not.
+        match streamed_merge(ctx, spec, &typed_name).await? {
+            Some(merged) => {
+                let merged_name = format!("__merged_{name}");
+                ctx.register_table(merged_name.as_str(), merged.provider.clone())?;
+                let sql = format!("SELECT *, ({bad}) AS {BAD_COLUMN} FROM {merged_name}");
+                streamed = Some((merged, bad));
+                (sql, Some(merged_name))
+            }
+            None => (joined_flagged(ctx, spec, &typed_name, &bad).await?, None),
+        }
     };
     let flagged_df = as_text(ctx.sql(&flagged_sql).await?)?;
     let (rejected, flagged) = match into {
@@ -343,7 +339,25 @@ async fn validate_table(
                 (schema, Some(rejected))
             } else {
                 let schema = flagged_df.schema().inner().clone();
-                store::write_flagged(flagged_df, &path, false).await?;
+                let written = store::write_flagged(flagged_df, &path, false).await;
+                let redo = match (&written, &streamed) {
+                    (Err(_), Some((merged, _))) => merged.gave_up(),
+                    (Ok(()), Some((merged, _))) => !merged.held()?,
+                    (_, None) => false,
+                };
+                match streamed {
+                    // Keys out of order after all (the merge stopped, or
+                    // the partitions do not follow one another): written
+                    // again by the join plan.
+                    Some((_, bad)) if redo => {
+                        if path.exists() {
+                            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+                        }
+                        let sql = joined_flagged(ctx, spec, &typed_name, &bad).await?;
+                        store::write_flagged(as_text(ctx.sql(&sql).await?)?, &path, false).await?;
+                    }
+                    _ => written?,
+                }
                 (schema, None)
             };
             let mut file = StoredFile {
@@ -473,6 +487,37 @@ async fn validate_table(
         notes,
     };
     Ok((table, reject_batches, summary))
+}
+
+/// The flagged rows of a streamed table by the join plan: `__bad` (over
+/// the checks, [`checks::bad`]) beside the duplicate-key and reference
+/// joins over `typed_name`. Keys in order are checked in a pass over the
+/// key columns alone first, so the duplicate-key aggregate (a hash table
+/// of every key at national scale) runs only when they are not.
+async fn joined_flagged(
+    ctx: &SessionContext,
+    spec: &crate::schema::TableSpec,
+    typed_name: &str,
+    bad: &str,
+) -> Result<String> {
+    let distinct = key_is_unique(spec) && {
+        let columns: Vec<String> = std::iter::once(ROW_COLUMN)
+            .chain(spec.key.iter().copied())
+            .map(q)
+            .collect();
+        let keys_sql = format!("SELECT {} FROM {typed_name}", columns.join(", "));
+        keys_ascending_streamed(ctx.sql(&keys_sql).await?, spec.key).await?
+    };
+    let joins = joins(
+        spec,
+        typed_name,
+        format!("SELECT * FROM {typed_name}"),
+        distinct,
+    );
+    Ok(format!(
+        "SELECT *, ({bad}) AS {BAD_COLUMN} FROM ({})",
+        joins.sql
+    ))
 }
 
 /// The rejects ledger's `row` and `file` as SQL over `__row`: the row

@@ -312,12 +312,20 @@ pub(super) async fn keys_ascending_streamed(df: DataFrame, key: &[&str]) -> Resu
         parts.push((i, rows, keys));
     }
     parts.sort_by_key(|(i, _, _)| *i);
-    let parts: Vec<_> = parts
-        .into_iter()
-        .filter(|(_, r, _)| r.last.is_some())
-        .collect();
+    let parts: Vec<(Ascent, Ascent)> = parts.into_iter().map(|(_, r, k)| (r, k)).collect();
+    in_sequence(&parts)
+}
+
+/// Whether partitions, each checked by an [`Ascent`] of `__row` and one
+/// of its key (in partition order), ascended and follow one another in
+/// both; partitions without rows are passed over.
+pub(super) fn in_sequence(parts: &[(Ascent, Ascent)]) -> Result<bool> {
+    if !parts.iter().all(|(r, k)| r.ascending && k.ascending) {
+        return Ok(false);
+    }
+    let parts: Vec<&(Ascent, Ascent)> = parts.iter().filter(|(r, _)| r.last.is_some()).collect();
     for pair in parts.windows(2) {
-        let ((_, rows_a, keys_a), (_, rows_b, keys_b)) = (&pair[0], &pair[1]);
+        let ((rows_a, keys_a), (rows_b, keys_b)) = (pair[0], pair[1]);
         if !(rows_b.follows(rows_a)? && keys_b.follows(keys_a)?) {
             return Ok(false);
         }
@@ -326,17 +334,18 @@ pub(super) async fn keys_ascending_streamed(df: DataFrame, key: &[&str]) -> Resu
 }
 
 /// Columns checked for strict ascent batch by batch, in row order.
-struct Ascent {
+#[derive(Debug)]
+pub(super) struct Ascent {
     columns: Vec<String>,
     /// The columns of the first and of the last row seen.
     first: Option<Vec<ArrayRef>>,
     last: Option<Vec<ArrayRef>>,
     /// False from the first null, missing column or row out of order on.
-    ascending: bool,
+    pub ascending: bool,
 }
 
 impl Ascent {
-    fn new(columns: &[&str]) -> Self {
+    pub(super) fn new(columns: &[&str]) -> Self {
         Ascent {
             columns: columns.iter().map(|c| c.to_string()).collect(),
             first: None,
@@ -346,7 +355,7 @@ impl Ascent {
     }
 
     /// Check the rows of `batch`, which follow the rows seen so far.
-    fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+    pub(super) fn push(&mut self, batch: &RecordBatch) -> Result<()> {
         let n = batch.num_rows();
         if !self.ascending || n == 0 {
             return Ok(());
@@ -375,7 +384,7 @@ impl Ascent {
     }
 
     /// Whether this run's first row comes after `earlier`'s last.
-    fn follows(&self, earlier: &Ascent) -> Result<bool> {
+    pub(super) fn follows(&self, earlier: &Ascent) -> Result<bool> {
         match (&earlier.last, &self.first) {
             (Some(before), Some(after)) => pairwise_ascending(before, after),
             _ => Ok(false),
