@@ -11,14 +11,27 @@
 //! its own rows, in file order, and walks past them as its rows' keys
 //! ascend ([`merge.rs`](super::merge) does the same in memory).
 //!
+//! Each partition's household scan starts at its first row's household
+//! (a filter the Parquet scan prunes row groups by), so the second half's
+//! cursor does not read the first half's households.
+//!
 //! The merged rows are the join plan's rows exactly: its schema, the same
-//! `__ref<i>` flag and handed-over link columns, `__dup` false (keys proven
-//! distinct, as the join plan would say). Nothing is assumed: a household
-//! key not strictly above the one before it, or a row whose key lies
-//! below the last household the cursor passed, stops the stream with an
-//! error and sets [`StreamedMerge::gave_up`]; the caller then writes the
-//! table again with the join plan.
+//! `__ref<i>` flag and handed-over link columns, `__dup` false (the key
+//! taken as distinct, and checked ascending as the rows pass). Nothing is
+//! assumed: a household key not strictly above the one before it, a row
+//! whose key lies below the last household the cursor passed (or below
+//! its partition's first), or a row's own key not above the row before,
+//! stops the stream with an error ([`StreamedMerge::gave_up`]); partitions
+//! whose keys do not follow one another are found when all rows are read
+//! ([`StreamedMerge::held`]). Either way the caller writes the table again
+//! with the join plan.
+//!
+//! ```text
+//! partition 0   rows H1 H1 H2 H4 …      households from H1: H1 H2 H3 H4 …
+//! partition 1   rows H7 H7 H9 …         households from H7: H7 H8 H9 …
+//! ```
 
+use std::cmp::Ordering;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 
@@ -41,7 +54,6 @@ use datafusion::physical_plan::{
 };
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
-use std::cmp::Ordering;
 
 use super::checks::{key_is_unique, references_for, Reference};
 use super::joins::{joins, reference_flag, DUP, DUP_N};
