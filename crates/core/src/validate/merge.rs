@@ -444,55 +444,23 @@ mod tests {
     #[tokio::test]
     async fn merged_flags_equal_the_join_plans() {
         use crate::catalog::linked_provider;
-        use crate::io::source::{number_rows, numbered_schema};
+        use crate::validate::fixtures::{registry, typed};
         use crate::validate::joins::{join_columns, joins};
         use crate::validate::order::{in_order, in_row_order, keys_ascending};
         use datafusion::arrow::compute::concat_batches;
         use datafusion::datasource::MemTable;
 
-        let tables = crate::synth::generate_tables(&crate::GenerateOptions {
-            households: 600,
-            seed: 5,
-            faults: 0.15,
-            only_year: Some(2016),
-            ..Default::default()
-        })
-        .unwrap();
-        let of = |name: &str| {
-            tables
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, b)| b.clone())
-                .unwrap()
-        };
-        let map = Arc::new(crate::io::exports::ColumnMap::builtin());
-        let raws = ["regions", "households"]
-            .into_iter()
-            .map(|name| {
-                let spec = crate::schema::table_spec(name).unwrap();
-                crate::io::source::raw_from_batches(spec, "memory", of(name), map.clone()).unwrap()
-            })
-            .collect();
-        let loaded = crate::validate::validate(raws, crate::validate::Target::Memory, None)
-            .await
-            .unwrap();
+        let (tables, households) = registry().await;
         let ctx = crate::session::context(in_order(crate::session::base_config()), None).unwrap();
-        let households = &loaded.tables["households"];
         ctx.register_table(
             crate::links::linked_name("households"),
-            linked_provider(&ctx, households, 2).unwrap().unwrap(),
+            linked_provider(&ctx, &households, 2).unwrap().unwrap(),
         )
         .unwrap();
         for name in ["members", "assistance"] {
             let spec = crate::schema::table_spec(name).unwrap();
-            let batches = of(name);
-            let (schema, _) = numbered_schema(name, &batches[0].schema(), &map);
-            let mut typed = Vec::new();
-            let mut next = 1;
-            for b in &batches {
-                typed.push(number_rows(b, &schema, next).unwrap());
-                next += b.num_rows() as i64;
-            }
+            let typed = typed(&tables, name);
+            let schema = typed[0].schema();
             let typed_name = format!("__typed_{name}");
             ctx.register_table(
                 typed_name.as_str(),

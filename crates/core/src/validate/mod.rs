@@ -51,6 +51,8 @@ use crate::session;
 use crate::table::{Linked, Loaded, StoredFile, Table, TableSummary};
 
 mod checks;
+#[cfg(test)]
+mod fixtures;
 mod joins;
 mod merge;
 mod order;
@@ -298,7 +300,7 @@ async fn validate_table(
         checks.extend(joins(spec, &typed_name, String::new(), true).checks);
         let bad = bad(&checks);
         // Household references by a merge when the keys are in order
-        // (`streamed.rs`); the join plan when they are not.
+        // (`streamed/`); the join plan when they are not.
         match streamed_merge(ctx, spec, &typed_name).await? {
             Some(merged) => {
                 let merged_name = format!("__merged_{name}");
@@ -338,7 +340,7 @@ async fn validate_table(
                 store::write_flagged(ctx.read_table(validated)?, &path, true).await?;
                 (schema, Some(rejected))
             } else {
-                let schema = flagged_df.schema().inner().clone();
+                let mut schema = flagged_df.schema().inner().clone();
                 let written = store::write_flagged(flagged_df, &path, false).await;
                 let redo = match (&written, &streamed) {
                     (Err(_), Some((merged, _))) => merged.gave_up(),
@@ -354,7 +356,9 @@ async fn validate_table(
                             std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
                         }
                         let sql = joined_flagged(ctx, spec, &typed_name, &bad).await?;
-                        store::write_flagged(as_text(ctx.sql(&sql).await?)?, &path, false).await?;
+                        let joined = as_text(ctx.sql(&sql).await?)?;
+                        schema = joined.schema().inner().clone();
+                        store::write_flagged(joined, &path, false).await?;
                     }
                     _ => written?,
                 }
