@@ -77,7 +77,6 @@ impl Joins {
 pub(super) fn joins(spec: &TableSpec, typed_name: &str, rows: String, distinct: bool) -> Joins {
     let mut sql = rows;
     let mut flags = Vec::new();
-    let mut reference_checks = Vec::new();
     for (i, r) in references_for(spec).into_iter().enumerate() {
         let alias = format!("ref{i}");
         let flag = reference_flag(i);
@@ -103,11 +102,9 @@ pub(super) fn joins(spec: &TableSpec, typed_name: &str, rows: String, distinct: 
             q(r.on[0].1),
             r.target
         );
-        reference_checks.push(Check::new(r.column, flag.clone(), r.problem));
         flags.push(flag);
         flags.extend(r.carry.iter().map(|c| c.to_string()));
     }
-    let mut checks = Vec::new();
     if key_is_unique(spec) {
         let keys = spec.key.iter().map(|k| q(k)).collect::<Vec<_>>().join(", ");
         let on = spec
@@ -126,6 +123,19 @@ pub(super) fn joins(spec: &TableSpec, typed_name: &str, rows: String, distinct: 
             )
         };
         flags.extend([DUP.to_string(), DUP_N.to_string()]);
+    }
+    Joins {
+        sql,
+        checks: join_checks(spec),
+        flags,
+    }
+}
+
+/// The checks reading the flags of [`joins`] (the same whether the flags
+/// are joined or merged): duplicate keys first, then each reference.
+pub(super) fn join_checks(spec: &TableSpec) -> Vec<Check> {
+    let mut checks = Vec::new();
+    if key_is_unique(spec) {
         checks.push(Check::new(
             spec.key.last().copied().unwrap_or_default(),
             DUP,
@@ -135,6 +145,8 @@ pub(super) fn joins(spec: &TableSpec, typed_name: &str, rows: String, distinct: 
             ),
         ));
     }
-    checks.extend(reference_checks);
-    Joins { sql, checks, flags }
+    for (i, r) in references_for(spec).into_iter().enumerate() {
+        checks.push(Check::new(r.column, reference_flag(i), r.problem));
+    }
+    checks
 }

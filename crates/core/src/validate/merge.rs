@@ -31,8 +31,8 @@ use std::sync::Arc;
 use datafusion::arrow::array::BooleanBufferBuilder;
 use datafusion::arrow::array::OffsetSizeTrait;
 use datafusion::arrow::array::{
-    new_null_array, Array, ArrayRef, BooleanArray, Date32Array, Int32Array, Int64Array,
-    LargeStringArray, RecordBatch, StringArray, UInt32Array, UInt32Builder,
+    new_empty_array, new_null_array, Array, ArrayRef, BooleanArray, Date32Array, Int32Array,
+    Int64Array, LargeStringArray, RecordBatch, StringArray, UInt32Array, UInt32Builder,
 };
 use datafusion::arrow::buffer::{BooleanBuffer, NullBuffer};
 use datafusion::arrow::compute::{concat, take};
@@ -142,16 +142,10 @@ pub(super) enum Key<'a> {
 }
 
 impl<'a> Key<'a> {
-    /// Whether the merge compares columns of type `t`.
+    /// Whether the merge compares columns of type `t` (those [`Key::of`]
+    /// takes).
     pub(super) fn compares(t: &DataType) -> bool {
-        matches!(
-            t,
-            DataType::Utf8
-                | DataType::LargeUtf8
-                | DataType::Int32
-                | DataType::Date32
-                | DataType::Int64
-        )
+        Key::of(new_empty_array(t).as_ref()).is_some()
     }
 
     /// The column as a key, if its type is one the merge compares.
@@ -193,6 +187,19 @@ impl<'a> Key<'a> {
             _ => Ordering::Less,
         }
     }
+}
+
+/// Row `t` of the key columns `a` against row `i` of `b` (same types),
+/// column by column.
+#[inline]
+pub(super) fn compare_rows(a: &[Key<'_>], t: usize, b: &[Key<'_>], i: usize) -> Ordering {
+    for (x, y) in a.iter().zip(b) {
+        match x.compare(t, y, i) {
+            Ordering::Equal => continue,
+            other => return other,
+        }
+    }
+    Ordering::Equal
 }
 
 /// Columns `names` of `batches`, each concatenated into one array.
@@ -267,16 +274,8 @@ fn merge(
         else {
             return Ok(None);
         };
-        // Target row `t` against row `i` of this batch, column by column.
-        let compare = |t: usize, i: usize| -> Ordering {
-            for (a, b) in target_keys.iter().zip(&keys) {
-                match a.compare(t, b, i) {
-                    Ordering::Equal => continue,
-                    other => return other,
-                }
-            }
-            Ordering::Equal
-        };
+        // Target row `t` against row `i` of this batch.
+        let compare = |t: usize, i: usize| compare_rows(&target_keys, t, &keys, i);
         // Rows with a null in any key column.
         let nulls = NullBuffer::union_many(columns_of_batch.iter().map(|c| c.nulls()));
         let mut matched = UInt32Builder::with_capacity(batch.num_rows());

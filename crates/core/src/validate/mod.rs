@@ -61,7 +61,7 @@ mod streamed;
 pub(crate) use checks::code_list_columns;
 
 use checks::{bad, checks_for, finite_numbers, key_is_unique, lit, q, txt, typed_projection};
-use joins::{join_columns, joins};
+use joins::{join_checks, join_columns, joins};
 use order::{
     accepted_rows, beside, in_order, in_row_order, in_runs, keys_ascending, keys_ascending_streamed,
 };
@@ -297,7 +297,7 @@ async fn validate_table(
         ctx.register_table(typed_name.as_str(), typed_df.into_view())?;
         // The duplicate-key and reference checks read the same flags
         // whether they are joined or merged.
-        checks.extend(joins(spec, &typed_name, String::new(), true).checks);
+        checks.extend(join_checks(spec));
         let bad = bad(&checks);
         // Household references by a merge when the keys are in order
         // (`streamed/`); the join plan when they are not.

@@ -57,7 +57,7 @@ use futures::StreamExt;
 
 use super::checks::{key_is_unique, references_for, Reference};
 use super::joins::{joins, reference_flag, DUP, DUP_N};
-use super::merge::{mergeable, Key};
+use super::merge::{compare_rows, mergeable, Key};
 use super::order::{in_sequence, Ascent};
 use crate::error::Result;
 use crate::io::source::row_order;
@@ -153,7 +153,7 @@ pub(super) async fn streamed_merge(
         target_keys: reference.on.iter().map(|(_, t)| t.to_string()).collect(),
         flag: reference_flag(0),
         key,
-        gave_up: Arc::new(AtomicBool::new(false)),
+        gave_up: AtomicBool::new(false),
         runs: Mutex::new((0..partitions).map(|_| None).collect()),
     });
     let parts = (0..partitions)
@@ -219,7 +219,7 @@ struct Merge {
     /// The table's own key, checked ascending as the rows pass (`__row`
     /// for a table whose key may repeat).
     key: Vec<String>,
-    gave_up: Arc<AtomicBool>,
+    gave_up: AtomicBool,
     /// Per partition, once its rows are all read: the ascent of `__row`
     /// and of the key.
     runs: Mutex<Vec<Option<(Ascent, Ascent)>>>,
@@ -251,8 +251,10 @@ impl PartitionStream for Part {
         match merge.rows.execute(self.partition, ctx.clone()) {
             Ok(rows) => {
                 let key: Vec<&str> = merge.key.iter().map(String::as_str).collect();
+                let target_key: Vec<&str> = merge.target_keys.iter().map(String::as_str).collect();
                 let cursor = Cursor {
                     ascent: (Ascent::new(&[ROW_COLUMN]), Ascent::new(&key)),
+                    target_ascent: Ascent::new(&target_key),
                     partition: self.partition,
                     task: ctx,
                     rows,
@@ -293,8 +295,10 @@ struct Cursor {
     partition: usize,
     task: Arc<TaskContext>,
     rows: SendableRecordBatchStream,
-    /// The ascent of the rows' `__row` and key so far.
+    /// The ascent of the rows' `__row` and key so far, and of the
+    /// households' keys.
     ascent: (Ascent, Ascent),
+    target_ascent: Ascent,
     /// The households from the partition's first key on, opened with the
     /// first batch; `bound` that first key's first column.
     target: Option<SendableRecordBatchStream>,
@@ -415,15 +419,7 @@ impl Cursor {
                 .is_some_and(|b| b.compare(0, &row_keys[0], i) == Ordering::Greater)
         };
         // Household (b, t) of the window against row i.
-        let compare = |(b, t): (usize, usize), i: usize| -> Ordering {
-            for (a, r) in window[b].iter().zip(&row_keys) {
-                match a.compare(t, r, i) {
-                    Ordering::Equal => continue,
-                    other => return other,
-                }
-            }
-            Ordering::Equal
-        };
+        let compare = |(b, t): (usize, usize), i: usize| compare_rows(&window[b], t, &row_keys, i);
         for i in from..rows {
             if nulls.as_ref().is_some_and(|n| n.is_null(i)) {
                 found.push(NONE);
@@ -496,7 +492,7 @@ impl Cursor {
     }
 
     /// Read the next household batch into the window, checking that the
-    /// keys go on strictly ascending with none null.
+    /// keys go on strictly ascending with none null (`target_ascent`).
     async fn pull(&mut self) -> DfResult<()> {
         let Some(target) = self.target.as_mut() else {
             return Err(self.merge.give_up());
@@ -508,45 +504,12 @@ impl Cursor {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        self.window.push(batch);
-        if !self.ascending_at_end() {
+        self.target_ascent.push(&batch).map_err(external)?;
+        if !self.target_ascent.ascending {
             return Err(self.merge.give_up());
         }
+        self.window.push(batch);
         Ok(())
-    }
-
-    /// Whether the last window batch's keys are present, strictly
-    /// ascending, and above the batch before it.
-    fn ascending_at_end(&self) -> bool {
-        let Some(window) = self.window_keys() else {
-            return false;
-        };
-        let Some(last) = self.window.len().checked_sub(1) else {
-            return true;
-        };
-        let present = self.merge.target_keys.iter().all(|k| {
-            self.window[last]
-                .column_by_name(k)
-                .is_some_and(|c| c.null_count() == 0)
-        });
-        let compare = |(a, s): (usize, usize), (b, t): (usize, usize)| -> Ordering {
-            for (x, y) in window[a].iter().zip(&window[b]) {
-                match x.compare(s, y, t) {
-                    Ordering::Equal => continue,
-                    other => return other,
-                }
-            }
-            Ordering::Equal
-        };
-        let n = self.window[last].num_rows();
-        let within = (1..n).all(|t| compare((last, t - 1), (last, t)) == Ordering::Less);
-        let across = (0..last)
-            .rev()
-            .find(|&b| self.window[b].num_rows() > 0)
-            .is_none_or(|b| {
-                compare((b, self.window[b].num_rows() - 1), (last, 0)) == Ordering::Less
-            });
-        present && within && across
     }
 
     /// `batch` with the flag and handed-over columns, under the plan's
