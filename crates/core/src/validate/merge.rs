@@ -239,43 +239,133 @@ struct Matched {
 /// strictly ascending, no nulls), per batch. `None` when a key lies below
 /// the cursor's last target row (the rows are not in key order) or a key
 /// column is of a type the merge does not compare ([`Key::of`]).
+///
+/// The rows are merged as contiguous runs of batches, one per core, each
+/// with its own cursor started by a binary search for its first key: a
+/// row's match depends only on the target and on the rows before it in
+/// its run, so the runs need not follow one another.
 fn merge(
     rows: &[RecordBatch],
     columns: &[&str],
     target: &[ArrayRef],
 ) -> Result<Option<Vec<Matched>>> {
-    let targets = target.first().map_or(0, |t| t.len());
-    if u32::try_from(targets).is_err() || columns.len() != target.len() {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    merge_in_runs(rows, columns, target, cores)
+}
+
+/// [`merge`] with the batches in up to `runs` runs.
+fn merge_in_runs(
+    rows: &[RecordBatch],
+    columns: &[&str],
+    target: &[ArrayRef],
+    runs: usize,
+) -> Result<Option<Vec<Matched>>> {
+    if u32::try_from(target.first().map_or(0, |t| t.len())).is_err()
+        || columns.len() != target.len()
+    {
         return Ok(None);
     }
-    let target_keys = match target
+    let Some(target_keys) = target
         .iter()
         .map(|t| Key::of(t.as_ref()))
         .collect::<Option<Vec<_>>>()
-    {
-        Some(keys) => keys,
-        None => return Ok(None),
+    else {
+        return Ok(None);
     };
+    let per = rows.len().div_ceil(runs.max(1)).max(1);
+    let target_keys = &target_keys;
+    let runs: Vec<Result<Option<Vec<Matched>>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = rows
+            .chunks(per)
+            .map(|run| scope.spawn(move || merge_run(run, columns, target, target_keys)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|p| Err(crate::error::Error::from_panic(p.as_ref())))
+            })
+            .collect()
+    });
+    let mut out = Vec::with_capacity(rows.len());
+    for run in runs {
+        match run? {
+            Some(matched) => out.extend(matched),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(out))
+}
+
+/// The key columns `columns` of `batch` as merge keys, if each has the
+/// type of its target column and is one the merge compares.
+fn batch_keys<'a>(
+    batch: &'a RecordBatch,
+    columns: &[&str],
+    target: &[ArrayRef],
+) -> Option<(Vec<&'a dyn Array>, Vec<Key<'a>>)> {
+    let mut arrays = Vec::with_capacity(columns.len());
+    for (name, t) in columns.iter().zip(target) {
+        match batch.column_by_name(name) {
+            Some(c) if c.data_type() == t.data_type() => arrays.push(c.as_ref()),
+            _ => return None,
+        }
+    }
+    let keys = arrays
+        .iter()
+        .map(|c| Key::of(*c))
+        .collect::<Option<Vec<_>>>()?;
+    Some((arrays, keys))
+}
+
+/// Where a run's cursor starts: the first target row not below the run's
+/// first key (0 when every key of the run is null).
+fn first_cursor(
+    rows: &[RecordBatch],
+    columns: &[&str],
+    target: &[ArrayRef],
+    target_keys: &[Key<'_>],
+) -> Option<usize> {
+    let targets = target.first().map_or(0, |t| t.len());
+    for batch in rows {
+        let (arrays, keys) = batch_keys(batch, columns, target)?;
+        let nulls = NullBuffer::union_many(arrays.iter().map(|c| c.nulls()));
+        let first = (0..batch.num_rows()).find(|&i| nulls.as_ref().is_none_or(|n| n.is_valid(i)));
+        if let Some(i) = first {
+            let (mut lo, mut hi) = (0, targets);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                if compare_rows(target_keys, mid, &keys, i) == Ordering::Less {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            return Some(lo);
+        }
+    }
+    Some(0)
+}
+
+/// [`merge`] over one run of batches.
+fn merge_run(
+    rows: &[RecordBatch],
+    columns: &[&str],
+    target: &[ArrayRef],
+    target_keys: &[Key<'_>],
+) -> Result<Option<Vec<Matched>>> {
+    let targets = target.first().map_or(0, |t| t.len());
     let mut out = Vec::with_capacity(rows.len());
     // The cursor: every target row before it is below the current key.
-    let mut at = 0usize;
+    let Some(mut at) = first_cursor(rows, columns, target, target_keys) else {
+        return Ok(None);
+    };
     for batch in rows {
-        let mut columns_of_batch = Vec::with_capacity(columns.len());
-        for (name, t) in columns.iter().zip(target) {
-            match batch.column_by_name(name) {
-                Some(c) if c.data_type() == t.data_type() => columns_of_batch.push(c.as_ref()),
-                _ => return Ok(None),
-            }
-        }
-        let Some(keys) = columns_of_batch
-            .iter()
-            .map(|c| Key::of(*c))
-            .collect::<Option<Vec<_>>>()
-        else {
+        let Some((columns_of_batch, keys)) = batch_keys(batch, columns, target) else {
             return Ok(None);
         };
         // Target row `t` against row `i` of this batch.
-        let compare = |t: usize, i: usize| compare_rows(&target_keys, t, &keys, i);
+        let compare = |t: usize, i: usize| compare_rows(target_keys, t, &keys, i);
         // Rows with a null in any key column.
         let nulls = NullBuffer::union_many(columns_of_batch.iter().map(|c| c.nulls()));
         let mut matched = UInt32Builder::with_capacity(batch.num_rows());
@@ -416,11 +506,25 @@ mod tests {
             matches(&[keys(&[(Some("H2"), y), (Some("H1"), y)])], &t),
             None
         );
-        // Across batches too.
-        assert_eq!(
-            matches(&[keys(&[(Some("H3"), y)]), keys(&[(Some("H2"), y)])], &t),
-            None
-        );
+        // Across batches too, within a run.
+        let across = [keys(&[(Some("H3"), y)]), keys(&[(Some("H2"), y)])];
+        let in_one_run = merge_in_runs(&across, &["id", "year"], &t, 1).unwrap();
+        assert!(in_one_run.is_none());
+        // Each run has its own cursor, started at its first key: runs out
+        // of order with one another still get the join's answers.
+        let rows_of = |m: Vec<Matched>| -> Vec<Option<u32>> {
+            m.iter()
+                .flat_map(|m| m.rows.iter().collect::<Vec<_>>())
+                .collect()
+        };
+        let in_two_runs = merge_in_runs(&across, &["id", "year"], &t, 2).unwrap();
+        assert_eq!(in_two_runs.map(rows_of), Some(vec![Some(2), Some(1)]));
+        let missing = [
+            keys(&[(Some("H4"), y)]),
+            keys(&[(None, y), (Some("H0"), y)]),
+        ];
+        let found = merge_in_runs(&missing, &["id", "year"], &t, 2).unwrap();
+        assert_eq!(found.map(rows_of), Some(vec![None, None, None]));
         // A row below the one before it but above every target row the
         // cursor passed still gets the join's answer: H15 lies between
         // H1 and H2, so no household has it, whatever the order.

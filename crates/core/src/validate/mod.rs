@@ -34,19 +34,19 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, BooleanArray, Int64Array, RecordBatch};
+use datafusion::arrow::array::{Array, Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 
-use crate::catalog::{linked_provider, one_stream, provider};
+use crate::catalog::one_stream;
 use crate::error::{contain_panics, Error, Result};
 use crate::io::source::{numbered_parquet, RawRows, RawTable};
 use crate::io::store::{self, BAD_COLUMN};
 use crate::lines;
 use crate::links;
-use crate::schema::{self, ROW_COLUMN};
+use crate::schema::{self, TableSpec, ROW_COLUMN};
 use crate::session;
 use crate::table::{Linked, Loaded, StoredFile, Table, TableSummary};
 
@@ -57,15 +57,18 @@ mod joins;
 mod merge;
 mod order;
 mod streamed;
+mod waves;
 
 pub(crate) use checks::code_list_columns;
 
 use checks::{bad, checks_for, finite_numbers, key_is_unique, lit, q, txt, typed_projection};
 use joins::{join_checks, join_columns, joins};
 use order::{
-    accepted_rows, beside, in_order, in_row_order, in_runs, keys_ascending, keys_ascending_streamed,
+    accepted_rows, bad_rows, beside, in_order, in_row_order, in_runs, keys_ascending,
+    keys_ascending_streamed,
 };
 use streamed::streamed_merge;
+use waves::Parents;
 
 /// Where validation puts the validated tables.
 #[derive(Debug, Clone, Copy)]
@@ -91,49 +94,37 @@ pub(crate) async fn validate(
 ) -> Result<Loaded> {
     let ctx = session::context(in_order(session::base_config()), memory_limit)?;
 
-    // Tables are validated in waves: each wave holds the tables whose
-    // parents (the tables their references read) are validated; in memory
-    // (and staged into a store) a wave's tables run at once (members beside
-    // assistance, households beside funds and assessments), so both cores
-    // stay busy between one plan's phases. Streamed into a store they run
-    // one at a time: at national scale each holds the household key set
-    // in a hash table. Results are reported in load order either way.
+    // A table's references read its parents, validated before it
+    // (`waves.rs`). In memory (and staged into a store) every table starts
+    // at once and waits for its parents only before its references, so
+    // both cores stay busy. Streamed into a store the tables run one at a
+    // time, wave by wave: at national scale each holds the household key
+    // set in a hash table. Results are reported in load order either way.
     let side_by_side = matches!(into, Target::Memory | Target::Store { staged: true, .. });
-    let order: Vec<&'static str> = raws.iter().map(|r| r.spec.name).collect();
+    let specs: Vec<&'static TableSpec> = raws.iter().map(|r| r.spec).collect();
+    let order: Vec<&'static str> = specs.iter().map(|s| s.name).collect();
+    let waves = waves::waves(&specs)?;
+    let gate = Parents::new(order.clone());
+    let validated = |raw: RawTable| {
+        let (ctx, gate) = (&ctx, &gate);
+        async move {
+            let (name, v) = validate_named(ctx, raw, into, gate).await?;
+            gate.validated(ctx, name, &v.0)?;
+            Ok::<_, Error>((name, v))
+        }
+    };
     let mut done: BTreeMap<&'static str, Validated> = BTreeMap::new();
-    let mut pending = raws;
-    while !pending.is_empty() {
-        let (ready, rest): (Vec<RawTable>, Vec<RawTable>) = pending.into_iter().partition(|r| {
-            checks::parents(r.spec)
-                .iter()
-                .all(|p| done.contains_key(p) || !order.contains(p))
-        });
-        if ready.is_empty() {
-            return Err(Error::InvalidArgument(format!(
-                "tables {:?} reference each other",
-                rest.iter().map(|r| r.spec.name).collect::<Vec<_>>()
-            )));
-        }
-        let wave: Vec<(&'static str, Validated)> = if side_by_side {
-            futures::future::try_join_all(
-                ready.into_iter().map(|raw| validate_named(&ctx, raw, into)),
-            )
-            .await?
-        } else {
-            let mut wave = Vec::new();
-            for raw in ready {
-                wave.push(validate_named(&ctx, raw, into).await?);
+    if side_by_side {
+        let all = futures::future::try_join_all(raws.into_iter().map(validated)).await?;
+        done.extend(all);
+    } else {
+        let mut raws: Vec<Option<RawTable>> = raws.into_iter().map(Some).collect();
+        for i in waves.into_iter().flatten() {
+            if let Some(raw) = raws[i].take() {
+                let (name, v) = validated(raw).await?;
+                done.insert(name, v);
             }
-            wave
-        };
-        for (name, (table, rej, sum)) in wave {
-            ctx.register_table(name, provider(&ctx, &table, 1)?)?;
-            if let Some(linked) = linked_provider(&ctx, &table, 1)? {
-                ctx.register_table(links::linked_name(name), linked)?;
-            }
-            done.insert(name, (table, rej, sum));
         }
-        pending = rest;
     }
     let mut tables = BTreeMap::new();
     let mut rejects = Vec::new();
@@ -179,19 +170,6 @@ enum Flagged {
     Stored(StoredFile),
 }
 
-/// The number of flagged rows (`__bad` true) in `batches`.
-fn bad_rows(batches: &[RecordBatch]) -> usize {
-    batches
-        .iter()
-        .map(|b| {
-            b.column_by_name(BAD_COLUMN)
-                .and_then(|c| c.as_any().downcast_ref::<BooleanArray>())
-                .map(|a| a.true_count())
-                .unwrap_or(0)
-        })
-        .sum()
-}
-
 /// A validated table: accepted rows, its rejects, its summary line.
 type Validated = (Table, Vec<RecordBatch>, TableSummary);
 
@@ -201,9 +179,10 @@ async fn validate_named(
     ctx: &SessionContext,
     raw: RawTable,
     into: Target<'_>,
+    parents: &Parents,
 ) -> Result<(&'static str, Validated)> {
     let (name, source) = (raw.spec.name, raw.source.clone());
-    let validated = contain_panics(validate_table(ctx, raw, into))
+    let validated = contain_panics(validate_table(ctx, raw, into, parents))
         .await
         .map_err(|e| e.in_table(name, &source))?;
     Ok((name, validated))
@@ -213,6 +192,7 @@ async fn validate_table(
     ctx: &SessionContext,
     raw: RawTable,
     into: Target<'_>,
+    parents: &Parents,
 ) -> Result<Validated> {
     let spec = raw.spec;
     let name = spec.name;
@@ -266,6 +246,8 @@ async fn validate_table(
         let columns = join_columns(spec);
         let rows_sql = format!("SELECT {} FROM {typed_name}", columns.join(", "));
         let distinct = key_is_unique(spec) && keys_ascending(&typed, spec.key)?;
+        // The references read the parent tables.
+        parents.wait(spec).await?;
         let joins = joins(spec, &typed_name, rows_sql, distinct);
         let flags_sql = joins.flags_sql();
         checks.extend(joins.checks);
@@ -295,6 +277,7 @@ async fn validate_table(
         )
     } else {
         ctx.register_table(typed_name.as_str(), typed_df.into_view())?;
+        parents.wait(spec).await?;
         // The duplicate-key and reference checks read the same flags
         // whether they are joined or merged.
         checks.extend(join_checks(spec));
@@ -336,7 +319,7 @@ async fn validate_table(
                 // parallel).
                 let (schema, batches) = in_row_order(ctx, flagged_df).await?;
                 let rejected = bad_rows(&batches);
-                let validated = one_stream(schema.clone(), batches)?;
+                    let validated = one_stream(schema.clone(), batches)?;
                 store::write_flagged(ctx.read_table(validated)?, &path, true).await?;
                 (schema, Some(rejected))
             } else {

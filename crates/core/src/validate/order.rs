@@ -424,6 +424,19 @@ fn int64_values(column: &dyn Array) -> Option<&[i64]> {
         .map(|a| a.values().as_ref())
 }
 
+/// The number of flagged rows (`__bad` true) in `batches`.
+pub(super) fn bad_rows(batches: &[RecordBatch]) -> usize {
+    batches
+        .iter()
+        .map(|b| {
+            b.column_by_name(BAD_COLUMN)
+                .and_then(|c| c.as_any().downcast_ref::<BooleanArray>())
+                .map(|a| a.true_count())
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
