@@ -319,7 +319,7 @@ async fn validate_table(
                 // parallel).
                 let (schema, batches) = in_row_order(ctx, flagged_df).await?;
                 let rejected = bad_rows(&batches);
-                    let validated = one_stream(schema.clone(), batches)?;
+                let validated = one_stream(schema.clone(), batches)?;
                 store::write_flagged(ctx.read_table(validated)?, &path, true).await?;
                 (schema, Some(rejected))
             } else {
