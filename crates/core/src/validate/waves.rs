@@ -21,6 +21,8 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
@@ -98,9 +100,20 @@ impl Parents {
         name: &'static str,
         table: &Table,
     ) -> Result<()> {
-        ctx.register_table(name, for_successors(ctx, table, false)?)?;
-        if table.linked.is_some() {
-            let linked = for_successors(ctx, table, true)?;
+        let (own, linked) = if table.stored.is_some() {
+            (provider(ctx, table, 1)?, linked_provider(ctx, table, 1)?)
+        } else {
+            let n = ctx.state().config().target_partitions();
+            let linked = table.linked.as_ref();
+            (
+                in_runs_of(&table.schema, &table.batches, n)?,
+                linked
+                    .map(|l| in_runs_of(&l.schema, &l.batches, n))
+                    .transpose()?,
+            )
+        };
+        ctx.register_table(name, own)?;
+        if let Some(linked) = linked {
             ctx.register_table(links::linked_name(name), linked)?;
         }
         self.done.send_modify(|d| {
@@ -110,34 +123,19 @@ impl Parents {
     }
 }
 
-/// A validated `table` (with its link columns when `linked`) as the
-/// tables that reference it read it. In memory, as contiguous runs of its
-/// rows, one per core: a plan over it (such as a merge's household side)
-/// runs on every core, and collected run by run the rows keep their order,
-/// which the merges need. Stored, its file.
-fn for_successors(
-    ctx: &SessionContext,
-    table: &Table,
-    linked: bool,
+/// A validated table's rows in memory as the tables that reference it
+/// read them: contiguous runs, one per core (`n`). A plan over them (such
+/// as a merge's household side) runs on every core, and collected run by
+/// run the rows keep their order, which the merges need. (A stored table
+/// is read from its file.)
+fn in_runs_of(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    n: usize,
 ) -> Result<Arc<dyn TableProvider>> {
-    if table.stored.is_some() {
-        return match linked {
-            true => linked_provider(ctx, table, 1)?.ok_or_else(|| {
-                Error::InvalidArgument("a linked table without link columns".into())
-            }),
-            false => provider(ctx, table, 1),
-        };
-    }
-    let (schema, batches) = match (&table.linked, linked) {
-        (Some(l), true) => (&l.schema, &l.batches),
-        _ => (&table.schema, &table.batches),
-    };
     let rows = batches.iter().map(|b| b.num_rows()).sum();
-    let n = ctx.state().config().target_partitions();
-    Ok(Arc::new(MemTable::try_new(
-        schema.clone(),
-        runs(batches.clone(), rows, n),
-    )?))
+    let parts = runs(batches.to_vec(), rows, n);
+    Ok(Arc::new(MemTable::try_new(schema.clone(), parts)?))
 }
 
 #[cfg(test)]
