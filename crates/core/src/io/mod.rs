@@ -12,4 +12,5 @@ pub mod output;
 pub(crate) mod parts;
 pub(crate) mod source;
 pub(crate) mod store;
+pub(crate) mod turns;
 pub mod xlsx;

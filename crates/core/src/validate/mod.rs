@@ -234,9 +234,9 @@ async fn validate_table(
     // found over a narrow projection and set beside the typed batches
     // (`order::beside`). Streamed into a store, one plan does it all.
     let narrow = matches!(into, Target::Memory | Target::Store { staged: true, .. });
-    // Streamed through a merge: the merge, and `__bad` for the join plan
-    // if it does not hold.
-    let mut streamed: Option<(streamed::StreamedMerge, String)> = None;
+    // Streamed through a merge or a watch of the key: its watch, and
+    // `__bad` for the join plan if it does not hold.
+    let mut streamed: Option<(Arc<streamed::Watch>, String)> = None;
     let (flagged_sql, joined_name) = if narrow {
         let (schema, typed) = in_row_order(ctx, typed_df).await?;
         ctx.register_table(
@@ -284,15 +284,22 @@ async fn validate_table(
         let bad = bad(&checks);
         // Household references by a merge when the keys are in order
         // (`streamed/`); the join plan when they are not.
-        match streamed_merge(ctx, spec, &typed_name).await? {
-            Some(merged) => {
-                let merged_name = format!("__merged_{name}");
-                ctx.register_table(merged_name.as_str(), merged.provider.clone())?;
-                let sql = format!("SELECT *, ({bad}) AS {BAD_COLUMN} FROM {merged_name}");
-                streamed = Some((merged, bad));
-                (sql, Some(merged_name))
-            }
-            None => (joined_flagged(ctx, spec, &typed_name, &bad).await?, None),
+        // Else the join plan, with the key watched as the rows pass when
+        // it must be unique (`streamed/watch.rs`).
+        if let Some(merged) = streamed_merge(ctx, spec, &typed_name).await? {
+            let merged_name = format!("__merged_{name}");
+            ctx.register_table(merged_name.as_str(), merged.provider)?;
+            let sql = format!("SELECT *, ({bad}) AS {BAD_COLUMN} FROM {merged_name}");
+            streamed = Some((merged.watch, bad));
+            (sql, Some(merged_name))
+        } else if let Some((rows, watch)) = streamed::watched(ctx, spec, &typed_name).await? {
+            let watched_name = format!("__watched_{name}");
+            ctx.register_table(watched_name.as_str(), rows)?;
+            let sql = flagged_sql(spec, &watched_name, &bad, true);
+            streamed = Some((watch, bad));
+            (sql, Some(watched_name))
+        } else {
+            (joined_flagged(ctx, spec, &typed_name, &bad).await?, None)
         }
     };
     let flagged_df = as_text(ctx.sql(&flagged_sql).await?)?;
@@ -326,8 +333,8 @@ async fn validate_table(
                 let mut schema = flagged_df.schema().inner().clone();
                 let written = store::write_flagged(flagged_df, &path, false).await;
                 let redo = match (&written, &streamed) {
-                    (Err(_), Some((merged, _))) => merged.gave_up(),
-                    (Ok(()), Some((merged, _))) => !merged.held()?,
+                    (Err(_), Some((watch, _))) => watch.gave_up(),
+                    (Ok(()), Some((watch, _))) => !watch.held()?,
                     (_, None) => false,
                 };
                 match streamed {
@@ -495,16 +502,24 @@ async fn joined_flagged(
         let keys_sql = format!("SELECT {} FROM {typed_name}", columns.join(", "));
         keys_ascending_streamed(ctx.sql(&keys_sql).await?, spec.key).await?
     };
+    Ok(flagged_sql(spec, typed_name, bad, distinct))
+}
+
+/// `__bad` (over the checks) beside the duplicate-key and reference joins
+/// over `rows_name`, the key taken as `distinct` or not.
+fn flagged_sql(
+    spec: &crate::schema::TableSpec,
+    rows_name: &str,
+    bad: &str,
+    distinct: bool,
+) -> String {
     let joins = joins(
         spec,
-        typed_name,
-        format!("SELECT * FROM {typed_name}"),
+        rows_name,
+        format!("SELECT * FROM {rows_name}"),
         distinct,
     );
-    Ok(format!(
-        "SELECT *, ({bad}) AS {BAD_COLUMN} FROM ({})",
-        joins.sql
-    ))
+    format!("SELECT *, ({bad}) AS {BAD_COLUMN} FROM ({})", joins.sql)
 }
 
 /// The rejects ledger's `row` and `file` as SQL over `__row`: the row

@@ -21,9 +21,9 @@
 //! assumed: a household key not strictly above the one before it, a row
 //! whose key lies below the last household the cursor passed (or below
 //! its partition's first), or a row's own key not above the row before,
-//! stops the stream with an error ([`StreamedMerge::gave_up`]); partitions
+//! stops the stream with an error ([`Watch::gave_up`]); partitions
 //! whose keys do not follow one another are found when all rows are read
-//! ([`StreamedMerge::held`]). Either way the caller writes the table again
+//! ([`Watch::held`]). Either way the caller writes the table again
 //! with the join plan.
 //!
 //! ```text
@@ -32,8 +32,7 @@
 //! ```
 
 use std::cmp::Ordering;
-use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use datafusion::arrow::array::{
     new_null_array, Array, ArrayRef, BooleanArray, BooleanBufferBuilder, RecordBatch,
@@ -58,44 +57,26 @@ use futures::StreamExt;
 use super::checks::{key_is_unique, references_for, Reference};
 use super::joins::{joins, reference_flag, DUP, DUP_N};
 use super::merge::{compare_rows, mergeable, Key};
-use super::order::{in_sequence, Ascent};
+use super::order::Ascent;
 use crate::error::Result;
 use crate::io::source::row_order;
 use crate::schema::{TableSpec, ROW_COLUMN};
+use watch::external;
+pub(super) use watch::{watched, Watch};
+
+mod watch;
 
 /// The merged rows of a streamed table, and whether the merge held.
 pub(super) struct StreamedMerge {
     /// The typed rows with the join plan's flag and link columns, one
     /// partition per partition of the typed rows, each in `__row` order.
     pub provider: Arc<dyn TableProvider>,
-    merge: Arc<Merge>,
-}
-
-impl StreamedMerge {
-    /// Whether a partition met keys out of order and stopped: the plan
-    /// over [`Self::provider`] then failed, and the join plan must run.
-    pub fn gave_up(&self) -> bool {
-        self.merge.gave_up.load(AtomicOrdering::SeqCst)
-    }
-
-    /// After the rows of every partition were read: whether the table's
-    /// own keys (when they must be unique; else `__row`) ascended through
-    /// the partitions in turn, so no key is shared and `__dup` is false
-    /// as the merge said. `false` means the join plan must run.
-    pub fn held(&self) -> Result<bool> {
-        // Read once: the runs are taken.
-        let runs = std::mem::take(
-            &mut *self
-                .merge
-                .runs
-                .lock()
-                .map_err(|_| DataFusionError::Execution("streamed merge: poisoned".into()))?,
-        );
-        let Some(runs) = runs.into_iter().collect::<Option<Vec<_>>>() else {
-            return Ok(false);
-        };
-        Ok(!self.gave_up() && in_sequence(&runs)?)
-    }
+    /// The ascent of the table's own keys (when they must be unique; else
+    /// `__row`) and of the households' keys: [`Watch::gave_up`] when a
+    /// partition met keys out of order and stopped, [`Watch::held`] false
+    /// when the partitions' keys do not follow one another. Either way
+    /// the join plan must run.
+    pub watch: Arc<Watch>,
 }
 
 /// The merged rows of `spec`'s typed rows (registered as `typed_name`),
@@ -104,7 +85,7 @@ impl StreamedMerge {
 /// link columns whose types the merge does not hand over as the plan
 /// declares them, a target read in more than one stream. A key that must
 /// be unique is taken as distinct (`__dup` false) and checked in order as
-/// the rows pass ([`StreamedMerge::held`]): the pass over the keys before
+/// the rows pass ([`Watch::held`]): the pass over the keys before
 /// the plan is saved.
 pub(super) async fn streamed_merge(
     ctx: &SessionContext,
@@ -144,6 +125,7 @@ pub(super) async fn streamed_merge(
     } else {
         vec![ROW_COLUMN.to_string()]
     };
+    let watch = Arc::new(Watch::new(key, partitions));
     let merge = Arc::new(Merge {
         schema: planned.clone(),
         rows,
@@ -152,9 +134,7 @@ pub(super) async fn streamed_merge(
         columns: reference.on.iter().map(|(c, _)| c.clone()).collect(),
         target_keys: reference.on.iter().map(|(_, t)| t.to_string()).collect(),
         flag: reference_flag(0),
-        key,
-        gave_up: AtomicBool::new(false),
-        runs: Mutex::new((0..partitions).map(|_| None).collect()),
+        watch: watch.clone(),
     });
     let parts = (0..partitions)
         .map(|partition| {
@@ -167,7 +147,7 @@ pub(super) async fn streamed_merge(
     let provider = StreamingTable::try_new(planned, parts)?.with_sort_order(vec![row_order()]);
     Ok(Some(StreamedMerge {
         provider: Arc::new(provider),
-        merge,
+        watch,
     }))
 }
 
@@ -216,20 +196,15 @@ struct Merge {
     columns: Vec<String>,
     target_keys: Vec<String>,
     flag: String,
-    /// The table's own key, checked ascending as the rows pass (`__row`
-    /// for a table whose key may repeat).
-    key: Vec<String>,
-    gave_up: AtomicBool,
-    /// Per partition, once its rows are all read: the ascent of `__row`
-    /// and of the key.
-    runs: Mutex<Vec<Option<(Ascent, Ascent)>>>,
+    /// The table's own key (`__row` for a table whose key may repeat),
+    /// checked ascending as the rows pass.
+    watch: Arc<Watch>,
 }
 
 impl Merge {
     /// Stop the merge: keys are not in order.
     fn give_up(&self) -> DataFusionError {
-        self.gave_up.store(true, AtomicOrdering::SeqCst);
-        DataFusionError::Execution("streamed merge: keys out of order".into())
+        self.watch.give_up()
     }
 }
 
@@ -250,10 +225,9 @@ impl PartitionStream for Part {
         let schema = merge.schema.clone();
         match merge.rows.execute(self.partition, ctx.clone()) {
             Ok(rows) => {
-                let key: Vec<&str> = merge.key.iter().map(String::as_str).collect();
                 let target_key: Vec<&str> = merge.target_keys.iter().map(String::as_str).collect();
                 let cursor = Cursor {
-                    ascent: (Ascent::new(&[ROW_COLUMN]), Ascent::new(&key)),
+                    ascent: merge.watch.start(),
                     target_ascent: Ascent::new(&target_key),
                     partition: self.partition,
                     task: ctx,
@@ -317,12 +291,7 @@ impl Cursor {
             self.finish()?;
             return Ok(None);
         };
-        let (rows, key) = &mut self.ascent;
-        rows.push(&batch).map_err(external)?;
-        key.push(&batch).map_err(external)?;
-        if !(rows.ascending && key.ascending) {
-            return Err(self.merge.give_up());
-        }
+        self.merge.watch.push(&mut self.ascent, &batch)?;
         self.forget_passed();
         let keys = self
             .merge
@@ -377,16 +346,9 @@ impl Cursor {
 
     /// Record this partition's ascent, once its rows are all read.
     fn finish(&mut self) -> DfResult<()> {
-        let mut runs = self
-            .merge
-            .runs
-            .lock()
-            .map_err(|_| DataFusionError::Execution("streamed merge: poisoned".into()))?;
         let empty = (Ascent::new(&[ROW_COLUMN]), Ascent::new(&[ROW_COLUMN]));
-        if let Some(run) = runs.get_mut(self.partition) {
-            *run = Some(std::mem::replace(&mut self.ascent, empty));
-        }
-        Ok(())
+        let ascent = std::mem::replace(&mut self.ascent, empty);
+        self.merge.watch.finish(self.partition, ascent)
     }
 
     /// Answer rows `from..` with the households in the window, the cursor
@@ -575,10 +537,6 @@ fn before(window: &[RecordBatch], at: (usize, usize)) -> Option<(usize, usize)> 
         }
     }
     None
-}
-
-fn external(e: crate::error::Error) -> DataFusionError {
-    DataFusionError::External(Box::new(e))
 }
 
 fn missing(column: &str) -> DataFusionError {

@@ -42,7 +42,7 @@ async fn merged_and_joined(
         Err(e) => Err(DataFusionError::Execution(e.to_string())),
     };
     // Given up, or read to the end with keys not in order throughout.
-    let gave_up = merged.gave_up() || !merged.held().unwrap();
+    let gave_up = merged.watch.gave_up() || !merged.watch.held().unwrap();
     let sql = joins(
         spec,
         &typed_name,
