@@ -14,6 +14,13 @@
 //! plan whose partitions do not follow one another stops the write; the
 //! file is then written again through the merge.
 //!
+//! Taken in turn, the second partition is not read until the first is
+//! done. The validation session's plans do not repartition their rows
+//! (`validate::order::in_order`: joins collect their small side, no
+//! round-robin), so no partition waits on another; a plan that did
+//! repartition by hash would mix its inputs' rows, and its order would
+//! break within its first batches.
+//!
 //! ```text
 //! partition 0   rows 1 … 500 000        ┐
 //! partition 1   rows 500 001 … 1 000 000 ┘→ one stream 1 … 1 000 000 → writer
