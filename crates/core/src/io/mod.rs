@@ -12,5 +12,4 @@ pub mod output;
 pub(crate) mod parts;
 pub(crate) mod source;
 pub(crate) mod store;
-pub(crate) mod turns;
 pub mod xlsx;

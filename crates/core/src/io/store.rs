@@ -97,15 +97,11 @@ const STREAMED: Layout = Layout {
 
 /// Write the flagged rows of `df` to `path` (one Parquet file, LZ4: the
 /// store is read back many times and decompression speed matters more
-/// than size), laid out for a `staged` or a streamed table; a streamed
-/// one with its partitions taken in turn ([`crate::io::turns`]).
+/// than size), laid out for a `staged` or a streamed table.
 pub(crate) async fn write_flagged(df: DataFrame, path: &Path, staged: bool) -> Result<()> {
-    if staged {
-        crate::io::output::write_parquet(df, path, "lz4_raw", STAGED).await?;
-        Ok(())
-    } else {
-        crate::io::turns::write_in_turn(df, path, STREAMED).await
-    }
+    let layout = if staged { STAGED } else { STREAMED };
+    crate::io::output::write_parquet(df, path, "lz4_raw", layout).await?;
+    Ok(())
 }
 
 /// The store file `<store>/<table>.parquet`, as an absolute path.

@@ -57,6 +57,7 @@ mod joins;
 mod merge;
 mod order;
 mod streamed;
+mod turns;
 mod waves;
 
 pub(crate) use checks::code_list_columns;
@@ -331,7 +332,7 @@ async fn validate_table(
                 (schema, Some(rejected))
             } else {
                 let mut schema = flagged_df.schema().inner().clone();
-                let written = store::write_flagged(flagged_df, &path, false).await;
+                let written = turns::write_in_turn(flagged_df, &path).await;
                 let redo = match (&written, &streamed) {
                     (Err(_), Some((watch, _))) => watch.gave_up(),
                     (Ok(()), Some((watch, _))) => !watch.held()?,
@@ -348,7 +349,7 @@ async fn validate_table(
                         let sql = joined_flagged(ctx, spec, &typed_name, &bad).await?;
                         let joined = as_text(ctx.sql(&sql).await?)?;
                         schema = joined.schema().inner().clone();
-                        store::write_flagged(joined, &path, false).await?;
+                        turns::write_in_turn(joined, &path).await?;
                     }
                     _ => written?,
                 }

@@ -61,8 +61,7 @@ use super::order::Ascent;
 use crate::error::Result;
 use crate::io::source::row_order;
 use crate::schema::{TableSpec, ROW_COLUMN};
-use watch::external;
-pub(super) use watch::{watched, Watch};
+pub(super) use watch::{external, watched, Watch};
 
 mod watch;
 
@@ -201,13 +200,6 @@ struct Merge {
     watch: Arc<Watch>,
 }
 
-impl Merge {
-    /// Stop the merge: keys are not in order.
-    fn give_up(&self) -> DataFusionError {
-        self.watch.give_up()
-    }
-}
-
 /// One partition of the merged rows.
 #[derive(Debug)]
 struct Part {
@@ -244,10 +236,7 @@ impl PartitionStream for Part {
                 });
                 Box::pin(RecordBatchStreamAdapter::new(schema, stream))
             }
-            Err(e) => Box::pin(RecordBatchStreamAdapter::new(
-                schema,
-                futures::stream::once(async move { Err(e) }),
-            )),
+            Err(e) => failed(schema, e),
         }
     }
 }
@@ -316,7 +305,7 @@ impl Cursor {
                     from = i;
                     self.pull().await?;
                 }
-                Pass::OutOfOrder => return Err(self.merge.give_up()),
+                Pass::OutOfOrder => return Err(self.merge.watch.give_up()),
             }
         }
         self.assemble(&batch, &found, failed).map(Some)
@@ -338,7 +327,7 @@ impl Cursor {
         }
         let plan = df.create_physical_plan().await?;
         if plan.output_partitioning().partition_count() != 1 {
-            return Err(self.merge.give_up());
+            return Err(self.merge.watch.give_up());
         }
         self.target = Some(plan.execute(0, self.task.clone())?);
         Ok(())
@@ -457,7 +446,7 @@ impl Cursor {
     /// keys go on strictly ascending with none null (`target_ascent`).
     async fn pull(&mut self) -> DfResult<()> {
         let Some(target) = self.target.as_mut() else {
-            return Err(self.merge.give_up());
+            return Err(self.merge.watch.give_up());
         };
         let Some(batch) = target.next().await.transpose()? else {
             self.exhausted = true;
@@ -468,7 +457,7 @@ impl Cursor {
         }
         self.target_ascent.push(&batch).map_err(external)?;
         if !self.target_ascent.ascending {
-            return Err(self.merge.give_up());
+            return Err(self.merge.watch.give_up());
         }
         self.window.push(batch);
         Ok(())
@@ -537,6 +526,14 @@ fn before(window: &[RecordBatch], at: (usize, usize)) -> Option<(usize, usize)> 
         }
     }
     None
+}
+
+/// The stream of a partition whose plan could not start: its error.
+pub(super) fn failed(schema: SchemaRef, e: DataFusionError) -> SendableRecordBatchStream {
+    Box::pin(RecordBatchStreamAdapter::new(
+        schema,
+        futures::stream::once(async move { Err(e) }),
+    ))
 }
 
 fn missing(column: &str) -> DataFusionError {

@@ -164,12 +164,7 @@ impl PartitionStream for Watched {
         let schema = self.schema.clone();
         let rows = match self.rows.execute(self.partition, ctx) {
             Ok(rows) => rows,
-            Err(e) => {
-                return Box::pin(RecordBatchStreamAdapter::new(
-                    schema,
-                    futures::stream::once(async move { Err(e) }),
-                ))
-            }
+            Err(e) => return super::failed(schema, e),
         };
         let state = (rows, self.watch.start(), self.watch.clone(), self.partition);
         let stream =
@@ -189,6 +184,7 @@ impl PartitionStream for Watched {
     }
 }
 
-pub(super) fn external(e: crate::error::Error) -> DataFusionError {
+/// A core error inside a DataFusion stream.
+pub(in crate::validate) fn external(e: crate::error::Error) -> DataFusionError {
     DataFusionError::External(Box::new(e))
 }

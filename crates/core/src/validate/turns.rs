@@ -1,7 +1,8 @@
-//! A streamed table written as one file by taking its partitions in turn.
+//! A streamed table written as one store file by taking its partitions
+//! in turn.
 //!
 //! A plan over a national source has one partition per contiguous run of
-//! row groups ([`crate::io::source`]), each in `__row` order, the first
+//! row groups (`crate::io::source`), each in `__row` order, the first
 //! run's rows before the second's. DataFusion's writer wants one stream,
 //! and merges the partitions into one with a sort-preserving merge: it
 //! copies every value of every row into new batches (its `interleave`,
@@ -10,13 +11,14 @@
 //!
 //! [`write_in_turn`] hands the writer the partitions one after the other
 //! instead, batches as they are. Nothing is assumed: the stream checks
-//! that `__row` ascends through every batch and across partitions, and a
+//! that `__row` ascends through every batch and across partitions (an
+//! [`Ascent`] of `__row` over the whole stream), and a
 //! plan whose partitions do not follow one another stops the write; the
 //! file is then written again through the merge.
 //!
 //! Taken in turn, the second partition is not read until the first is
 //! done. The validation session's plans do not repartition their rows
-//! (`validate::order::in_order`: joins collect their small side, no
+//! ([`super::order::in_order`]: joins collect their small side, no
 //! round-robin), so no partition waits on another; a plan that did
 //! repartition by hash would mix its inputs' rows, and its order would
 //! break within its first batches.
@@ -29,10 +31,10 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, Int64Array, RecordBatch};
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::streaming::StreamingTable;
-use datafusion::common::DataFusionError;
+use datafusion::common::{DataFusionError, Result as DfResult};
 use datafusion::execution::TaskContext;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
@@ -42,46 +44,38 @@ use datafusion::physical_plan::{
 use datafusion::prelude::{DataFrame, SessionContext};
 use futures::StreamExt;
 
+use super::order::Ascent;
+use super::streamed::{external, failed};
 use crate::error::{Error, Result};
-use crate::io::output::{write_parquet, Layout};
 use crate::io::source::row_order;
+use crate::io::store::write_flagged;
 use crate::schema::ROW_COLUMN;
 
-/// Write `df` to `path` (LZ4, `layout`) with its partitions taken in turn
-/// when its rows carry `__row`; through DataFusion's merge of partitions
-/// when they do not, or when the partitions turn out not to follow one
-/// another. An error of the plan itself is returned as it is.
-pub(crate) async fn write_in_turn(
-    df: DataFrame,
-    path: &std::path::Path,
-    layout: Layout,
-) -> Result<()> {
-    let Some((turned, order)) = in_turn(&df).await? else {
-        write_parquet(df, path, "lz4_raw", layout).await?;
-        return Ok(());
+/// Write the flagged rows of a streamed table to its store file `path`
+/// ([`write_flagged`]) with its partitions taken in turn when its rows
+/// carry `__row`; through DataFusion's merge of partitions when they do
+/// not, or when the partitions turn out not to follow one another. An
+/// error of the plan itself is returned as it is.
+pub(super) async fn write_in_turn(df: DataFrame, path: &std::path::Path) -> Result<()> {
+    let Some((turned, broken)) = in_turn(&df).await? else {
+        return write_flagged(df, path, false).await;
     };
-    match write_parquet(turned, path, "lz4_raw", layout).await {
-        Err(_) if order.broken.load(Ordering::SeqCst) => {
+    match write_flagged(turned, path, false).await {
+        Err(_) if broken.load(Ordering::SeqCst) => {
             if path.exists() {
                 std::fs::remove_file(path).map_err(|e| Error::io(path, e))?;
             }
-            write_parquet(df, path, "lz4_raw", layout).await?;
-            Ok(())
+            write_flagged(df, path, false).await
         }
-        written => written.map(|_| ()),
+        written => written,
     }
 }
 
-/// Whether the order of a stream taken in turn held.
-#[derive(Debug, Default)]
-struct Order {
-    broken: AtomicBool,
-}
-
 /// `df` as one partition that runs its partitions one after the other,
-/// checking `__row`; `None` when it has no `__row` of 64-bit integers, or
-/// one partition already.
-async fn in_turn(df: &DataFrame) -> Result<Option<(DataFrame, Arc<Order>)>> {
+/// checking `__row`, with the flag its check sets when `__row` does not
+/// ascend; `None` when it has no `__row` of 64-bit integers, or one
+/// partition already.
+async fn in_turn(df: &DataFrame) -> Result<Option<(DataFrame, Arc<AtomicBool>)>> {
     let schema: SchemaRef = df.schema().inner().clone();
     let numbered = schema
         .field_with_name(ROW_COLUMN)
@@ -93,16 +87,16 @@ async fn in_turn(df: &DataFrame) -> Result<Option<(DataFrame, Arc<Order>)>> {
     if plan.output_partitioning().partition_count() < 2 {
         return Ok(None);
     }
-    let order = Arc::new(Order::default());
+    let broken = Arc::new(AtomicBool::new(false));
     let turns = Turns {
         schema: schema.clone(),
         plan,
-        order: order.clone(),
+        broken: broken.clone(),
     };
     let table =
         StreamingTable::try_new(schema, vec![Arc::new(turns)])?.with_sort_order(vec![row_order()]);
     let ctx = SessionContext::new_with_state(df.clone().into_parts().0);
-    Ok(Some((ctx.read_table(Arc::new(table))?, order)))
+    Ok(Some((ctx.read_table(Arc::new(table))?, broken)))
 }
 
 /// The one partition of a plan's partitions in turn.
@@ -110,7 +104,8 @@ async fn in_turn(df: &DataFrame) -> Result<Option<(DataFrame, Arc<Order>)>> {
 struct Turns {
     schema: SchemaRef,
     plan: Arc<dyn ExecutionPlan>,
-    order: Arc<Order>,
+    /// Set when `__row` did not ascend.
+    broken: Arc<AtomicBool>,
 }
 
 impl PartitionStream for Turns {
@@ -120,23 +115,20 @@ impl PartitionStream for Turns {
 
     fn execute(&self, ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         let plan = self.plan.clone();
-        let order = self.order.clone();
+        let schema = self.schema.clone();
+        let broken = self.broken.clone();
         let partitions = plan.output_partitioning().partition_count();
         let streams = futures::stream::iter(0..partitions)
-            .map(move |p| plan.execute(p, ctx.clone()))
-            .map(|s| match s {
+            .map(move |p| match plan.execute(p, ctx.clone()) {
                 Ok(s) => s,
-                Err(e) => Box::pin(RecordBatchStreamAdapter::new(
-                    Arc::new(datafusion::arrow::datatypes::Schema::empty()),
-                    futures::stream::once(async move { Err(e) }),
-                )),
+                Err(e) => failed(schema.clone(), e),
             })
             .flatten();
-        let mut last: Option<i64> = None;
+        let mut rows = Ascent::new(&[ROW_COLUMN]);
         let checked = streams.map(move |batch| {
             let batch = batch?;
-            if !ascends(&batch, &mut last) {
-                order.broken.store(true, Ordering::SeqCst);
+            if !ascends(&mut rows, &batch)? {
+                broken.store(true, Ordering::SeqCst);
                 return Err(DataFusionError::Execution(
                     "partitions taken in turn: `__row` out of order".into(),
                 ));
@@ -147,34 +139,17 @@ impl PartitionStream for Turns {
     }
 }
 
-/// Whether `batch`'s `__row` (no nulls) ascends strictly from `last` on;
-/// `last` becomes its last value.
-fn ascends(batch: &RecordBatch, last: &mut Option<i64>) -> bool {
-    let Some(rows) = batch
-        .column_by_name(ROW_COLUMN)
-        .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
-    else {
-        return false;
-    };
-    if rows.null_count() > 0 {
-        return false;
-    }
-    let values = rows.values();
-    let mut previous = *last;
-    for &v in values.iter() {
-        if previous.is_some_and(|p| v <= p) {
-            return false;
-        }
-        previous = Some(v);
-    }
-    *last = previous;
-    true
+/// Whether `batch`'s `__row` (no nulls) ascends strictly, within it and
+/// from the rows `rows` has seen on.
+fn ascends(rows: &mut Ascent, batch: &RecordBatch) -> DfResult<bool> {
+    rows.push(batch).map_err(external)?;
+    Ok(rows.ascending)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::StringArray;
+    use datafusion::arrow::array::{Int64Array, StringArray};
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
     use datafusion::datasource::MemTable;
 
@@ -205,9 +180,7 @@ mod tests {
         let df = ctx.read_table(Arc::new(table)).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.parquet");
-        write_in_turn(df, &path, crate::io::output::OUTPUT_LAYOUT)
-            .await
-            .unwrap();
+        write_in_turn(df, &path).await.unwrap();
         let file = std::fs::File::open(&path).unwrap();
         let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
             .unwrap()
@@ -258,7 +231,7 @@ mod tests {
             .unwrap()
             .with_sort_order(vec![vec![row_order()]]);
         let df = ctx.read_table(Arc::new(table)).unwrap();
-        let (turned, order) = in_turn(&df).await.unwrap().unwrap();
+        let (turned, broken) = in_turn(&df).await.unwrap().unwrap();
         let sizes: Vec<usize> = turned
             .collect()
             .await
@@ -267,17 +240,23 @@ mod tests {
             .map(|b| b.num_rows())
             .collect();
         assert_eq!(sizes, vec![3, 1, 2, 2]);
-        assert!(!order.broken.load(Ordering::SeqCst));
+        assert!(!broken.load(Ordering::SeqCst));
     }
 
     #[test]
     fn ascent_is_checked_within_and_across_batches() {
-        let mut last = None;
-        assert!(ascends(&batch(&[1, 2, 5]), &mut last));
-        assert_eq!(last, Some(5));
-        assert!(!ascends(&batch(&[5, 6]), &mut last.clone()));
-        assert!(!ascends(&batch(&[7, 7]), &mut last.clone()));
-        assert!(ascends(&batch(&[6, 10]), &mut last));
-        assert_eq!(last, Some(10));
+        // After rows 1, 2, 5: a batch from 5 on, or one repeating a row
+        // within it, is out of order; one from 6 on is in order.
+        let after_five = || {
+            let mut rows = Ascent::new(&[ROW_COLUMN]);
+            assert!(ascends(&mut rows, &batch(&[1, 2, 5])).unwrap());
+            rows
+        };
+        assert!(!ascends(&mut after_five(), &batch(&[5, 6])).unwrap());
+        assert!(!ascends(&mut after_five(), &batch(&[7, 7])).unwrap());
+        let mut rows = after_five();
+        assert!(ascends(&mut rows, &batch(&[6, 10])).unwrap());
+        // …and the next batch must start above 10.
+        assert!(!ascends(&mut rows, &batch(&[10])).unwrap());
     }
 }
