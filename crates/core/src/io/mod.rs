@@ -6,6 +6,7 @@
 //! and writing results as Parquet, CSV, JSON lines or Excel ([`output`]).
 
 pub mod cache;
+pub(crate) mod chunks;
 pub mod exporting;
 pub mod exports;
 pub mod output;

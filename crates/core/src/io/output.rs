@@ -173,12 +173,7 @@ pub(crate) async fn write_parquet(
     let target = path
         .to_str()
         .ok_or_else(|| Error::InvalidArgument(format!("{}: path is not UTF-8", path.display())))?;
-    let mut options = datafusion::config::TableParquetOptions::default();
-    options.global.compression = Some(compression.into());
-    options.global.max_row_group_size = layout.rows;
-    options.global.maximum_parallel_row_group_writers = layout.at_once;
-    options.global.dictionary_enabled = Some(layout.dictionaries);
-    options.column_specific_options = column_options(df.schema().inner())?;
+    let options = parquet_options(df.schema().inner(), compression, layout)?;
     let written = df
         .write_parquet(
             target,
@@ -193,6 +188,22 @@ pub(crate) async fn write_parquet(
         .map(|c| c.value(0))
         .unwrap_or(0);
     Ok(usize::try_from(rows).unwrap_or(usize::MAX))
+}
+
+/// The writer options of a file of `schema` in `compression`, laid out as
+/// `layout` says, with [`column_options`].
+pub(crate) fn parquet_options(
+    schema: &Schema,
+    compression: &str,
+    layout: Layout,
+) -> Result<datafusion::config::TableParquetOptions> {
+    let mut options = datafusion::config::TableParquetOptions::default();
+    options.global.compression = Some(compression.into());
+    options.global.max_row_group_size = layout.rows;
+    options.global.maximum_parallel_row_group_writers = layout.at_once;
+    options.global.dictionary_enabled = Some(layout.dictionaries);
+    options.column_specific_options = column_options(schema)?;
+    Ok(options)
 }
 
 /// The per-column writer options of a file of `schema`, keyed by the

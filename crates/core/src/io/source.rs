@@ -24,6 +24,7 @@ use futures::{StreamExt, TryStreamExt};
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
 
 use crate::error::{Error, Result};
+use crate::io::chunks::{ChunkSource, Tally};
 use crate::io::exports::{self, ColumnMap, Reading};
 use crate::schema::{self, TableSpec, ROW_COLUMN};
 
@@ -443,6 +444,9 @@ pub(crate) struct NumberedParquet {
     /// How the file's columns are read (some text columns as
     /// dictionaries, [`numbered_parquet`]).
     file_schema: SchemaRef,
+    /// The nulls of each row group as decoded, for a store file that
+    /// copies column chunks ([`crate::io::chunks`]).
+    tally: Arc<Tally>,
 }
 
 impl PartitionStream for NumberedParquet {
@@ -456,11 +460,13 @@ impl PartitionStream for NumberedParquet {
         let batch_size = self.batch_size;
         let out_schema = schema.clone();
         let file_schema = self.file_schema.clone();
+        let tally = self.tally.clone();
         let stream = futures::stream::iter(self.groups.clone())
             .then(move |(group, first)| {
                 let path = path.clone();
                 let schema = schema.clone();
                 let options = source_options().with_schema(file_schema.clone());
+                let mut counter = tally.counter(group);
                 async move {
                     // Errors name the file: a source can be damaged past
                     // its footer, which is only found while streaming.
@@ -482,6 +488,7 @@ impl PartitionStream for NumberedParquet {
                     let mut next = first;
                     Ok::<_, DataFusionError>(reader.map(move |batch| {
                         let batch = batch.map_err(|e| named(&e))?;
+                        counter.add(&batch);
                         let numbered = number_rows(&batch, &schema, next)?;
                         next += batch.num_rows() as i64;
                         Ok(numbered)
@@ -529,6 +536,8 @@ pub(crate) struct NumberedParquetTable {
     pub rows: usize,
     /// Columns renamed.
     pub notes: Vec<String>,
+    /// The file, for a store file that copies its column chunks.
+    pub chunks: Arc<ChunkSource>,
 }
 
 /// The raw rows of Parquet file `path` (its columns plus `__row`) as a
@@ -564,6 +573,11 @@ pub(crate) fn numbered_parquet(
         first += rg.num_rows();
     }
     let rows = (first - 1) as usize;
+    let chunks = Arc::new(ChunkSource {
+        path: path.to_path_buf(),
+        metadata: builder.metadata().clone(),
+        tally: Tally::new(row_counts(builder.metadata())),
+    });
     // Contiguous runs of row groups per partition (at least one partition,
     // even for a file without row groups, so the table has a stream).
     let parts = contiguous_runs(&groups, partitions)
@@ -575,6 +589,7 @@ pub(crate) fn numbered_parquet(
                 groups,
                 batch_size,
                 file_schema: file_schema.clone(),
+                tally: chunks.tally.clone(),
             }) as Arc<dyn PartitionStream>
         })
         .collect();
@@ -587,7 +602,14 @@ pub(crate) fn numbered_parquet(
         schema,
         rows,
         notes,
+        chunks,
     })
+}
+
+/// The rows of each of a file's row groups.
+fn row_counts(metadata: &parquet::file::metadata::ParquetMetaData) -> Vec<usize> {
+    let rows = metadata.row_groups().iter().map(|g| g.num_rows());
+    rows.map(|n| usize::try_from(n).unwrap_or(0)).collect()
 }
 
 #[cfg(test)]

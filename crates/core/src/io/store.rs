@@ -89,18 +89,21 @@ const STAGED: Layout = Layout {
 /// The layout of a store file streamed from its source (national scale):
 /// DataFusion's 1 Mi-row groups, one encoded at a time beside the
 /// validation plan, dictionaries (size matters more there).
-const STREAMED: Layout = Layout {
+pub(crate) const STREAMED: Layout = Layout {
     rows: 1024 * 1024,
     at_once: 1,
     dictionaries: true,
 };
 
-/// Write the flagged rows of `df` to `path` (one Parquet file, LZ4: the
-/// store is read back many times and decompression speed matters more
-/// than size), laid out for a `staged` or a streamed table.
+/// How store files are compressed (LZ4: the store is read back many
+/// times and decompression speed matters more than size).
+pub(crate) const COMPRESSION: &str = "lz4_raw";
+
+/// Write the flagged rows of `df` to `path` (one Parquet file), laid out
+/// for a `staged` or a streamed table.
 pub(crate) async fn write_flagged(df: DataFrame, path: &Path, staged: bool) -> Result<()> {
     let layout = if staged { STAGED } else { STREAMED };
-    crate::io::output::write_parquet(df, path, "lz4_raw", layout).await?;
+    crate::io::output::write_parquet(df, path, COMPRESSION, layout).await?;
     Ok(())
 }
 

@@ -432,18 +432,31 @@ pub(super) fn qualify(expr: &str) -> String {
     }
 }
 
-/// The typing projection of a raw table, the missing-value and cast checks
-/// it implies, and the names of the accepted table's columns.
+/// A raw table's typing projection ([`typed_projection`]).
+pub(super) struct Typed {
+    /// The projection.
+    pub sql: String,
+    /// The missing-value and cast checks it implies.
+    pub checks: Vec<Check>,
+    /// The names of the accepted table's columns.
+    pub columns: Vec<String>,
+    /// The columns it keeps as the raw column of that name is, or null
+    /// where that is blank (a store may copy their source chunks).
+    pub kept: Vec<String>,
+}
+
+/// The typing projection of a raw table.
 pub(super) fn typed_projection(
     spec: &TableSpec,
     source: &str,
     raw: &SchemaRef,
     raw_name: &str,
     map: &ColumnMap,
-) -> Result<(String, Vec<Check>, Vec<String>)> {
+) -> Result<Typed> {
     let mut select = vec![q(ROW_COLUMN)];
     let mut checks = Vec::new();
     let mut output = Vec::new();
+    let mut kept = Vec::new();
     let coded = code_list_columns(spec);
     for col in spec.columns {
         let target = &col.data_type;
@@ -473,12 +486,16 @@ pub(super) fn typed_projection(
                 // (`code_list_columns`).
                 let dictionary = matches!(source_type, DataType::Dictionary(..))
                     && coded.iter().any(|c| c == col.name);
-                let kept = if dictionary {
+                let as_text = if dictionary {
                     format!("null_if_blank({c})")
                 } else {
                     format!("null_if_blank(CAST({c} AS VARCHAR))")
                 };
-                (relabelled(&kept, &map.labels_of(col.name)), None)
+                let labels = map.labels_of(col.name);
+                if labels.is_empty() {
+                    kept.push(col.name.to_string());
+                }
+                (relabelled(&as_text, &labels), None)
             } else {
                 // Export forms (是/否, 2016年12月31日, 12,000 …) first.
                 let plain = format!("export_value({text}, '{}')", form_kind(target));
@@ -488,6 +505,7 @@ pub(super) fn typed_projection(
                 (typed, Some(failed))
             }
         } else if source_type == target {
+            kept.push(col.name.to_string());
             (c.clone(), None)
         } else if can_cast_types(source_type, target) && !matches!(source_type, DataType::Null) {
             let typed = format!("try_cast({c} AS {})", sql_type(target));
@@ -549,9 +567,14 @@ pub(super) fn typed_projection(
             select.push(q(name));
         }
         output.push(name.clone());
+        kept.push(name.clone());
     }
-    let sql = format!("SELECT {} FROM {raw_name}", select.join(", "));
-    Ok((sql, checks, output))
+    Ok(Typed {
+        sql: format!("SELECT {} FROM {raw_name}", select.join(", ")),
+        checks,
+        columns: output,
+        kept,
+    })
 }
 
 #[cfg(test)]

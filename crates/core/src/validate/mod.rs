@@ -203,6 +203,8 @@ async fn validate_table(
     let partitions = ctx.state().config().target_partitions();
     let mut notes = raw.notes;
     let (row_sql, file_sql) = part_columns(&raw.parts);
+    // A Parquet source is streamed; a store file may copy its chunks.
+    let mut chunks = None;
     let (raw_provider, raw_schema, rows): (Arc<dyn TableProvider>, SchemaRef, usize) = match raw
         .rows
     {
@@ -216,14 +218,16 @@ async fn validate_table(
             let coded = code_list_columns(spec);
             let numbered = numbered_parquet(name, &path, partitions, batch_size, &raw.map, &coded)?;
             notes.extend(numbered.notes);
+            chunks = Some(numbered.chunks);
             (numbered.provider, numbered.schema, numbered.rows)
         }
     };
     ctx.register_table(raw_name.as_str(), raw_provider)?;
 
     // 1. typed
-    let (typed_sql, mut checks, output_columns) =
-        typed_projection(spec, &raw.source, &raw_schema, &raw_name, &raw.map)?;
+    let typed = typed_projection(spec, &raw.source, &raw_schema, &raw_name, &raw.map)?;
+    let copying = chunks.and_then(|c| turns::Copying::of(c, &raw_schema, &typed.kept));
+    let (typed_sql, mut checks, output_columns) = (typed.sql, typed.checks, typed.columns);
     checks.extend(finite_numbers(spec));
     checks.extend(checks_for(spec));
     let typed_df = ctx.sql(&typed_sql).await?;
@@ -332,7 +336,7 @@ async fn validate_table(
                 (schema, Some(rejected))
             } else {
                 let mut schema = flagged_df.schema().inner().clone();
-                let written = turns::write_in_turn(flagged_df, &path).await;
+                let written = turns::write_in_turn(flagged_df, &path, copying.as_ref()).await;
                 let redo = match (&written, &streamed) {
                     (Err(_), Some((watch, _))) => watch.gave_up(),
                     (Ok(()), Some((watch, _))) => !watch.held()?,
@@ -349,7 +353,7 @@ async fn validate_table(
                         let sql = joined_flagged(ctx, spec, &typed_name, &bad).await?;
                         let joined = as_text(ctx.sql(&sql).await?)?;
                         schema = joined.schema().inner().clone();
-                        turns::write_in_turn(joined, &path).await?;
+                        turns::write_in_turn(joined, &path, copying.as_ref()).await?;
                     }
                     _ => written?,
                 }

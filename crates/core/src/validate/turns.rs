@@ -47,20 +47,64 @@ use futures::StreamExt;
 use super::order::Ascent;
 use super::streamed::{external, failed};
 use crate::error::{Error, Result};
+use crate::io::chunks::{write_copying, ChunkSource, Kept};
 use crate::io::source::row_order;
 use crate::io::store::write_flagged;
 use crate::schema::ROW_COLUMN;
 
+/// A streamed table's Parquet source, whose column chunks its store file
+/// may copy ([`crate::io::chunks`]), and the columns the typing keeps.
+#[derive(Debug)]
+pub(super) struct Copying {
+    source: Arc<ChunkSource>,
+    kept: Vec<Kept>,
+}
+
+impl Copying {
+    /// For `source`, read as the raw table of schema `raw` (the file's
+    /// columns in order, then `__row`), whose typing keeps the raw columns
+    /// named `kept`; `None` when its row groups do not suit a store.
+    pub(super) fn of(source: Arc<ChunkSource>, raw: &SchemaRef, kept: &[String]) -> Option<Self> {
+        if !source.fits() {
+            return None;
+        }
+        let kept = kept.iter().filter_map(|column| {
+            let file_column = raw.index_of(column).ok()?;
+            let column = column.clone();
+            Some(Kept {
+                column,
+                file_column,
+            })
+        });
+        let kept = kept.collect();
+        Some(Copying { source, kept })
+    }
+}
+
 /// Write the flagged rows of a streamed table to its store file `path`
 /// ([`write_flagged`]) with its partitions taken in turn when its rows
-/// carry `__row`; through DataFusion's merge of partitions when they do
-/// not, or when the partitions turn out not to follow one another. An
-/// error of the plan itself is returned as it is.
-pub(super) async fn write_in_turn(df: DataFrame, path: &std::path::Path) -> Result<()> {
-    let Some((turned, broken)) = in_turn(&df).await? else {
+/// carry `__row`, copying `copying`'s column chunks where it can
+/// ([`write_copying`]); through DataFusion's merge of partitions when the
+/// rows carry no `__row`, or when the partitions turn out not to follow
+/// one another. An error of the plan itself is returned as it is.
+pub(super) async fn write_in_turn(
+    df: DataFrame,
+    path: &std::path::Path,
+    copying: Option<&Copying>,
+) -> Result<()> {
+    let Some((turned, broken)) = in_turn(&df, copying.is_some()).await? else {
         return write_flagged(df, path, false).await;
     };
-    match write_flagged(turned, path, false).await {
+    let written = match copying {
+        Some(c) => {
+            let stream = turned.execute_stream().await?;
+            write_copying(stream, path, &c.source, &c.kept)
+                .await
+                .map(|_| ())
+        }
+        None => write_flagged(turned, path, false).await,
+    };
+    match written {
         Err(_) if broken.load(Ordering::SeqCst) => {
             if path.exists() {
                 std::fs::remove_file(path).map_err(|e| Error::io(path, e))?;
@@ -74,8 +118,8 @@ pub(super) async fn write_in_turn(df: DataFrame, path: &std::path::Path) -> Resu
 /// `df` as one partition that runs its partitions one after the other,
 /// checking `__row`, with the flag its check sets when `__row` does not
 /// ascend; `None` when it has no `__row` of 64-bit integers, or one
-/// partition already.
-async fn in_turn(df: &DataFrame) -> Result<Option<(DataFrame, Arc<AtomicBool>)>> {
+/// partition already and `always` is false.
+async fn in_turn(df: &DataFrame, always: bool) -> Result<Option<(DataFrame, Arc<AtomicBool>)>> {
     let schema: SchemaRef = df.schema().inner().clone();
     let numbered = schema
         .field_with_name(ROW_COLUMN)
@@ -84,7 +128,7 @@ async fn in_turn(df: &DataFrame) -> Result<Option<(DataFrame, Arc<AtomicBool>)>>
         return Ok(None);
     }
     let plan = df.clone().create_physical_plan().await?;
-    if plan.output_partitioning().partition_count() < 2 {
+    if plan.output_partitioning().partition_count() < 2 && !always {
         return Ok(None);
     }
     let broken = Arc::new(AtomicBool::new(false));
@@ -180,7 +224,7 @@ mod tests {
         let df = ctx.read_table(Arc::new(table)).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.parquet");
-        write_in_turn(df, &path).await.unwrap();
+        write_in_turn(df, &path, None).await.unwrap();
         let file = std::fs::File::open(&path).unwrap();
         let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
             .unwrap()
@@ -231,7 +275,7 @@ mod tests {
             .unwrap()
             .with_sort_order(vec![vec![row_order()]]);
         let df = ctx.read_table(Arc::new(table)).unwrap();
-        let (turned, broken) = in_turn(&df).await.unwrap().unwrap();
+        let (turned, broken) = in_turn(&df, false).await.unwrap().unwrap();
         let sizes: Vec<usize> = turned
             .collect()
             .await

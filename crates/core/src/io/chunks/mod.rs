@@ -1,0 +1,571 @@
+//! Store files that copy column chunks from their source instead of
+//! encoding them again.
+//!
+//! A national registry's columns mostly arrive as they are stored: typing
+//! keeps a column of its declared type as it is, and text as it is unless
+//! it is blank (DESIGN §11). Encoding them again was about three quarters
+//! of a national load's CPU (BENCHMARKS, twenty-second session).
+//!
+//! A file written by [`write_copying`] follows its source's row groups.
+//! For each row group, a column whose typed values are the source's is
+//! copied as its source chunk's bytes (`append_column` of parquet-rs)
+//! when:
+//! - the typing kept it ([`Kept`]: declared type = source type, or text
+//!   kept unless blank) and its Parquet column is the source's (type,
+//!   logical type, nullability);
+//! - the row group holds exactly its source row group's rows (by `__row`);
+//! - it has as many nulls as the source chunk had when the validation
+//!   plan decoded it ([`Tally`]): no blank became null.
+//!
+//! Every other column — tuopin's own (`__row`, the flags), a column with a
+//! blank or a relabelled value in that row group — is encoded as the
+//! store encodes it. Statistics of a copied chunk are computed from its
+//! values, never taken from the source's footer. The file has no page
+//! index (a page index of copied chunks would be the source's).
+//!
+//! ```text
+//! source row group 3 (rows 786 433 … 1 048 576) → store row group 3
+//!   household_id   copied    (typed = source, 0 nulls = 0 nulls)
+//!   id_number      encoded   (2 blanks became null)
+//!   __row, __bad   encoded   (tuopin's own)
+//! ```
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch};
+use datafusion::arrow::compute;
+use datafusion::arrow::datatypes::{DataType, Date32Type, Int32Type, Int64Type, SchemaRef};
+use datafusion::config::TableParquetOptions;
+use datafusion::execution::SendableRecordBatchStream;
+use futures::StreamExt;
+use parquet::arrow::arrow_writer::{compute_leaves, ArrowRowGroupWriterFactory};
+use parquet::arrow::ArrowSchemaConverter;
+use parquet::column::writer::ColumnCloseResult;
+use parquet::data_type::ByteArray;
+use parquet::file::metadata::{ColumnChunkMetaData, ParquetMetaData};
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder};
+use parquet::file::statistics::Statistics;
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::ColumnDescriptor;
+
+use crate::error::{Error, Result};
+use crate::io::output::parquet_options;
+use crate::io::store::{COMPRESSION, STREAMED};
+use crate::schema::ROW_COLUMN;
+
+/// Rows of a source row group, at most, for a store file to follow the
+/// source's row groups: a store row group is held in memory while it is
+/// written (two at once).
+const MOST_ROWS: usize = 2 * 1024 * 1024;
+
+/// Rows of a source row group on average, at least, unless there are at
+/// most [`FEW_GROUPS`]: a store of many small row groups reads slowly.
+const FEWEST_ROWS: usize = 64 * 1024;
+
+/// Row groups few enough to follow whatever their size.
+const FEW_GROUPS: usize = 64;
+
+/// Null counts of the columns of each source row group, as the validation
+/// plan decoded them. A row group's entry is set once one scan of it has
+/// decoded all its rows (every complete scan decodes the same values).
+#[derive(Debug)]
+pub(crate) struct Tally {
+    /// Rows of each row group, from the footer.
+    rows: Vec<usize>,
+    /// Nulls of each file column, per row group decoded in full.
+    nulls: Mutex<Vec<Option<Arc<[usize]>>>>,
+}
+
+impl Tally {
+    /// A tally of row groups of `rows` rows each.
+    pub(crate) fn new(rows: Vec<usize>) -> Arc<Tally> {
+        let nulls = Mutex::new(vec![None; rows.len()]);
+        Arc::new(Tally { rows, nulls })
+    }
+
+    /// A counter for one scan of row group `group`.
+    pub(crate) fn counter(self: &Arc<Self>, group: usize) -> Counter {
+        Counter {
+            tally: self.clone(),
+            group,
+            rows: 0,
+            nulls: Vec::new(),
+        }
+    }
+
+    /// The null counts of row group `group`'s columns, once decoded.
+    fn nulls(&self, group: usize) -> Option<Arc<[usize]>> {
+        let nulls = self.nulls.lock().ok()?;
+        nulls.get(group).cloned().flatten()
+    }
+}
+
+/// Counts the nulls of one scan of a row group, batch by batch.
+#[derive(Debug)]
+pub(crate) struct Counter {
+    tally: Arc<Tally>,
+    group: usize,
+    rows: usize,
+    nulls: Vec<usize>,
+}
+
+impl Counter {
+    /// Count `batch`, the row group's next batch of file columns; the
+    /// tally has the counts once the row group's last row is counted.
+    pub(crate) fn add(&mut self, batch: &RecordBatch) {
+        if self.nulls.len() != batch.num_columns() {
+            self.nulls = vec![0; batch.num_columns()];
+        }
+        for (n, column) in self.nulls.iter_mut().zip(batch.columns()) {
+            *n += column.logical_null_count();
+        }
+        self.rows += batch.num_rows();
+        if Some(&self.rows) == self.tally.rows.get(self.group) {
+            if let Ok(mut nulls) = self.tally.nulls.lock() {
+                if let Some(entry) = nulls.get_mut(self.group) {
+                    *entry = Some(self.nulls.clone().into());
+                }
+            }
+        }
+    }
+}
+
+/// A Parquet source whose column chunks a store file may copy.
+#[derive(Debug)]
+pub(crate) struct ChunkSource {
+    /// The source file.
+    pub path: PathBuf,
+    /// Its footer.
+    pub metadata: Arc<ParquetMetaData>,
+    /// Its row groups' nulls, as decoded.
+    pub tally: Arc<Tally>,
+}
+
+impl ChunkSource {
+    /// Whether a store file may follow this source's row groups: flat
+    /// columns, and row groups neither too large to hold nor too small to
+    /// read well ([`MOST_ROWS`], [`FEWEST_ROWS`]).
+    pub(crate) fn fits(&self) -> bool {
+        let schema = self.metadata.file_metadata().schema_descr();
+        let flat = schema.num_columns() == schema.root_schema().get_fields().len();
+        let groups = self.metadata.row_groups();
+        let rows: i64 = groups.iter().map(|g| g.num_rows()).sum();
+        let most = groups.iter().map(|g| g.num_rows()).max().unwrap_or(0);
+        let few = groups.len() <= FEW_GROUPS || rows >= (FEWEST_ROWS * groups.len()) as i64;
+        flat && !groups.is_empty() && most <= MOST_ROWS as i64 && few
+    }
+}
+
+/// A column of the store file that the typing keeps as its source column
+/// is, blanks aside.
+#[derive(Debug, Clone)]
+pub(crate) struct Kept {
+    /// Its name in the store file.
+    pub column: String,
+    /// The index of its column in the source file.
+    pub file_column: usize,
+}
+
+/// What [`write_copying`] did: column chunks copied and encoded.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Copied {
+    /// Chunks copied from the source.
+    pub copied: usize,
+    /// Chunks encoded.
+    pub encoded: usize,
+}
+
+/// Write `stream` (rows in ascending `__row`, numbered as in `source`) to
+/// the store file `path` as a streamed table's is written
+/// ([`crate::io::store`]), but one row group per source row
+/// group, copying the [`Kept`] columns' chunks where their values are the
+/// source's (module docs). Row groups are written on a blocking thread,
+/// one while the next is gathered.
+pub(crate) async fn write_copying(
+    mut stream: SendableRecordBatchStream,
+    path: &Path,
+    source: &ChunkSource,
+    kept: &[Kept],
+) -> Result<Copied> {
+    let schema = stream.schema();
+    let options = parquet_options(&schema, COMPRESSION, STREAMED)?;
+    let sink = Sink::create(path, &schema, options, source, kept)?;
+    let bounds = Bounds::of(&source.metadata);
+    let row_index = schema.index_of(ROW_COLUMN)?;
+    let mut held: Vec<RecordBatch> = Vec::new();
+    let mut at = 0;
+    let mut writing: Option<tokio::task::JoinHandle<Result<Sink>>> = None;
+    let mut idle = Some(sink);
+    while let Some(batch) = stream.next().await {
+        let mut batch = batch?;
+        while batch.num_rows() > 0 {
+            let rows = batch
+                .column(row_index)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .ok_or_else(|| Error::InvalidArgument("`__row` is not Int64".into()))?;
+            let end = bounds.end(at);
+            let inside = rows.values().partition_point(|r| *r < end);
+            if inside == batch.num_rows() {
+                held.push(batch);
+                break;
+            }
+            held.push(batch.slice(0, inside));
+            batch = batch.slice(inside, batch.num_rows() - inside);
+            let group = Group::gathered(std::mem::take(&mut held), &bounds, at, source);
+            at += 1;
+            if group.rows == 0 {
+                continue;
+            }
+            let sink = match writing.take() {
+                Some(job) => joined(job).await?,
+                None => idle.take().ok_or_else(lost)?,
+            };
+            writing = Some(tokio::task::spawn_blocking(move || sink.write(group)));
+        }
+    }
+    let mut sink = match writing.take() {
+        Some(job) => joined(job).await?,
+        None => idle.take().ok_or_else(lost)?,
+    };
+    if held.iter().any(|b| b.num_rows() > 0) {
+        sink = sink.write(Group::gathered(held, &bounds, at, source))?;
+    }
+    sink.close()
+}
+
+/// The error of a writer lost between row groups (cannot happen).
+fn lost() -> Error {
+    Error::InvalidArgument("store writer lost between row groups".into())
+}
+
+/// The sink back from its blocking thread.
+async fn joined(job: tokio::task::JoinHandle<Result<Sink>>) -> Result<Sink> {
+    match job.await {
+        Ok(sink) => sink,
+        Err(e) if e.is_panic() => Err(Error::from_panic(e.into_panic().as_ref())),
+        Err(e) => Err(Error::InvalidArgument(format!("store writer stopped: {e}"))),
+    }
+}
+
+/// The source's row groups by `__row`: each one's first row and rows.
+struct Bounds {
+    groups: Vec<(i64, usize)>,
+}
+
+impl Bounds {
+    fn of(metadata: &ParquetMetaData) -> Bounds {
+        let mut first = 1i64;
+        let mut groups = Vec::new();
+        for g in metadata.row_groups() {
+            groups.push((first, usize::try_from(g.num_rows()).unwrap_or(0)));
+            first += g.num_rows();
+        }
+        Bounds { groups }
+    }
+
+    /// The `__row` after source row group `at` (rows past the last row
+    /// group are one more group).
+    fn end(&self, at: usize) -> i64 {
+        match self.groups.get(at) {
+            Some((first, rows)) => first + *rows as i64,
+            None => i64::MAX,
+        }
+    }
+}
+
+/// One store row group's rows, and the null counts of its source row
+/// group when it holds exactly that row group's rows.
+struct Group {
+    batches: Vec<RecordBatch>,
+    rows: usize,
+    source: Option<(usize, Arc<[usize]>)>,
+}
+
+impl Group {
+    fn gathered(
+        batches: Vec<RecordBatch>,
+        bounds: &Bounds,
+        at: usize,
+        source: &ChunkSource,
+    ) -> Group {
+        let rows = batches.iter().map(|b| b.num_rows()).sum();
+        let whole = bounds.groups.get(at).is_some_and(|(_, n)| *n == rows);
+        let source = whole
+            .then(|| source.tally.nulls(at))
+            .flatten()
+            .map(|nulls| (at, nulls));
+        Group {
+            batches,
+            rows,
+            source,
+        }
+    }
+}
+
+/// The file being written, with what each of its columns may copy.
+struct Sink {
+    writer: SerializedFileWriter<File>,
+    factory: ArrowRowGroupWriterFactory,
+    schema: SchemaRef,
+    /// Leaves of each field of `schema`.
+    leaves: Vec<usize>,
+    /// For each field: the source file column it may copy, with its
+    /// statistics enabled.
+    copies: Vec<Option<(usize, bool)>>,
+    source_file: File,
+    metadata: Arc<ParquetMetaData>,
+    index: usize,
+    done: Copied,
+}
+
+impl Sink {
+    fn create(
+        path: &Path,
+        schema: &SchemaRef,
+        mut options: TableParquetOptions,
+        source: &ChunkSource,
+        kept: &[Kept],
+    ) -> Result<Sink> {
+        options.arrow_schema(schema);
+        // Chunk statistics, no page index: a copied chunk has none of its
+        // own that could be trusted.
+        options.global.statistics_enabled = Some("chunk".into());
+        let props: WriterProperties = WriterPropertiesBuilder::try_from(&options)?
+            .set_offset_index_disabled(true)
+            .build();
+        let parquet = ArrowSchemaConverter::new()
+            .with_coerce_types(props.coerce_types())
+            .convert(schema)?;
+        let mut leaves = vec![0; schema.fields().len()];
+        for i in 0..parquet.num_columns() {
+            leaves[parquet.get_column_root_idx(i)] += 1;
+        }
+        let source_schema = source.metadata.file_metadata().schema_descr();
+        let mut copies = vec![None; schema.fields().len()];
+        for k in kept {
+            let Ok(field) = schema.index_of(&k.column) else {
+                continue;
+            };
+            if leaves[field] != 1 || k.file_column >= source_schema.num_columns() {
+                continue;
+            }
+            let leaf = leaf_of(&leaves, field);
+            let store = parquet.column(leaf);
+            let stats = props.statistics_enabled(store.path()) != EnabledStatistics::None;
+            if same_column(&store, &source_schema.column(k.file_column))
+                && (!stats || summarised(schema.field(field).data_type()))
+            {
+                copies[field] = Some((k.file_column, stats));
+            }
+        }
+        let file = File::create(path).map_err(|e| Error::io(path, e))?;
+        let writer = SerializedFileWriter::new(file, parquet.root_schema_ptr(), Arc::new(props))?;
+        let factory = ArrowRowGroupWriterFactory::new(&writer, schema.clone());
+        let source_file = File::open(&source.path).map_err(|e| Error::io(&source.path, e))?;
+        Ok(Sink {
+            writer,
+            factory,
+            schema: schema.clone(),
+            leaves,
+            copies,
+            source_file,
+            metadata: source.metadata.clone(),
+            index: 0,
+            done: Copied::default(),
+        })
+    }
+
+    /// Write `group` as the next row group.
+    fn write(mut self, group: Group) -> Result<Sink> {
+        let columns =
+            |f: usize| -> Vec<&ArrayRef> { group.batches.iter().map(|b| b.column(f)).collect() };
+        let copies = (0..self.schema.fields().len())
+            .map(|f| self.copied(f, &group, &columns(f)))
+            .collect::<Result<Vec<_>>>()?;
+        let mut writers = self.factory.create_column_writers(self.index)?.into_iter();
+        let mut row_group = self.writer.next_row_group()?;
+        for ((f, field), copy) in self.schema.fields().iter().enumerate().zip(copies) {
+            let mut encoders: Vec<_> = writers.by_ref().take(self.leaves[f]).collect();
+            if let Some(close) = copy {
+                row_group.append_column(&self.source_file, close)?;
+                self.done.copied += 1;
+                continue;
+            }
+            let arrays = columns(f);
+            for array in &arrays {
+                for (encoder, leaf) in encoders.iter_mut().zip(compute_leaves(field, array)?) {
+                    encoder.write(&leaf)?;
+                }
+            }
+            for encoder in encoders {
+                encoder.close()?.append_to_row_group(&mut row_group)?;
+                self.done.encoded += 1;
+            }
+        }
+        row_group.close()?;
+        self.index += 1;
+        Ok(self)
+    }
+
+    /// The source chunk field `f` of `group` copies, as the row group
+    /// writer takes it; `None` when it is encoded.
+    fn copied(
+        &self,
+        f: usize,
+        group: &Group,
+        arrays: &[&ArrayRef],
+    ) -> Result<Option<ColumnCloseResult>> {
+        let (Some((file_column, stats)), Some((at, nulls))) = (self.copies[f], &group.source)
+        else {
+            return Ok(None);
+        };
+        let typed_nulls: usize = arrays.iter().map(|a| a.logical_null_count()).sum();
+        let chunk = self.metadata.row_group(*at).column(file_column);
+        if nulls.get(file_column) != Some(&typed_nulls)
+            || usize::try_from(chunk.num_values()).ok() != Some(group.rows)
+        {
+            return Ok(None);
+        }
+        let statistics = match stats {
+            true => match statistics(arrays, typed_nulls) {
+                Some(s) => Some(s),
+                None => return Ok(None),
+            },
+            false => None,
+        };
+        let leaf = leaf_of(&self.leaves, f);
+        let descr = self.writer.schema_descr().column(leaf);
+        let mut builder = ColumnChunkMetaData::builder(descr)
+            .set_compression_codec(chunk.compression_codec())
+            .set_encodings_mask(*chunk.encodings_mask())
+            .set_total_compressed_size(chunk.compressed_size())
+            .set_total_uncompressed_size(chunk.uncompressed_size())
+            .set_num_values(chunk.num_values())
+            .set_data_page_offset(chunk.data_page_offset())
+            .set_dictionary_page_offset(chunk.dictionary_page_offset());
+        if let Some(s) = statistics {
+            builder = builder.set_statistics(s);
+        }
+        Ok(Some(ColumnCloseResult {
+            bytes_written: u64::try_from(chunk.compressed_size()).unwrap_or(0),
+            rows_written: group.rows as u64,
+            metadata: builder.build()?,
+            bloom_filter: None,
+            column_index: None,
+            offset_index: None,
+        }))
+    }
+
+    /// Finish the file.
+    fn close(self) -> Result<Copied> {
+        self.writer.close()?;
+        Ok(self.done)
+    }
+}
+
+/// The first leaf of field `field`.
+fn leaf_of(leaves: &[usize], field: usize) -> usize {
+    leaves[..field].iter().sum()
+}
+
+/// Whether a chunk of `source` may stand for one of `store`: the same
+/// Parquet type, logical type and levels (names may differ).
+fn same_column(store: &ColumnDescriptor, source: &ColumnDescriptor) -> bool {
+    let (a, b) = (store.self_type(), source.self_type());
+    store.physical_type() == source.physical_type()
+        && store.logical_type_ref() == source.logical_type_ref()
+        && store.converted_type() == source.converted_type()
+        && store.type_length() == source.type_length()
+        && store.type_precision() == source.type_precision()
+        && store.type_scale() == source.type_scale()
+        && store.max_def_level() == source.max_def_level()
+        && store.max_rep_level() == source.max_rep_level()
+        && a.get_basic_info().repetition() == b.get_basic_info().repetition()
+}
+
+/// Whether [`statistics`] computes a column of `data_type`'s statistics.
+fn summarised(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::Int32 | DataType::Int64 | DataType::Date32 | DataType::Boolean | DataType::Utf8
+    )
+}
+
+/// Chunk statistics of a column's values `arrays` (min, max, nulls), as
+/// parquet-rs writes them; `None` for a type not [`summarised`].
+fn statistics(arrays: &[&ArrayRef], nulls: usize) -> Option<Statistics> {
+    let nulls = Some(nulls as u64);
+    let data_type = arrays.first()?.data_type();
+    let stats = match data_type {
+        DataType::Int32 => {
+            let (min, max) = fold(arrays, |a| {
+                let a = a.as_primitive::<Int32Type>();
+                (compute::min(a), compute::max(a))
+            });
+            Statistics::new(min, max, None, nulls, false)
+        }
+        DataType::Date32 => {
+            let (min, max) = fold(arrays, |a| {
+                let a = a.as_primitive::<Date32Type>();
+                (compute::min(a), compute::max(a))
+            });
+            Statistics::new(min, max, None, nulls, false)
+        }
+        DataType::Int64 => {
+            let (min, max) = fold(arrays, |a| {
+                let a = a.as_primitive::<Int64Type>();
+                (compute::min(a), compute::max(a))
+            });
+            Statistics::new(min, max, None, nulls, false)
+        }
+        DataType::Boolean => {
+            let (min, max) = fold(arrays, |a| {
+                let a = a.as_boolean();
+                (compute::min_boolean(a), compute::max_boolean(a))
+            });
+            Statistics::new(min, max, None, nulls, false)
+        }
+        DataType::Utf8 => {
+            let (min, max) = fold(arrays, |a| {
+                let a = a.as_string::<i32>();
+                (
+                    compute::min_string(a).map(str::to_string),
+                    compute::max_string(a).map(str::to_string),
+                )
+            });
+            let bytes = |s: Option<String>| s.map(|s| ByteArray::from(s.into_bytes()));
+            Statistics::new(bytes(min), bytes(max), None, nulls, false)
+        }
+        _ => return None,
+    };
+    Some(stats)
+}
+
+/// The least and greatest of each array's (least, greatest).
+fn fold<T: PartialOrd>(
+    arrays: &[&ArrayRef],
+    each: impl Fn(&ArrayRef) -> (Option<T>, Option<T>),
+) -> (Option<T>, Option<T>) {
+    let mut least: Option<T> = None;
+    let mut most: Option<T> = None;
+    for a in arrays {
+        let (lo, hi) = each(a);
+        if let Some(lo) = lo {
+            if least.as_ref().is_none_or(|l| lo < *l) {
+                least = Some(lo);
+            }
+        }
+        if let Some(hi) = hi {
+            if most.as_ref().is_none_or(|m| hi > *m) {
+                most = Some(hi);
+            }
+        }
+    }
+    (least, most)
+}
+
+#[cfg(test)]
+mod tests;
