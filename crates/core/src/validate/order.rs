@@ -320,13 +320,21 @@ pub(super) async fn keys_ascending_streamed(df: DataFrame, key: &[&str]) -> Resu
 /// of its key (in partition order), ascended and follow one another in
 /// both; partitions without rows are passed over.
 pub(super) fn in_sequence(parts: &[(Ascent, Ascent)]) -> Result<bool> {
-    if !parts.iter().all(|(r, k)| r.ascending && k.ascending) {
+    let rows: Vec<&Ascent> = parts.iter().map(|(r, _)| r).collect();
+    let keys: Vec<&Ascent> = parts.iter().map(|(_, k)| k).collect();
+    Ok(follow_one_another(&rows)? && follow_one_another(&keys)?)
+}
+
+/// Whether partitions, each checked by an [`Ascent`] (in partition
+/// order), ascended and follow one another; partitions without rows are
+/// passed over.
+pub(super) fn follow_one_another(parts: &[&Ascent]) -> Result<bool> {
+    if !parts.iter().all(|a| a.ascending) {
         return Ok(false);
     }
-    let parts: Vec<&(Ascent, Ascent)> = parts.iter().filter(|(r, _)| r.last.is_some()).collect();
+    let parts: Vec<&Ascent> = parts.iter().copied().filter(|a| a.last.is_some()).collect();
     for pair in parts.windows(2) {
-        let ((rows_a, keys_a), (rows_b, keys_b)) = (pair[0], pair[1]);
-        if !(rows_b.follows(rows_a)? && keys_b.follows(keys_a)?) {
+        if !pair[1].follows(pair[0])? {
             return Ok(false);
         }
     }

@@ -29,7 +29,7 @@
 //! ```
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -44,7 +44,7 @@ use datafusion::physical_plan::{
 use datafusion::prelude::{DataFrame, SessionContext};
 use futures::StreamExt;
 
-use super::order::Ascent;
+use super::order::{follow_one_another, Ascent};
 use super::streamed::{external, failed};
 use crate::error::{Error, Result};
 use crate::io::chunks::{write_copying, ChunkSource, Kept};
@@ -81,30 +81,35 @@ impl Copying {
     }
 }
 
-/// Write the flagged rows of a streamed table to its store file `path`
-/// ([`write_flagged`]) with its partitions taken in turn when its rows
-/// carry `__row`, copying `copying`'s column chunks where it can
-/// ([`write_copying`]); through DataFusion's merge of partitions when the
-/// rows carry no `__row`, or when the partitions turn out not to follow
-/// one another. An error of the plan itself is returned as it is.
+/// Write the flagged rows of a streamed table to its store file `path`:
+/// copying `copying`'s column chunks where it can, its partitions written
+/// at once ([`write_copying`]); else ([`write_flagged`]) with its
+/// partitions taken in turn when its rows carry `__row`. Through
+/// DataFusion's merge of partitions when the rows carry no `__row`, or
+/// when the partitions turn out not to follow one another. An error of
+/// the plan itself is returned as it is.
 pub(super) async fn write_in_turn(
     df: DataFrame,
     path: &std::path::Path,
     copying: Option<&Copying>,
 ) -> Result<()> {
-    let Some((turned, broken)) = in_turn(&df, copying.is_some()).await? else {
+    if let Some(copying) = copying.filter(|_| numbered(&df)) {
+        let broken = Arc::new(AtomicBool::new(false));
+        match write_copied(df.clone(), path, copying, &broken).await {
+            Ok(true) => return Ok(()),
+            Err(_) if broken.load(Ordering::SeqCst) => {}
+            Ok(false) => {}
+            Err(e) => return Err(e),
+        }
+        if path.exists() {
+            std::fs::remove_file(path).map_err(|e| Error::io(path, e))?;
+        }
+        return write_flagged(df, path, false).await;
+    }
+    let Some((turned, broken)) = in_turn(&df).await? else {
         return write_flagged(df, path, false).await;
     };
-    let written = match copying {
-        Some(c) => {
-            let stream = turned.execute_stream().await?;
-            write_copying(stream, path, &c.source, &c.kept)
-                .await
-                .map(|_| ())
-        }
-        None => write_flagged(turned, path, false).await,
-    };
-    match written {
+    match write_flagged(turned, path, false).await {
         Err(_) if broken.load(Ordering::SeqCst) => {
             if path.exists() {
                 std::fs::remove_file(path).map_err(|e| Error::io(path, e))?;
@@ -115,20 +120,95 @@ pub(super) async fn write_in_turn(
     }
 }
 
+/// Whether `df`'s rows carry a `__row` of 64-bit integers.
+fn numbered(df: &DataFrame) -> bool {
+    let schema = df.schema();
+    let row = schema.inner().field_with_name(ROW_COLUMN);
+    row.is_ok_and(|f| f.data_type() == &datafusion::arrow::datatypes::DataType::Int64)
+}
+
+/// Write `df` to `path` copying `copying`'s chunks, each partition
+/// checked for `__row` ascending (`broken` set and the write stopped when
+/// it does not); whether the partitions followed one another.
+async fn write_copied(
+    df: DataFrame,
+    path: &std::path::Path,
+    copying: &Copying,
+    broken: &Arc<AtomicBool>,
+) -> Result<bool> {
+    let task = Arc::new(df.task_ctx());
+    let plan = df.create_physical_plan().await?;
+    let schema = plan.schema();
+    let partitions = plan.output_partitioning().partition_count();
+    let ascents = Arc::new(Mutex::new((0..partitions).map(|_| None).collect()));
+    let parts = (0..partitions)
+        .map(|p| {
+            let stream = match plan.execute(p, task.clone()) {
+                Ok(s) => s,
+                Err(e) => failed(schema.clone(), e),
+            };
+            checked(stream, broken.clone(), Some((ascents.clone(), p)))
+        })
+        .collect();
+    write_copying(parts, path, &copying.source, &copying.kept).await?;
+    let ascents = std::mem::take(&mut *ascents.lock().map_err(|_| poisoned())?);
+    let Some(ascents) = ascents.into_iter().collect::<Option<Vec<Ascent>>>() else {
+        return Ok(false);
+    };
+    Ok(follow_one_another(&ascents.iter().collect::<Vec<_>>())?)
+}
+
+/// The ascents of `__row` of a plan's partitions, each once read whole.
+type Ascents = Arc<Mutex<Vec<Option<Ascent>>>>;
+
+/// `stream` with `__row` checked to ascend strictly, within its batches
+/// and from one to the next: `broken` is set and the stream stops at the
+/// first row out of order. With `kept`, its ascent once read whole.
+fn checked(
+    stream: SendableRecordBatchStream,
+    broken: Arc<AtomicBool>,
+    kept: Option<(Ascents, usize)>,
+) -> SendableRecordBatchStream {
+    let schema = stream.schema();
+    let state = (stream, Ascent::new(&[ROW_COLUMN]), broken, kept);
+    let checked =
+        futures::stream::try_unfold(state, |(mut stream, mut rows, broken, kept)| async move {
+            let Some(batch) = stream.next().await.transpose()? else {
+                if let Some((ascents, p)) = &kept {
+                    let mut ascents = ascents.lock().map_err(|_| poisoned())?;
+                    if let Some(slot) = ascents.get_mut(*p) {
+                        *slot = Some(rows);
+                    }
+                }
+                return Ok(None);
+            };
+            if !ascends(&mut rows, &batch)? {
+                broken.store(true, Ordering::SeqCst);
+                return Err(DataFusionError::Execution(
+                    "partitions taken in turn: `__row` out of order".into(),
+                ));
+            }
+            Ok(Some((batch, (stream, rows, broken, kept))))
+        });
+    Box::pin(RecordBatchStreamAdapter::new(schema, checked))
+}
+
+/// A lock poisoned by a panic elsewhere.
+fn poisoned() -> DataFusionError {
+    DataFusionError::Execution("partitions taken in turn: poisoned".into())
+}
+
 /// `df` as one partition that runs its partitions one after the other,
 /// checking `__row`, with the flag its check sets when `__row` does not
 /// ascend; `None` when it has no `__row` of 64-bit integers, or one
-/// partition already and `always` is false.
-async fn in_turn(df: &DataFrame, always: bool) -> Result<Option<(DataFrame, Arc<AtomicBool>)>> {
+/// partition already.
+async fn in_turn(df: &DataFrame) -> Result<Option<(DataFrame, Arc<AtomicBool>)>> {
     let schema: SchemaRef = df.schema().inner().clone();
-    let numbered = schema
-        .field_with_name(ROW_COLUMN)
-        .is_ok_and(|f| f.data_type() == &datafusion::arrow::datatypes::DataType::Int64);
-    if !numbered {
+    if !numbered(df) {
         return Ok(None);
     }
     let plan = df.clone().create_physical_plan().await?;
-    if plan.output_partitioning().partition_count() < 2 && !always {
+    if plan.output_partitioning().partition_count() < 2 {
         return Ok(None);
     }
     let broken = Arc::new(AtomicBool::new(false));
@@ -168,18 +248,8 @@ impl PartitionStream for Turns {
                 Err(e) => failed(schema.clone(), e),
             })
             .flatten();
-        let mut rows = Ascent::new(&[ROW_COLUMN]);
-        let checked = streams.map(move |batch| {
-            let batch = batch?;
-            if !ascends(&mut rows, &batch)? {
-                broken.store(true, Ordering::SeqCst);
-                return Err(DataFusionError::Execution(
-                    "partitions taken in turn: `__row` out of order".into(),
-                ));
-            }
-            Ok(batch)
-        });
-        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), checked))
+        let turned = Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), streams));
+        checked(turned, broken, None)
     }
 }
 
@@ -275,7 +345,7 @@ mod tests {
             .unwrap()
             .with_sort_order(vec![vec![row_order()]]);
         let df = ctx.read_table(Arc::new(table)).unwrap();
-        let (turned, broken) = in_turn(&df, false).await.unwrap().unwrap();
+        let (turned, broken) = in_turn(&df).await.unwrap().unwrap();
         let sizes: Vec<usize> = turned
             .collect()
             .await

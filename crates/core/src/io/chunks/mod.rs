@@ -177,23 +177,103 @@ pub(crate) struct Copied {
     pub encoded: usize,
 }
 
-/// Write `stream` (rows in ascending `__row`, numbered as in `source`) to
-/// the store file `path` as a streamed table's is written
-/// ([`crate::io::store`]), but one row group per source row
-/// group, copying the [`Kept`] columns' chunks where their values are the
-/// source's (module docs). Row groups are written on a blocking thread,
-/// one while the next is gathered.
+/// Write the partitions `parts` (each in ascending `__row`, numbered as
+/// in `source`, the first one's rows before the second's) to the store
+/// file `path` as a streamed table's is written ([`crate::io::store`]),
+/// but one row group per source row group, copying the [`Kept`] columns'
+/// chunks where their values are the source's (module docs).
+///
+/// The partitions are written at once, each on a task of its own: the
+/// first into `path`, each other one into a file beside it whose chunks
+/// are appended to `path` at the end, as they are. Within a partition,
+/// row groups are written on a blocking thread, one while the next is
+/// gathered. The caller checks that the partitions follow one another.
 pub(crate) async fn write_copying(
-    mut stream: SendableRecordBatchStream,
+    parts: Vec<SendableRecordBatchStream>,
     path: &Path,
-    source: &ChunkSource,
+    source: &Arc<ChunkSource>,
     kept: &[Kept],
 ) -> Result<Copied> {
-    let schema = stream.schema();
+    let schema = match parts.first() {
+        Some(part) => part.schema(),
+        None => return Err(Error::InvalidArgument("a plan without partitions".into())),
+    };
     let options = parquet_options(&schema, COMPRESSION, STREAMED)?;
-    let sink = Sink::create(path, &schema, options, source, kept)?;
-    let bounds = Bounds::of(&source.metadata);
-    let row_index = schema.index_of(ROW_COLUMN)?;
+    let bounds = Arc::new(Bounds::of(&source.metadata));
+    let targets: Vec<PathBuf> = (0..parts.len())
+        .map(|p| match p {
+            0 => path.to_path_buf(),
+            p => beside(path, p),
+        })
+        .collect();
+    let mut jobs = tokio::task::JoinSet::new();
+    for (p, stream) in parts.into_iter().enumerate() {
+        let sink = Sink::create(&targets[p], &schema, options.clone(), source, kept)?;
+        let (bounds, source) = (bounds.clone(), source.clone());
+        jobs.spawn(async move { (p, write_part(stream, sink, bounds, source).await) });
+    }
+    let joined = finish(jobs, &targets).await;
+    for other in &targets[1..] {
+        if other.exists() {
+            std::fs::remove_file(other).map_err(|e| Error::io(other, e))?;
+        }
+    }
+    joined
+}
+
+/// The file beside `path` that partition `p` is written into.
+fn beside(path: &Path, p: usize) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".part{p}"));
+    path.with_file_name(name)
+}
+
+/// Wait for every partition's task (stopping them all at the first
+/// error), then append the partitions' files to the first one's.
+async fn finish(
+    mut jobs: tokio::task::JoinSet<(usize, Result<Sink>)>,
+    targets: &[PathBuf],
+) -> Result<Copied> {
+    let mut sinks: Vec<Option<Sink>> = (0..targets.len()).map(|_| None).collect();
+    let mut failed = None;
+    while let Some(job) = jobs.join_next().await {
+        let written = match job {
+            Ok((p, sink)) => sink.map(|sink| (p, sink)),
+            Err(e) if e.is_panic() => Err(Error::from_panic(e.into_panic().as_ref())),
+            Err(e) => Err(Error::InvalidArgument(format!("store writer stopped: {e}"))),
+        };
+        match written {
+            Ok((p, sink)) => sinks[p] = Some(sink),
+            Err(e) => {
+                jobs.abort_all();
+                failed.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let mut sinks = sinks.into_iter().flatten();
+    let mut first = sinks.next().ok_or_else(lost)?;
+    for (sink, path) in sinks.zip(&targets[1..]) {
+        let done = sink.done;
+        let metadata = sink.writer.close()?;
+        first.append(path, &metadata)?;
+        first.done.copied += done.copied;
+        first.done.encoded += done.encoded;
+    }
+    first.close()
+}
+
+/// Write one partition's rows into `sink`, a row group per source row
+/// group.
+async fn write_part(
+    mut stream: SendableRecordBatchStream,
+    sink: Sink,
+    bounds: Arc<Bounds>,
+    source: Arc<ChunkSource>,
+) -> Result<Sink> {
+    let row_index = stream.schema().index_of(ROW_COLUMN)?;
     let mut held: Vec<RecordBatch> = Vec::new();
     let mut at = 0;
     let mut writing: Option<tokio::task::JoinHandle<Result<Sink>>> = None;
@@ -206,34 +286,63 @@ pub(crate) async fn write_copying(
                 .as_any()
                 .downcast_ref::<Int64Array>()
                 .ok_or_else(|| Error::InvalidArgument("`__row` is not Int64".into()))?;
-            let end = bounds.end(at);
-            let inside = rows.values().partition_point(|r| *r < end);
-            if inside == batch.num_rows() {
-                held.push(batch);
-                break;
+            let group = bounds.group_of(rows.value(0));
+            if group != at && !held.is_empty() {
+                let gathered = Group::gathered(std::mem::take(&mut held), &bounds, at, &source);
+                let sink = match writing.take() {
+                    Some(job) => joined(job).await?,
+                    None => idle.take().ok_or_else(lost)?,
+                };
+                writing = Some(tokio::task::spawn_blocking(move || sink.write(gathered)));
             }
+            at = group;
+            let inside = rows.values().partition_point(|r| *r < bounds.end(group));
             held.push(batch.slice(0, inside));
             batch = batch.slice(inside, batch.num_rows() - inside);
-            let group = Group::gathered(std::mem::take(&mut held), &bounds, at, source);
-            at += 1;
-            if group.rows == 0 {
-                continue;
-            }
-            let sink = match writing.take() {
-                Some(job) => joined(job).await?,
-                None => idle.take().ok_or_else(lost)?,
-            };
-            writing = Some(tokio::task::spawn_blocking(move || sink.write(group)));
         }
     }
     let mut sink = match writing.take() {
         Some(job) => joined(job).await?,
         None => idle.take().ok_or_else(lost)?,
     };
-    if held.iter().any(|b| b.num_rows() > 0) {
-        sink = sink.write(Group::gathered(held, &bounds, at, source))?;
+    if !held.is_empty() {
+        sink = sink.write(Group::gathered(held, &bounds, at, &source))?;
     }
-    sink.close()
+    Ok(sink)
+}
+
+/// A file whose chunks are copied in reads of [`Wide::READ`] bytes (the
+/// `File` reader of parquet-rs reads 8 KiB at a time: a system call to
+/// read and one to write every 8 KiB of a national store).
+struct Wide(File);
+
+impl Wide {
+    const READ: usize = 1024 * 1024;
+
+    fn open(path: &Path) -> Result<Wide> {
+        File::open(path).map(Wide).map_err(|e| Error::io(path, e))
+    }
+}
+
+impl parquet::file::reader::Length for Wide {
+    fn len(&self) -> u64 {
+        self.0.len()
+    }
+}
+
+impl parquet::file::reader::ChunkReader for Wide {
+    type T = std::io::BufReader<File>;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        use std::io::{Seek, SeekFrom};
+        let mut file = self.0.try_clone()?;
+        file.seek(SeekFrom::Start(start))?;
+        Ok(std::io::BufReader::with_capacity(Wide::READ, file))
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<bytes::Bytes> {
+        self.0.get_bytes(start, length)
+    }
 }
 
 /// The error of a writer lost between row groups (cannot happen).
@@ -266,8 +375,19 @@ impl Bounds {
         Bounds { groups }
     }
 
-    /// The `__row` after source row group `at` (rows past the last row
-    /// group are one more group).
+    /// The row group that holds `__row` `row`: the last one starting at
+    /// or before it (rows past the last row group are one more group).
+    fn group_of(&self, row: i64) -> usize {
+        let starting = self.groups.partition_point(|(first, _)| *first <= row);
+        let group = starting.saturating_sub(1);
+        if row >= self.end(group) {
+            self.groups.len()
+        } else {
+            group
+        }
+    }
+
+    /// The `__row` after source row group `at`.
     fn end(&self, at: usize) -> i64 {
         match self.groups.get(at) {
             Some((first, rows)) => first + *rows as i64,
@@ -315,7 +435,7 @@ struct Sink {
     /// For each field: the source file column it may copy, with its
     /// statistics enabled.
     copies: Vec<Option<(usize, bool)>>,
-    source_file: File,
+    source_file: Wide,
     metadata: Arc<ParquetMetaData>,
     index: usize,
     done: Copied,
@@ -364,7 +484,7 @@ impl Sink {
         let file = File::create(path).map_err(|e| Error::io(path, e))?;
         let writer = SerializedFileWriter::new(file, parquet.root_schema_ptr(), Arc::new(props))?;
         let factory = ArrowRowGroupWriterFactory::new(&writer, schema.clone());
-        let source_file = File::open(&source.path).map_err(|e| Error::io(&source.path, e))?;
+        let source_file = Wide::open(&source.path)?;
         Ok(Sink {
             writer,
             factory,
@@ -457,6 +577,29 @@ impl Sink {
             column_index: None,
             offset_index: None,
         }))
+    }
+
+    /// Append the row groups of the file at `path` (written by a sink of
+    /// the same schema, with `metadata`), its chunks as they are.
+    fn append(&mut self, path: &Path, metadata: &ParquetMetaData) -> Result<()> {
+        let file = Wide::open(path)?;
+        for group in metadata.row_groups() {
+            let mut row_group = self.writer.next_row_group()?;
+            for chunk in group.columns() {
+                let close = ColumnCloseResult {
+                    bytes_written: u64::try_from(chunk.compressed_size()).unwrap_or(0),
+                    rows_written: u64::try_from(group.num_rows()).unwrap_or(0),
+                    metadata: chunk.clone(),
+                    bloom_filter: None,
+                    column_index: None,
+                    offset_index: None,
+                };
+                row_group.append_column(&file, close)?;
+            }
+            row_group.close()?;
+            self.index += 1;
+        }
+        Ok(())
     }
 
     /// Finish the file.

@@ -36,7 +36,7 @@ fn source_rows() -> RecordBatch {
 
 /// Write `rows` as a Parquet source of row groups of four rows, and read
 /// it as the validation plan does: the tally counts each row group.
-fn source(dir: &Path, rows: &RecordBatch) -> ChunkSource {
+fn source(dir: &Path, rows: &RecordBatch) -> Arc<ChunkSource> {
     let path = dir.join("members.parquet");
     let props = WriterProperties::builder()
         .set_max_row_group_row_count(Some(4))
@@ -60,11 +60,11 @@ fn source(dir: &Path, rows: &RecordBatch) -> ChunkSource {
             counter.add(&batch.unwrap());
         }
     }
-    ChunkSource {
+    Arc::new(ChunkSource {
         path,
         metadata,
         tally,
-    }
+    })
 }
 
 /// The typed rows as the validation plan hands them to the writer:
@@ -94,14 +94,40 @@ fn kept() -> Vec<Kept> {
 /// file's rows and metadata.
 async fn written(
     dir: &Path,
-    source: &ChunkSource,
+    source: &Arc<ChunkSource>,
     batches: Vec<RecordBatch>,
 ) -> (Copied, RecordBatch, Arc<ParquetMetaData>) {
-    let schema = batches[0].schema();
-    let stream = futures::stream::iter(batches.into_iter().map(Ok));
-    let stream = Box::pin(RecordBatchStreamAdapter::new(schema.clone(), stream));
+    written_in(dir, source, vec![batches]).await
+}
+
+/// [`written`] from partitions, each a list of batches.
+async fn written_in(
+    dir: &Path,
+    source: &Arc<ChunkSource>,
+    parts: Vec<Vec<RecordBatch>>,
+) -> (Copied, RecordBatch, Arc<ParquetMetaData>) {
+    let schema = parts[0][0].schema();
+    let streams = parts
+        .into_iter()
+        .map(|batches| {
+            let stream = futures::stream::iter(batches.into_iter().map(Ok));
+            Box::pin(RecordBatchStreamAdapter::new(schema.clone(), stream))
+                as SendableRecordBatchStream
+        })
+        .collect();
     let path = dir.join("stored.parquet");
-    let copied = write_copying(stream, &path, source, &kept()).await.unwrap();
+    let copied = write_copying(streams, &path, source, &kept())
+        .await
+        .unwrap();
+    let left: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        left.len(),
+        2,
+        "only the source and the store file: {left:?}"
+    );
     let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
     let metadata = builder.metadata().clone();
     let read: Vec<RecordBatch> = builder.build().unwrap().map(|b| b.unwrap()).collect();
@@ -234,6 +260,57 @@ async fn a_column_of_another_type_is_never_copied() {
             encoded: 8
         }
     );
+}
+
+#[tokio::test]
+async fn partitions_are_written_at_once_into_one_file_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = source_rows();
+    let source = source(dir.path(), &rows);
+    let all = typed(&rows, &[1, 2, 3, 4, 5, 6, 7, 8]);
+    // A row group each: every chunk copied as with one partition.
+    let parts = vec![
+        vec![all.slice(0, 4)],
+        vec![all.slice(4, 2), all.slice(6, 2)],
+    ];
+    let (copied, read, metadata) = written_in(dir.path(), &source, parts).await;
+    assert_eq!(read, all);
+    assert_eq!(metadata.num_row_groups(), 2);
+    assert_eq!(
+        copied,
+        Copied {
+            copied: 4,
+            encoded: 6
+        }
+    );
+    // Partitions that split a row group: its two halves are row groups of
+    // their own, encoded.
+    let parts = vec![vec![all.slice(0, 6)], vec![all.slice(6, 2)]];
+    let (copied, read, metadata) = written_in(dir.path(), &source, parts).await;
+    assert_eq!(read, all);
+    let sizes: Vec<i64> = metadata.row_groups().iter().map(|g| g.num_rows()).collect();
+    assert_eq!(sizes, vec![4, 2, 2]);
+    assert_eq!(
+        copied,
+        Copied {
+            copied: 2,
+            encoded: 13
+        }
+    );
+}
+
+#[test]
+fn row_groups_are_found_by_row_number() {
+    let bounds = Bounds {
+        groups: vec![(1, 4), (5, 4), (9, 2)],
+    };
+    let groups: Vec<usize> = [1, 4, 5, 8, 9, 10, 11, 99]
+        .iter()
+        .map(|r| bounds.group_of(*r))
+        .collect();
+    assert_eq!(groups, vec![0, 0, 1, 1, 2, 2, 3, 3]);
+    assert_eq!(bounds.end(1), 9);
+    assert_eq!(bounds.end(3), i64::MAX);
 }
 
 #[test]
