@@ -155,7 +155,7 @@ async fn write_copied(
     let Some(ascents) = ascents.into_iter().collect::<Option<Vec<Ascent>>>() else {
         return Ok(false);
     };
-    Ok(follow_one_another(&ascents.iter().collect::<Vec<_>>())?)
+    follow_one_another(&ascents.iter().collect::<Vec<_>>())
 }
 
 /// The ascents of `__row` of a plan's partitions, each once read whole.
