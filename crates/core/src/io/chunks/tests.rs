@@ -2,12 +2,16 @@
 //! for row, whichever chunks it copied.
 
 use super::*;
+use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::array::{BooleanArray, Float64Array, Int32Array, StringArray};
+use datafusion::arrow::compute;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
+use std::fs::File;
 
 /// The source's columns: an identifier, a count, an amount.
 fn source_batch(ids: &[Option<&str>], counts: &[i32]) -> RecordBatch {
