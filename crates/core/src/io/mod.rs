@@ -1,5 +1,6 @@
 //! Files in and out: reading a dataset's sources (`source`), the store
-//! that keeps validated tables on disk (`store`), where each dataset
+//! that keeps validated tables on disk (`store`) and the store files that
+//! copy their source's column chunks (`chunks`), where each dataset
 //! folder's default store lives ([`cache`]), how registry exports are
 //! read — encodings and Chinese headers and labels ([`exports`]), Excel
 //! ([`xlsx`]) — how a dataset is written as such exports ([`exporting`]),

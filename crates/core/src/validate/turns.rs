@@ -1,5 +1,7 @@
-//! A streamed table written as one store file by taking its partitions
-//! in turn.
+//! A streamed table written as one store file: copying its source's
+//! column chunks with its partitions written at once ([`Copying`],
+//! [`crate::io::chunks`]) when its source is a Parquet file whose row
+//! groups suit a store; else by taking its partitions in turn.
 //!
 //! A plan over a national source has one partition per contiguous run of
 //! row groups (`crate::io::source`), each in `__row` order, the first
