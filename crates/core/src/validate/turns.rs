@@ -285,9 +285,51 @@ mod tests {
         .unwrap()
     }
 
+    /// A Parquet source of rows `v` = r1 … r9 in row groups of three,
+    /// decoded whole, whose `v` the typing keeps.
+    fn copying(dir: &std::path::Path) -> Copying {
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder as Reader;
+        let path = dir.join("source.parquet");
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Utf8, true)]));
+        let text: Vec<String> = (1..=9).map(|r| format!("r{r}")).collect();
+        let rows = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(text))]);
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_max_row_group_row_count(Some(3))
+            .build();
+        let file = std::fs::File::create(&path).unwrap();
+        let mut writer = parquet::arrow::ArrowWriter::try_new(file, schema, Some(props)).unwrap();
+        writer.write(&rows.unwrap()).unwrap();
+        writer.close().unwrap();
+        let metadata = Reader::try_new(std::fs::File::open(&path).unwrap())
+            .unwrap()
+            .metadata()
+            .clone();
+        let tally = crate::io::chunks::Tally::new(vec![3, 3, 3]);
+        for group in 0..3 {
+            let reader = Reader::try_new(std::fs::File::open(&path).unwrap()).unwrap();
+            let mut counter = tally.counter(group);
+            for b in reader.with_row_groups(vec![group]).build().unwrap() {
+                counter.add(&b.unwrap());
+            }
+        }
+        let source = Arc::new(ChunkSource {
+            path,
+            metadata,
+            tally,
+        });
+        let raw = batch(&[1]).schema();
+        let raw = Arc::new(raw.project(&[1, 0]).unwrap());
+        Copying::of(source, &raw, &["v".to_string()]).unwrap()
+    }
+
     /// The `__row`s of the file written from `partitions`, each in
     /// `__row` order.
     async fn written(partitions: Vec<Vec<RecordBatch>>) -> Vec<i64> {
+        written_copying(partitions, false).await
+    }
+
+    /// [`written`], copying the chunks of [`copying`]'s source or not.
+    async fn written_copying(partitions: Vec<Vec<RecordBatch>>, copy: bool) -> Vec<i64> {
         let ctx = SessionContext::new();
         let schema = partitions[0][0].schema();
         let table = MemTable::try_new(schema, partitions)
@@ -296,19 +338,12 @@ mod tests {
         let df = ctx.read_table(Arc::new(table)).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.parquet");
-        write_in_turn(df, &path, None).await.unwrap();
-        let file = std::fs::File::open(&path).unwrap();
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-            .unwrap()
-            .build()
-            .unwrap();
-        let mut rows = Vec::new();
-        for b in reader {
-            let b = b.unwrap();
-            let c = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
-            rows.extend(c.values().iter().copied());
-        }
-        rows
+        let copying = copy.then(|| copying(dir.path()));
+        write_in_turn(df, &path, copying.as_ref()).await.unwrap();
+        let v = read_column(&path, 1);
+        let expected: Vec<String> = read_rows(&path).iter().map(|r| format!("r{r}")).collect();
+        assert_eq!(v, expected, "`v` is each row's own");
+        read_rows(&path)
     }
 
     #[tokio::test]
@@ -332,6 +367,71 @@ mod tests {
         ])
         .await;
         assert_eq!(rows, vec![1, 2, 3, 4, 5, 8, 9]);
+    }
+
+    /// Column `c` of the Parquet file at `path`, as text.
+    fn read_column(path: &std::path::Path, c: usize) -> Vec<String> {
+        let file = std::fs::File::open(path).unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap();
+        let mut values = Vec::new();
+        for b in reader {
+            let b = b.unwrap();
+            let c = b.column(c).as_any().downcast_ref::<StringArray>().unwrap();
+            values.extend(c.iter().map(|v| v.unwrap_or_default().to_string()));
+        }
+        values
+    }
+
+    /// The `__row`s of the Parquet file at `path`.
+    fn read_rows(path: &std::path::Path) -> Vec<i64> {
+        let file = std::fs::File::open(path).unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap();
+        let mut rows = Vec::new();
+        for b in reader {
+            let b = b.unwrap();
+            let c = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+            rows.extend(c.values().iter().copied());
+        }
+        rows
+    }
+
+    #[tokio::test]
+    async fn copying_partitions_written_at_once_keep_every_row_in_order() {
+        let rows = written_copying(
+            vec![
+                vec![batch(&[1, 2, 3]), batch(&[4])],
+                vec![batch(&[5, 6]), batch(&[7, 9])],
+            ],
+            true,
+        )
+        .await;
+        assert_eq!(rows, vec![1, 2, 3, 4, 5, 6, 7, 9]);
+    }
+
+    #[tokio::test]
+    async fn copying_partitions_out_of_turn_are_merged_instead() {
+        // Each partition ascends, but the second's rows lie between the
+        // first's: found once both are written, and written again through
+        // the merge.
+        let rows = written_copying(
+            vec![
+                vec![batch(&[1, 4, 8])],
+                vec![batch(&[2, 3]), batch(&[5, 9])],
+            ],
+            true,
+        )
+        .await;
+        assert_eq!(rows, vec![1, 2, 3, 4, 5, 8, 9]);
+        // A partition out of order within itself stops the copying at
+        // once, and the file is the merge's, as without copying.
+        let parts = || vec![vec![batch(&[1, 5, 4])], vec![batch(&[6])]];
+        assert_eq!(written_copying(parts(), true).await, written(parts()).await);
     }
 
     #[tokio::test]
