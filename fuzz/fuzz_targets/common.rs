@@ -59,8 +59,12 @@ pub fn open_and_check(dir: &Path, store: Option<&Path>) {
         }))
     });
     let options = match store {
+        // Streamed into the store (`staging_limit` 0), as a national
+        // registry is: its Parquet sources are read row group by row
+        // group, and the store file copies their column chunks.
         Some(store) => tuopin::OpenOptions {
             store: Some(store.to_path_buf()),
+            staging_limit: Some(0),
             ..Default::default()
         },
         None => tuopin::OpenOptions::in_memory(),

@@ -15,9 +15,10 @@ fuzz_target!(|data: &[u8]| {
     std::fs::write(sources.join("regions.csv"), common::REGIONS_CSV).expect("write");
     std::fs::write(sources.join("households.parquet"), data).expect("write");
     // In memory (the file read whole); for a quarter of the inputs (chosen
-    // by length, so a crash reproduces) also into a store, streamed through
-    // DataFusion's Parquet reader as every open does by default — about
-    // ten times the work per input, hence not for all.
+    // by length, so a crash reproduces) also streamed into a store, as a
+    // large registry is (row group by row group, the store file copying the
+    // source's column chunks) — about ten times the work per input, hence
+    // not for all.
     common::open_and_check(&sources, None);
     if data.len() % 4 == 0 {
         common::open_and_check(&sources, Some(&dir.path().join("store")));
