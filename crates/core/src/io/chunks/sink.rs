@@ -40,6 +40,10 @@ pub(super) struct Sink {
 }
 
 impl Sink {
+    /// A new file at `path` for rows of `schema`, written with `options`
+    /// but chunk statistics and no page index; each [`Kept`] column of
+    /// the same Parquet type as its `source` column (and whose statistics,
+    /// if kept, tuopin computes) may be copied.
     pub(super) fn create(
         path: &Path,
         schema: &SchemaRef,
