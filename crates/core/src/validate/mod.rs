@@ -347,9 +347,7 @@ async fn validate_table(
                     // the partitions do not follow one another): written
                     // again by the join plan.
                     Some((_, bad)) if redo => {
-                        if path.exists() {
-                            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
-                        }
+                        turns::discard(&path)?;
                         let sql = joined_flagged(ctx, spec, &typed_name, &bad).await?;
                         let joined = as_text(ctx.sql(&sql).await?)?;
                         schema = joined.schema().inner().clone();

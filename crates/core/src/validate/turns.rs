@@ -95,31 +95,32 @@ pub(super) async fn write_in_turn(
     path: &std::path::Path,
     copying: Option<&Copying>,
 ) -> Result<()> {
-    if let Some(copying) = copying.filter(|_| numbered(&df)) {
-        let broken = Arc::new(AtomicBool::new(false));
-        match write_copied(df.clone(), path, copying, &broken).await {
-            Ok(true) => return Ok(()),
-            Err(_) if broken.load(Ordering::SeqCst) => {}
-            Ok(false) => {}
-            Err(e) => return Err(e),
-        }
-        if path.exists() {
-            std::fs::remove_file(path).map_err(|e| Error::io(path, e))?;
-        }
-        return write_flagged(df, path, false).await;
-    }
-    let Some((turned, broken)) = in_turn(&df).await? else {
-        return write_flagged(df, path, false).await;
+    // Set when `__row` did not ascend: the write stopped.
+    let broken = Arc::new(AtomicBool::new(false));
+    let followed = match copying.filter(|_| numbered(&df)) {
+        Some(copying) => write_copied(df.clone(), path, copying, &broken).await,
+        None => match in_turn(&df, &broken).await? {
+            Some(turned) => write_flagged(turned, path, false).await.map(|()| true),
+            None => return write_flagged(df, path, false).await,
+        },
     };
-    match write_flagged(turned, path, false).await {
-        Err(_) if broken.load(Ordering::SeqCst) => {
-            if path.exists() {
-                std::fs::remove_file(path).map_err(|e| Error::io(path, e))?;
-            }
+    match followed {
+        Ok(true) => Ok(()),
+        Err(e) if !broken.load(Ordering::SeqCst) => Err(e),
+        // Out of turn: written again through the merge.
+        Ok(false) | Err(_) => {
+            discard(path)?;
             write_flagged(df, path, false).await
         }
-        written => written,
     }
+}
+
+/// Remove the store file at `path` if a write left one.
+pub(super) fn discard(path: &std::path::Path) -> Result<()> {
+    if path.exists() {
+        std::fs::remove_file(path).map_err(|e| Error::io(path, e))?;
+    }
+    Ok(())
 }
 
 /// Whether `df`'s rows carry a `__row` of 64-bit integers.
@@ -201,11 +202,9 @@ fn poisoned() -> DataFusionError {
 }
 
 /// `df` as one partition that runs its partitions one after the other,
-/// checking `__row`, with the flag its check sets when `__row` does not
-/// ascend; `None` when it has no `__row` of 64-bit integers, or one
-/// partition already.
-async fn in_turn(df: &DataFrame) -> Result<Option<(DataFrame, Arc<AtomicBool>)>> {
-    let schema: SchemaRef = df.schema().inner().clone();
+/// checking `__row` (setting `broken` when it does not ascend); `None`
+/// when it has no `__row` of 64-bit integers, or one partition already.
+async fn in_turn(df: &DataFrame, broken: &Arc<AtomicBool>) -> Result<Option<DataFrame>> {
     if !numbered(df) {
         return Ok(None);
     }
@@ -213,7 +212,7 @@ async fn in_turn(df: &DataFrame) -> Result<Option<(DataFrame, Arc<AtomicBool>)>>
     if plan.output_partitioning().partition_count() < 2 {
         return Ok(None);
     }
-    let broken = Arc::new(AtomicBool::new(false));
+    let schema: SchemaRef = df.schema().inner().clone();
     let turns = Turns {
         schema: schema.clone(),
         plan,
@@ -222,7 +221,7 @@ async fn in_turn(df: &DataFrame) -> Result<Option<(DataFrame, Arc<AtomicBool>)>>
     let table =
         StreamingTable::try_new(schema, vec![Arc::new(turns)])?.with_sort_order(vec![row_order()]);
     let ctx = SessionContext::new_with_state(df.clone().into_parts().0);
-    Ok(Some((ctx.read_table(Arc::new(table))?, broken)))
+    Ok(Some(ctx.read_table(Arc::new(table))?))
 }
 
 /// The one partition of a plan's partitions in turn.
@@ -340,10 +339,10 @@ mod tests {
         let path = dir.path().join("t.parquet");
         let copying = copy.then(|| copying(dir.path()));
         write_in_turn(df, &path, copying.as_ref()).await.unwrap();
-        let v = read_column(&path, 1);
-        let expected: Vec<String> = read_rows(&path).iter().map(|r| format!("r{r}")).collect();
+        let (rows, v) = read(&path);
+        let expected: Vec<String> = rows.iter().map(|r| format!("r{r}")).collect();
         assert_eq!(v, expected, "`v` is each row's own");
-        read_rows(&path)
+        rows
     }
 
     #[tokio::test]
@@ -369,36 +368,22 @@ mod tests {
         assert_eq!(rows, vec![1, 2, 3, 4, 5, 8, 9]);
     }
 
-    /// Column `c` of the Parquet file at `path`, as text.
-    fn read_column(path: &std::path::Path, c: usize) -> Vec<String> {
+    /// The `__row`s and the `v`s of the Parquet file at `path`.
+    fn read(path: &std::path::Path) -> (Vec<i64>, Vec<String>) {
         let file = std::fs::File::open(path).unwrap();
         let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
             .unwrap()
             .build()
             .unwrap();
-        let mut values = Vec::new();
+        let (mut rows, mut v) = (Vec::new(), Vec::new());
         for b in reader {
             let b = b.unwrap();
-            let c = b.column(c).as_any().downcast_ref::<StringArray>().unwrap();
-            values.extend(c.iter().map(|v| v.unwrap_or_default().to_string()));
+            let r = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+            rows.extend(r.values().iter().copied());
+            let t = b.column(1).as_any().downcast_ref::<StringArray>().unwrap();
+            v.extend(t.iter().map(|x| x.unwrap_or_default().to_string()));
         }
-        values
-    }
-
-    /// The `__row`s of the Parquet file at `path`.
-    fn read_rows(path: &std::path::Path) -> Vec<i64> {
-        let file = std::fs::File::open(path).unwrap();
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-            .unwrap()
-            .build()
-            .unwrap();
-        let mut rows = Vec::new();
-        for b in reader {
-            let b = b.unwrap();
-            let c = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
-            rows.extend(c.values().iter().copied());
-        }
-        rows
+        (rows, v)
     }
 
     #[tokio::test]
@@ -447,7 +432,8 @@ mod tests {
             .unwrap()
             .with_sort_order(vec![vec![row_order()]]);
         let df = ctx.read_table(Arc::new(table)).unwrap();
-        let (turned, broken) = in_turn(&df).await.unwrap().unwrap();
+        let broken = Arc::new(AtomicBool::new(false));
+        let turned = in_turn(&df, &broken).await.unwrap().unwrap();
         let sizes: Vec<usize> = turned
             .collect()
             .await

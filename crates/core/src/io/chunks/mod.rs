@@ -260,8 +260,8 @@ async fn write_part(
     let row_index = stream.schema().index_of(ROW_COLUMN)?;
     let mut held: Vec<RecordBatch> = Vec::new();
     let mut at = 0;
-    let mut writing: Option<tokio::task::JoinHandle<Result<Sink>>> = None;
-    let mut idle = Some(sink);
+    // The sink, back once the row group before is written.
+    let mut writing = tokio::task::spawn(std::future::ready(Ok(sink)));
     while let Some(batch) = stream.next().await {
         let mut batch = batch?;
         while batch.num_rows() > 0 {
@@ -273,11 +273,8 @@ async fn write_part(
             let group = bounds.group_of(rows.value(0));
             if group != at && !held.is_empty() {
                 let gathered = Group::gathered(std::mem::take(&mut held), &bounds, at, &source);
-                let sink = match writing.take() {
-                    Some(job) => joined(job).await?,
-                    None => idle.take().ok_or_else(lost)?,
-                };
-                writing = Some(tokio::task::spawn_blocking(move || sink.write(gathered)));
+                let sink = joined(writing).await?;
+                writing = tokio::task::spawn_blocking(move || sink.write(gathered));
             }
             at = group;
             let inside = rows.values().partition_point(|r| *r < bounds.end(group));
@@ -285,10 +282,7 @@ async fn write_part(
             batch = batch.slice(inside, batch.num_rows() - inside);
         }
     }
-    let mut sink = match writing.take() {
-        Some(job) => joined(job).await?,
-        None => idle.take().ok_or_else(lost)?,
-    };
+    let mut sink = joined(writing).await?;
     if !held.is_empty() {
         sink = sink.write(Group::gathered(held, &bounds, at, &source))?;
     }

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::compute;
-use datafusion::arrow::datatypes::{DataType, Date32Type, Int32Type, Int64Type, SchemaRef};
+use datafusion::arrow::datatypes::{
+    ArrowNumericType, DataType, Date32Type, Int32Type, Int64Type, SchemaRef,
+};
 use datafusion::config::TableParquetOptions;
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowRowGroupWriterFactory};
 use parquet::arrow::ArrowSchemaConverter;
@@ -250,24 +252,15 @@ fn statistics(arrays: &[&ArrayRef], nulls: usize) -> Option<Statistics> {
     let data_type = arrays.first()?.data_type();
     let stats = match data_type {
         DataType::Int32 => {
-            let (min, max) = fold(arrays, |a| {
-                let a = a.as_primitive::<Int32Type>();
-                (compute::min(a), compute::max(a))
-            });
+            let (min, max) = extremes::<Int32Type>(arrays);
             Statistics::new(min, max, None, nulls, false)
         }
         DataType::Date32 => {
-            let (min, max) = fold(arrays, |a| {
-                let a = a.as_primitive::<Date32Type>();
-                (compute::min(a), compute::max(a))
-            });
+            let (min, max) = extremes::<Date32Type>(arrays);
             Statistics::new(min, max, None, nulls, false)
         }
         DataType::Int64 => {
-            let (min, max) = fold(arrays, |a| {
-                let a = a.as_primitive::<Int64Type>();
-                (compute::min(a), compute::max(a))
-            });
+            let (min, max) = extremes::<Int64Type>(arrays);
             Statistics::new(min, max, None, nulls, false)
         }
         DataType::Boolean => {
@@ -291,6 +284,17 @@ fn statistics(arrays: &[&ArrayRef], nulls: usize) -> Option<Statistics> {
         _ => return None,
     };
     Some(stats)
+}
+
+/// The least and greatest of number columns `arrays` of Arrow type `T`.
+fn extremes<T: ArrowNumericType>(arrays: &[&ArrayRef]) -> (Option<T::Native>, Option<T::Native>)
+where
+    T::Native: PartialOrd,
+{
+    fold(arrays, |a| {
+        let a = a.as_primitive::<T>();
+        (compute::min(a), compute::max(a))
+    })
 }
 
 /// The least and greatest of each array's (least, greatest).
